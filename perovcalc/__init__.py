@@ -1,0 +1,3 @@
+"""perovcalc: GPAW workflows for halide perovskite nanocrystals."""
+
+__version__ = "0.1.0"

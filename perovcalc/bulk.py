@@ -1,0 +1,140 @@
+"""Bulk crystals: cubic CsPbX3 perovskites (Vegard lattice constant) and the competing phases.
+
+The cubic perovskite is built in the Pm-3m setting with the A cation (Cs) at the corner, Pb at the
+body centre and the three halides at the face centres. The competing phases (KBr, KI, CsBr, CsI,
+PbBr2, PbI2) use the experimental lattice constants of ``reference/lattice_constants.csv`` and the
+internal coordinates of ``structures/internal_coordinates.csv``. All lengths are in Angstrom.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ase import Atoms
+
+from perovcalc.errors import InputError
+from perovcalc.reference import lattice_constant, load_table
+
+HALIDES = ("I", "Br")
+A_SITES = ("Cs", "K")
+STRUCTURES_DIR = Path(__file__).resolve().parent.parent / "structures"
+
+#: Formal oxidation states used for the charge-neutrality bookkeeping of all builders.
+OXIDATION_STATES = {"Cs": 1, "K": 1, "Pb": 2, "I": -1, "Br": -1}
+
+#: Competing phases and their structure prototypes.
+COMPETING_PHASES = {
+    "KBr": "rocksalt",
+    "KI": "rocksalt",
+    "CsBr": "cesiumchloride",
+    "CsI": "cesiumchloride",
+    "PbBr2": "cotunnite",
+    "PbI2": "CdI2",
+}
+_SPACE_GROUP_NUMBERS = {"cotunnite": 62, "CdI2": 164}
+
+
+def check_x(x: float) -> float:
+    """Return ``x`` (Br per formula unit of CsPbI3-xBrx) as a float after checking 0 <= x <= 3."""
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        raise InputError("x", x, "a number of Br per formula unit in [0, 3]") from None
+    if not 0.0 <= value <= 3.0:
+        raise InputError("x", x, "a number of Br per formula unit in [0, 3]")
+    return value
+
+
+def check_lattice_constant(a: float, field: str = "a") -> float:
+    """Return ``a`` as a float after checking that it is a positive length in Angstrom."""
+    try:
+        value = float(a)
+    except (TypeError, ValueError):
+        raise InputError(field, a, "a lattice constant > 0 Angstrom") from None
+    if not value > 0:
+        raise InputError(field, a, "a lattice constant > 0 Angstrom")
+    return value
+
+
+def vegard_lattice_constant(x: float) -> float:
+    """Cubic lattice constant (Angstrom) of CsPbI3-xBrx from Vegard's law.
+
+    a(x) = a_I + (a_Br - a_I) x / 3 between the experimental cubic end members CsPbI3 and
+    CsPbBr3 of ``reference/lattice_constants.csv``.
+    """
+    x = check_x(x)
+    a_i, a_br = lattice_constant("CsPbI3"), lattice_constant("CsPbBr3")
+    return a_i + (a_br - a_i) * x / 3.0
+
+
+def perovskite_lattice_constant(x: float, a: float | None = None) -> float:
+    """Lattice constant (Angstrom) used by the builders: ``a`` if given, else Vegard's law at ``x``.
+
+    This is the single place where a relaxed lattice constant from the results store can be
+    plugged in later: callers pass it as ``a``.
+    """
+    x = check_x(x)
+    return vegard_lattice_constant(x) if a is None else check_lattice_constant(a)
+
+
+def cubic_perovskite(a: float, halide: str = "Br", a_site: str = "Cs") -> Atoms:
+    """Cubic Pm-3m CsPbX3: Pb at the body centre, X at face centres, Cs at the corner.
+
+    ``a`` is the lattice constant in Angstrom.
+    """
+    if halide not in HALIDES:
+        raise InputError("halide", halide, HALIDES)
+    if a_site not in A_SITES:
+        raise InputError("a_site", a_site, A_SITES)
+    a = check_lattice_constant(a)
+    atoms = Atoms(
+        f"{a_site}Pb{halide}3",
+        scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)],
+        cell=[a, a, a],
+        pbc=True,
+    )
+    atoms.info["a"] = a
+    return atoms
+
+
+def formal_charge(atoms: Atoms) -> int:
+    """Sum of the formal oxidation states (Cs+, K+, Pb2+, I-, Br-) of ``atoms``."""
+    unknown = sorted(set(atoms.get_chemical_symbols()) - set(OXIDATION_STATES))
+    if unknown:
+        raise InputError("element", unknown[0], sorted(OXIDATION_STATES))
+    return int(sum(OXIDATION_STATES[s] for s in atoms.get_chemical_symbols()))
+
+
+def competing_phase(material: str, a: float | None = None) -> Atoms:
+    """Bulk competing phase (KBr, KI, CsBr, CsI, PbBr2 or PbI2) at its experimental lattice.
+
+    Rock-salt and CsCl-type phases are returned in their primitive cells; PbBr2 (cotunnite, Pnma)
+    and PbI2 (2H, CdI2 type, P-3m1) in their conventional cells. ``a`` (Angstrom) overrides the
+    first lattice constant; for the non-cubic phases the axis ratios are kept.
+    """
+    if material not in COMPETING_PHASES:
+        raise InputError("material", material, list(COMPETING_PHASES))
+    row = next(r for r in load_table("lattice_constants") if r["material"] == material)
+    a_ref = float(row["a"])
+    scale = 1.0 if a is None else check_lattice_constant(a) / a_ref
+    prototype = COMPETING_PHASES[material]
+    if prototype in ("rocksalt", "cesiumchloride"):
+        from ase.build import bulk as ase_bulk
+
+        atoms = ase_bulk(material, prototype, a=a_ref * scale)
+    else:
+        from ase.spacegroup import crystal
+
+        b = float(row["b"]) if row["b"] is not None else a_ref
+        c = float(row["c"])
+        gamma = 120.0 if prototype == "CdI2" else 90.0
+        table = load_table("internal_coordinates", STRUCTURES_DIR)
+        sites = [r for r in table if r["material"] == material]
+        atoms = crystal(
+            [r["species"] for r in sites],
+            basis=[(r["x"], r["y"], r["z"]) for r in sites],
+            spacegroup=_SPACE_GROUP_NUMBERS[prototype],
+            cellpar=[a_ref * scale, b * scale, c * scale, 90.0, 90.0, gamma],
+        )
+    atoms.info["a"] = a_ref * scale
+    return atoms

@@ -1,0 +1,223 @@
+"""Calculation primitives: single point, position relaxation, cubic lattice constant.
+
+Each takes an ``ase.Atoms``, a GPAW parameter dict (see :mod:`perovcalc.presets`) and a work
+directory that holds the checkpoint: a rerun with the same directory continues where an
+interrupted run stopped. An SCF that does not converge is retried once with safer mixing and
+wider smearing; if that fails too, :class:`SCFFailure` says why.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from perovcalc.errors import PerovcalcError
+
+GPAW_LOG = "gpaw.txt"
+
+
+class SCFFailure(PerovcalcError):
+    """The SCF did not converge, even with the safer retry settings."""
+
+
+@dataclass
+class CalcResult:
+    """Final structure (with energy/forces/stress attached), settings and extra results."""
+
+    atoms: Atoms
+    params: dict
+    data: dict = field(default_factory=dict)
+
+    @property
+    def energy(self) -> float:
+        """Total energy, eV."""
+        return float(self.atoms.get_potential_energy())
+
+
+def _write_json(path: Path, data) -> None:
+    """Atomically replace ``path`` with ``data`` as JSON (on MPI rank 0 only)."""
+    from ase.parallel import world
+
+    if world.rank == 0:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+    world.barrier()
+
+
+def safer_parameters(params: dict) -> dict:
+    """Retry settings: gentle density mixing, wider smearing (>= 0.1 eV), more iterations."""
+    safer = copy.deepcopy(params)
+    safer["mixer"] = {"beta": 0.02, "nmaxold": 8, "weight": 100.0}
+    occ = dict(safer.get("occupations") or {"name": "fermi-dirac", "width": 0.05})
+    occ["width"] = max(0.1, 2 * float(occ.get("width", 0.05)))
+    safer["occupations"] = occ
+    safer["maxiter"] = 2 * int(safer.get("maxiter", 300))
+    return safer
+
+
+def make_calculator(params: dict, txt: str | Path = "-", communicator=None):
+    """A GPAW calculator from a parameter dict."""
+    from gpaw import GPAW
+
+    kwargs = copy.deepcopy(params)
+    if communicator is not None:
+        kwargs["communicator"] = communicator
+    return GPAW(txt=str(txt), **kwargs)
+
+
+def _freeze(atoms: Atoms, properties: tuple[str, ...]) -> Atoms:
+    """Copy of ``atoms`` holding the calculated properties in a SinglePointCalculator."""
+    results = {p: atoms.calc.get_property(p, atoms) for p in properties}
+    frozen = atoms.copy()
+    frozen.calc = SinglePointCalculator(frozen, **results)
+    return frozen
+
+
+class _Retrying:
+    """Runs ``compute(atoms)`` with a GPAW calculator, retrying once with safer settings."""
+
+    def __init__(self, params: dict, workdir: Path):
+        self.attempts: list[dict] = []
+        self.candidates = [params, safer_parameters(params)]
+        self.workdir = workdir
+
+    def __call__(self, atoms: Atoms, compute: Callable[[Atoms], object]):
+        from gpaw import KohnShamConvergenceError
+
+        while self.candidates:
+            params = self.candidates[0]
+            if atoms.calc is None or getattr(atoms.calc, "_perovcalc_params", None) is not params:
+                atoms.calc = make_calculator(params, self.workdir / GPAW_LOG)
+                atoms.calc._perovcalc_params = params
+            try:
+                return compute(atoms)
+            except KohnShamConvergenceError:
+                self.attempts.append({"params": params, "error": "SCF not converged"})
+                self.candidates.pop(0)
+                atoms.calc = None
+        maxiters = [a["params"].get("maxiter") for a in self.attempts]
+        raise SCFFailure(
+            f"SCF did not converge in {len(self.attempts)} attempts (maxiter {maxiters}; "
+            "the retry used mixer beta 0.02 and wider smearing)"
+        )
+
+    @property
+    def params(self) -> dict:
+        return self.candidates[0]
+
+
+def single_point(
+    atoms: Atoms,
+    params: dict,
+    workdir: str | Path,
+    properties: tuple[str, ...] = ("energy", "forces"),
+) -> CalcResult:
+    """Energy (eV) and ``properties`` (forces eV/A, stress eV/A^3) of ``atoms`` as they are."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    atoms = atoms.copy()
+    run = _Retrying(params, workdir)
+    run(atoms, lambda a: [a.calc.get_property(p, a) for p in properties])
+    return CalcResult(
+        _freeze(atoms, properties), run.params, {"scf_attempts": len(run.attempts) + 1}
+    )
+
+
+def relax_positions(
+    atoms: Atoms, params: dict, workdir: str | Path, fmax: float = 0.05, steps: int = 200
+) -> CalcResult:
+    """Relax atomic positions (cell fixed, constraints kept) to ``fmax`` eV/A with BFGS.
+
+    Checkpoint: ``relax.traj`` (every step) and ``relax.bfgs.json`` (Hessian) in ``workdir``.
+    """
+    from ase.io import Trajectory, read
+    from ase.optimize import BFGS
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    traj_path, hessian = workdir / "relax.traj", workdir / "relax.bfgs.json"
+    atoms = atoms.copy()
+    done_steps = 0
+    if traj_path.exists() and traj_path.stat().st_size > 0:
+        frames = read(traj_path, index=":")
+        atoms.positions = frames[-1].positions
+        done_steps = len(frames)
+    run = _Retrying(params, workdir)
+
+    def optimise(a: Atoms) -> bool:
+        with Trajectory(traj_path, "a", a) as traj:
+            opt = BFGS(a, restart=str(hessian), logfile=str(workdir / "relax.log"))
+            opt.attach(traj)
+            return opt.run(fmax=fmax, steps=max(0, steps - done_steps))
+
+    converged = run(atoms, optimise)
+    data = {
+        "converged": bool(converged),
+        "fmax": fmax,
+        "steps": len(read(traj_path, index=":")),
+        "max_force": float(np.linalg.norm(atoms.get_forces(), axis=1).max()),
+        "scf_attempts": len(run.attempts) + 1,
+    }
+    return CalcResult(_freeze(atoms, ("energy", "forces")), run.params, data)
+
+
+def relax_lattice(
+    atoms: Atoms,
+    params: dict,
+    workdir: str | Path,
+    strain: float = 0.03,
+    points: int = 5,
+) -> CalcResult:
+    """Cubic lattice constant from a Birch-Murnaghan fit of E(V), internal coordinates fixed.
+
+    The cell is scaled isotropically by 1 - ``strain`` ... 1 + ``strain`` (linear strain) at
+    ``points`` points. Each point is checkpointed in ``eos.json``. Reports ``lattice_constant``
+    (pseudo-cubic: (V0 / number of Pb)^(1/3) when Pb is present, else V0^(1/3)) in Angstrom,
+    ``bulk_modulus`` in GPa and the E(V) points. The returned structure is the cell at V0.
+    """
+    from ase.eos import EquationOfState
+    from ase.units import GPa
+
+    if points < 4:
+        raise PerovcalcError(f"relax_lattice needs at least 4 points for the fit, got {points}")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    checkpoint = workdir / "eos.json"
+    done = json.loads(checkpoint.read_text()) if checkpoint.exists() else []
+    run = _Retrying(params, workdir)
+    scales = np.linspace(1 - strain, 1 + strain, points)
+    for scale in scales[len(done) :]:
+        strained = atoms.copy()
+        strained.set_cell(atoms.cell * scale, scale_atoms=True)
+        energy = run(strained, lambda a: a.get_potential_energy())
+        done.append({"scale": float(scale), "volume": strained.get_volume(), "energy": energy})
+        _write_json(checkpoint, done)
+    volumes = [p["volume"] for p in done]
+    energies = [p["energy"] for p in done]
+    v0, e0, bulk = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()
+    if not min(volumes) < v0 < max(volumes):
+        raise PerovcalcError(
+            f"E(V) minimum at V0 = {v0:.2f} A^3 lies outside the sampled range "
+            f"[{min(volumes):.2f}, {max(volumes):.2f}]; start nearer the minimum or raise strain"
+        )
+    n_b = atoms.get_chemical_symbols().count("Pb") or 1
+    relaxed = atoms.copy()
+    relaxed.set_cell(atoms.cell * (v0 / atoms.get_volume()) ** (1 / 3), scale_atoms=True)
+    relaxed.calc = SinglePointCalculator(relaxed, energy=float(e0))
+    data = {
+        "lattice_constant": float((v0 / n_b) ** (1 / 3)),
+        "volume": float(v0),
+        "bulk_modulus": float(bulk / GPa),
+        "eos": "birchmurnaghan",
+        "points": done,
+        "scf_attempts": len(run.attempts) + 1,
+    }
+    return CalcResult(relaxed, run.params, data)

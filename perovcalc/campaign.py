@@ -1,0 +1,327 @@
+"""Campaigns: named structures and DFT tasks with dependencies, from TOML or from Python.
+
+A campaign file (``workflows/*.toml``)::
+
+    [campaign]
+    name = "smoke"
+    preset = "demo"                 # default preset of every task
+
+    [structures.cspbbr3]
+    builder = "perovskite"          # see BUILDERS; other keys are the builder's arguments
+    halide = "Br"
+    a = 5.874
+
+    [tasks.lattice]
+    kind = "relax_lattice"          # see perovcalc.tasks.KINDS
+    structure = "cspbbr3"           # a structure name, or "task:NAME" (that task's final structure)
+    options = { points = 5 }        # kind-specific options
+    params = { maxiter = 60 }       # GPAW keyword overrides on top of the preset
+    # preset = "standard"; charge = 1; needs = ["other_task"]
+
+A builder argument may also be ``"task:NAME"``: the ``lattice_constant`` that task computed.
+Everything is validated on load; errors name the file, the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+import importlib
+import inspect
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ase import Atoms
+
+from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.presets import PRESETS
+from perovcalc.tasks import get_kind, resolve_options
+
+BUILDERS: dict[str, str] = {
+    "perovskite": "perovcalc.bulk:cubic_perovskite",
+    "bulk": "perovcalc.alloy:mixed_halide_supercell",
+    "slab": "perovcalc.slab:perovskite_slab",
+    "nanocrystal": "perovcalc.nanocrystal:nanocrystal",
+    "file": "ase.io:read",
+}
+TASK_REF = "task:"
+TASK_KEYS = {"kind", "structure", "preset", "params", "options", "needs", "charge"}
+TOP_KEYS = {"campaign", "structures", "tasks"}
+CAMPAIGN_KEYS = {"name", "preset", "description"}
+
+
+def builder_function(name: str, where: str = ""):
+    if name not in BUILDERS:
+        raise InputError("builder", name, sorted(BUILDERS), where)
+    module, _, function = BUILDERS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def task_refs(value: object) -> list[str]:
+    """Task names referenced as ``"task:NAME"`` in a value (recursively in dicts and lists)."""
+    if isinstance(value, str) and value.startswith(TASK_REF):
+        return [value[len(TASK_REF) :]]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in task_refs(v)]
+    if isinstance(value, list | tuple):
+        return [r for v in value for r in task_refs(v)]
+    return []
+
+
+@dataclass
+class StructureSpec:
+    """A structure recipe: a builder name and its keyword arguments (or a given Atoms)."""
+
+    name: str
+    builder: str
+    args: dict = field(default_factory=dict)
+
+    def recipe(self) -> dict:
+        return {"builder": self.builder, "args": self.args}
+
+
+@dataclass
+class TaskSpec:
+    """One task of a campaign."""
+
+    name: str
+    kind: str
+    structure: str | None
+    preset: str
+    params: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)
+    charge: int = 0
+
+
+@dataclass
+class Campaign:
+    """Structures and tasks; ``validate()`` checks them, ``order()`` sorts tasks by dependency."""
+
+    name: str
+    preset: str = "demo"
+    description: str = ""
+    structures: dict[str, StructureSpec] = field(default_factory=dict)
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    source: str = "<python>"  # file the campaign came from, for error messages
+    base_dir: Path = field(default_factory=Path.cwd)  # relative paths in builder args
+
+    def add_structure(self, name: str, builder: str | Atoms, **args) -> None:
+        """Declare a structure from a builder (see BUILDERS) or an ``ase.Atoms``."""
+        if isinstance(builder, Atoms):
+            from ase.io.jsonio import encode
+
+            self.structures[name] = StructureSpec(
+                name, "atoms", {"atoms": json.loads(encode(builder))}
+            )
+        else:
+            self.structures[name] = StructureSpec(name, builder, args)
+
+    def add_task(self, name: str, kind: str, structure: str | None = None, **settings) -> None:
+        """Declare a task; ``settings`` are preset, params, options, needs, charge."""
+        settings.setdefault("preset", self.preset)
+        self.tasks[name] = TaskSpec(name, kind, structure, **settings)
+
+    # ----------------------------------------------------------------- validation
+    def dependencies(self, task: TaskSpec) -> list[str]:
+        """Names of the tasks ``task`` needs finished first."""
+        deps = list(task.needs)
+        if task.structure is not None:
+            if task.structure.startswith(TASK_REF):
+                deps.append(task.structure[len(TASK_REF) :])
+            elif task.structure in self.structures:
+                deps += task_refs(self.structures[task.structure].args)
+        return sorted(set(deps))
+
+    def validate(self) -> None:
+        """Check every name, kind, option, preset and dependency; raise InputError."""
+        if self.preset not in PRESETS:
+            raise InputError("campaign.preset", self.preset, list(PRESETS), self.source)
+        for spec in self.structures.values():
+            where = f"{self.source} [structures.{spec.name}]"
+            if spec.builder == "atoms":
+                continue
+            function = builder_function(spec.builder, where)
+            accepted = set(inspect.signature(function).parameters)
+            if spec.builder == "file":
+                accepted = {"filename", "index", "format"}
+            for key in spec.args:
+                if key not in accepted:
+                    raise InputError(
+                        f"structures.{spec.name}.{key}", spec.args[key], sorted(accepted), where
+                    )
+            refs = task_refs(spec.args)
+            for ref in refs:
+                if ref not in self.tasks:
+                    raise InputError(
+                        f"structures.{spec.name}", TASK_REF + ref, sorted(self.tasks), where
+                    )
+            if not refs:  # build it now: bad builder values fail here, before anything runs
+                try:
+                    function(**spec.args)
+                except InputError as err:
+                    raise InputError(
+                        f"structures.{spec.name}.{err.field}", err.value, err.allowed, where
+                    ) from None
+                except (TypeError, ValueError, OSError) as err:
+                    raise PerovcalcError(f"{where}: cannot build the structure: {err}") from None
+        if not self.tasks:
+            raise PerovcalcError(f"{self.source}: the campaign has no [tasks.NAME] tables")
+        for task in self.tasks.values():
+            where = f"{self.source} [tasks.{task.name}]"
+            get_kind(task.kind, where)
+            task.options = resolve_options(task.kind, task.options, where)
+            if task.preset not in PRESETS:
+                raise InputError(f"tasks.{task.name}.preset", task.preset, list(PRESETS), where)
+            if not isinstance(task.params, dict):
+                raise InputError(
+                    f"tasks.{task.name}.params", task.params, "a table of GPAW keywords", where
+                )
+            if isinstance(task.charge, bool) or not isinstance(task.charge, int):
+                raise InputError(f"tasks.{task.name}.charge", task.charge, "an integer", where)
+            if task.structure is None:
+                raise InputError(
+                    f"tasks.{task.name}.structure", None, self._structure_choices(), where
+                )
+            ref = task.structure.startswith(TASK_REF)
+            target = task.structure[len(TASK_REF) :] if ref else task.structure
+            if target not in (self.tasks if ref else self.structures):
+                raise InputError(
+                    f"tasks.{task.name}.structure", task.structure, self._structure_choices(), where
+                )
+            for dep in task.needs:
+                if dep not in self.tasks:
+                    raise InputError(f"tasks.{task.name}.needs", dep, sorted(self.tasks), where)
+        self.order()
+
+    def _structure_choices(self) -> list[str]:
+        return sorted(self.structures) + [TASK_REF + t for t in sorted(self.tasks)]
+
+    def order(self) -> list[TaskSpec]:
+        """Tasks in an order that puts every dependency first."""
+        graph = {name: self.dependencies(task) for name, task in self.tasks.items()}
+        try:
+            names = list(graphlib.TopologicalSorter(graph).static_order())
+        except graphlib.CycleError as err:
+            cycle = " -> ".join(err.args[1])
+            raise PerovcalcError(
+                f"{self.source}: dependency cycle between tasks: {cycle}"
+            ) from None
+        return [self.tasks[n] for n in names]
+
+    # ----------------------------------------------------------------- identity
+    def recipe(self, task: TaskSpec, ids: dict[str, str] | None = None) -> dict:
+        """What determines the result of ``task``: kind, settings, input structure recipe, and
+        the ids of the tasks it depends on (so the id is known before anything runs)."""
+        ids = self.task_ids() if ids is None else ids
+
+        def substitute(value):
+            if isinstance(value, str) and value.startswith(TASK_REF):
+                return TASK_REF + ids[value[len(TASK_REF) :]]
+            if isinstance(value, dict):
+                return {k: substitute(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [substitute(v) for v in value]
+            return value
+
+        structure = task.structure
+        if structure in self.structures:
+            structure = self.structures[structure].recipe()
+        return substitute(
+            {
+                "kind": task.kind,
+                "structure": structure,
+                "preset": task.preset,
+                "params": task.params,
+                "options": task.options,
+                "charge": task.charge,
+                "needs": sorted(task.needs),
+            }
+        )
+
+    def task_ids(self) -> dict[str, str]:
+        """Content-hash id of every task (16 hex digits)."""
+        ids: dict[str, str] = {}
+        for task in self.order():
+            text = json.dumps(self.recipe(task, ids), sort_keys=True, default=str)
+            ids[task.name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return ids
+
+
+def _expect_table(value: object, field_name: str, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise InputError(field_name, value, "a table", where)
+    return value
+
+
+def campaign_from_dict(
+    data: dict, source: str = "<dict>", base_dir: Path | None = None
+) -> Campaign:
+    """Build and validate a campaign from the parsed TOML structure."""
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise InputError(unknown[0], data[unknown[0]], sorted(TOP_KEYS), source)
+    head = _expect_table(data.get("campaign"), "campaign", source)
+    bad = sorted(set(head) - CAMPAIGN_KEYS)
+    if bad:
+        raise InputError(f"campaign.{bad[0]}", head[bad[0]], sorted(CAMPAIGN_KEYS), source)
+    name = head.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError("campaign.name", name, "a non-empty string", source)
+    campaign = Campaign(
+        name=name,
+        preset=head.get("preset", "demo"),
+        description=str(head.get("description", "")),
+        source=source,
+        base_dir=base_dir or Path.cwd(),
+    )
+    for sname, sdata in _expect_table(data.get("structures", {}), "structures", source).items():
+        sdata = dict(_expect_table(sdata, f"structures.{sname}", source))
+        builder = sdata.pop("builder", None)
+        if not isinstance(builder, str):
+            raise InputError(f"structures.{sname}.builder", builder, sorted(BUILDERS), source)
+        if builder == "file" and isinstance(sdata.get("filename"), str):
+            sdata["filename"] = str((campaign.base_dir / sdata["filename"]).resolve())
+        campaign.structures[sname] = StructureSpec(sname, builder, sdata)
+    for tname, tdata in _expect_table(data.get("tasks", {}), "tasks", source).items():
+        tdata = _expect_table(tdata, f"tasks.{tname}", source)
+        bad = sorted(set(tdata) - TASK_KEYS)
+        if bad:
+            raise InputError(f"tasks.{tname}.{bad[0]}", tdata[bad[0]], sorted(TASK_KEYS), source)
+        kind = tdata.get("kind")
+        if not isinstance(kind, str):
+            raise InputError(f"tasks.{tname}.kind", kind, "a task kind name (string)", source)
+        for key, kind_of in (("params", dict), ("options", dict), ("needs", list)):
+            if key in tdata and not isinstance(tdata[key], kind_of):
+                raise InputError(
+                    f"tasks.{tname}.{key}", tdata[key], f"a {kind_of.__name__}", source
+                )
+        structure = tdata.get("structure")
+        if structure is not None and not isinstance(structure, str):
+            raise InputError(f"tasks.{tname}.structure", structure, "a structure name", source)
+        campaign.tasks[tname] = TaskSpec(
+            name=tname,
+            kind=kind,
+            structure=structure,
+            preset=tdata.get("preset", campaign.preset),
+            params=dict(tdata.get("params", {})),
+            options=dict(tdata.get("options", {})),
+            needs=list(tdata.get("needs", [])),
+            charge=tdata.get("charge", 0),
+        )
+    campaign.validate()
+    return campaign
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign TOML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PerovcalcError(f"campaign file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise PerovcalcError(f"{path}: not valid TOML: {err}") from None
+    return campaign_from_dict(data, source=str(path), base_dir=path.resolve().parent)

@@ -1,0 +1,18 @@
+"""``perovcalc status CAMPAIGN.toml``: tasks with their state and times."""
+
+HELP = "list the tasks of a campaign: pending, running, done, failed (with reason), times"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("campaign", help="campaign file (TOML)")
+    parser.add_argument("--db", help="results store (default: results/<campaign name>/results.db)")
+
+
+def run(args) -> int:
+    from perovcalc.campaign import load_campaign
+    from perovcalc.results import print_status
+    from perovcalc.runner import default_workdir
+
+    campaign = load_campaign(args.campaign)
+    print_status(campaign, args.db or f"{default_workdir(campaign)}/results.db")
+    return 0

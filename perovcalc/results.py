@@ -1,0 +1,81 @@
+"""Reading a campaign's results back from the store: status tables and result summaries."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from perovcalc.campaign import Campaign
+from perovcalc.store import Store, is_stale
+
+HEADLINE_KEYS = {  # result key -> (label, unit, format)
+    "lattice_constant": ("a", "A", ".4f"),
+    "bulk_modulus": ("B", "GPa", ".1f"),
+}
+
+
+def task_rows(campaign: Campaign, db: str | Path) -> list[tuple[str, str, object]]:
+    """(task name, task id, row or None) for every task, in dependency order."""
+    store = Store(db)
+    ids = campaign.task_ids()
+    return [(t.name, ids[t.name], store.get(ids[t.name])) for t in campaign.order()]
+
+
+def state(row) -> str:
+    if row is None:
+        return "pending"
+    if is_stale(row):
+        return "running (owner gone: resumes on rerun)"
+    return row.status
+
+
+def settings(row) -> str:
+    """Settings of a result in one line: preset, xc, mode, cutoff or basis, k-points, versions."""
+    parts = [f"preset={row.get('preset')}", f"xc={row.get('xc')}", f"mode={row.get('mode')}"]
+    if row.get("ecut") is not None:
+        parts.append(f"ecut={row.ecut:g} eV")
+    if row.get("basis") is not None:
+        parts.append(f"basis={row.basis}")
+    if row.get("kpts") is not None:
+        parts.append(f"kpts={row.kpts}")
+    if row.get("supercell") is not None:
+        parts.append(f"supercell={row.supercell}")
+    parts.append(f"GPAW {row.get('gpaw_version')}, ASE {row.get('ase_version')}")
+    return ", ".join(parts)
+
+
+def headline(row) -> str:
+    """The main computed numbers of a finished task."""
+    result = row.data.get("result", {}) if row.get("data") is not None else {}
+    parts = [
+        f"{label} = {result[key]:{fmt}} {unit}"
+        for key, (label, unit, fmt) in HEADLINE_KEYS.items()
+        if key in result
+    ]
+    if not parts and row.get("energy") is not None:
+        parts.append(f"E = {row.energy:.4f} eV")
+    return "; ".join(parts)
+
+
+def print_status(campaign: Campaign, db: str | Path, stream: TextIO = sys.stdout) -> None:
+    """Table of tasks: state, kind, wall time, reason."""
+    stream.write(f"campaign {campaign.name} ({campaign.source})\n")
+    stream.write(f"{'task':<24} {'kind':<18} {'state':<12} {'wall s':>8}  notes\n")
+    for name, _, row in task_rows(campaign, db):
+        wall = ""
+        if row is not None and row.get("wall_s") is not None:
+            wall = f"{row.wall_s:.0f}"
+        elif row is not None and row.status == "running":
+            wall = f"{time.time() - row.started:.0f}"
+        note = row.get("reason", "") if row is not None else ""
+        kind = campaign.tasks[name].kind
+        stream.write(f"{name:<24} {kind:<18} {state(row):<12} {wall:>8}  {note}\n")
+
+
+def print_results(campaign: Campaign, db: str | Path, stream: TextIO = sys.stdout) -> None:
+    """Computed results of the finished tasks, each with the settings that produced it."""
+    for name, _, row in task_rows(campaign, db):
+        if row is not None and row.status == "done":
+            stream.write(f"{name}: {headline(row)}\n    computed with {settings(row)}\n")

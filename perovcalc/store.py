@@ -1,0 +1,155 @@
+"""Results store on the ASE database: an SQLite file by default, any ASE db URL at scale.
+
+One row per task, keyed by its content-hash ``task_id``. A row is created when a runner claims
+the task (``status="running"``) and completed in place (``done``, ``failed`` or ``interrupted``),
+so a task never has two rows. Claims are atomic: an exclusive ``flock`` on ``<db>.claim`` for
+SQLite (released by the kernel if the holder dies), a transaction-level advisory lock on
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from ase import Atoms
+
+STATUSES = ("running", "done", "failed", "interrupted")
+STALE_AFTER = 600.0  # s without a heartbeat after which a running claim on another host is stale
+HEARTBEAT = 30.0  # s between heartbeats of a running task
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for printing and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def owner_id() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def is_stale(row, now: float | None = None) -> bool:
+    """A ``running`` row whose owner has died (same host) or stopped heartbeating."""
+    if row.get("status") != "running":
+        return False
+    now = time.time() if now is None else now
+    host, _, pid = str(row.get("owner", ":")).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return not _alive(int(pid))
+    return now - float(row.get("heartbeat", 0.0)) > STALE_AFTER
+
+
+class Store:
+    """Task rows of one ASE database (path or URL)."""
+
+    def __init__(self, url: str | Path):
+        import ase.db
+
+        self.url = str(url)
+        self.is_postgres = self.url.startswith(("postgresql://", "postgres://"))
+        if not self.is_postgres:
+            Path(self.url).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        self.db = ase.db.connect(self.url, use_lock_file=False)
+
+    def __repr__(self) -> str:
+        return f"Store({redact(self.url)!r})"
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Serialise claims between processes."""
+        if self.is_postgres:
+            with self.db.managed_connection() as con:
+                con.cursor().execute("SELECT pg_advisory_lock(7303)")
+                try:
+                    yield
+                finally:
+                    con.cursor().execute("SELECT pg_advisory_unlock(7303)")
+            return
+        with open(f"{self.url}.claim", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def get(self, task_id: str):
+        """The row of ``task_id`` or None."""
+        rows = list(self.db.select(task_id=task_id))
+        return rows[0] if rows else None
+
+    def rows(self, **selection) -> list:
+        """All rows matching key=value ``selection`` (e.g. ``campaign="smoke"``)."""
+        return list(self.db.select(**selection))
+
+    def claim(self, task_id: str, metadata: dict, retry_failed: bool = False) -> bool:
+        """Take ``task_id`` for this process; False if it is done or held by a live owner.
+
+        A new task gets its row here; an interrupted or stale one (and a failed one with
+        ``retry_failed``) is taken over in place.
+        """
+        now = time.time()
+        claim = {"status": "running", "owner": owner_id(), "started": now, "heartbeat": now}
+        with self._exclusive():
+            row = self.get(task_id)
+            if row is None:
+                self.db.write(Atoms(), task_id=task_id, reason="", **metadata, **claim)
+                return True
+            takeable = row.status == "interrupted" or is_stale(row, now)
+            if retry_failed and row.status == "failed":
+                takeable = True
+            if not takeable:
+                return False
+            self.db.update(row.id, reason="", **claim)
+            return True
+
+    def heartbeat(self, task_id: str) -> None:
+        """Record that the owner of ``task_id`` is alive."""
+        row = self.get(task_id)
+        if row is not None and row.status == "running":
+            self.db.update(row.id, heartbeat=time.time())
+
+    def finish(self, task_id: str, atoms: Atoms, key_value_pairs: dict, data: dict) -> None:
+        """Complete a claimed task: final structure with its results, settings and data."""
+        row = self.get(task_id)
+        now = time.time()
+        self.db.update(
+            row.id,
+            atoms=atoms,
+            data=data,
+            status="done",
+            finished=now,
+            wall_s=now - row.started,
+            **key_value_pairs,
+        )
+
+    def mark(self, task_id: str, status: str, reason: str) -> None:
+        """Set a claimed task to ``failed`` or ``interrupted`` with a one-line ``reason``."""
+        row = self.get(task_id)
+        now = time.time()
+        self.db.update(
+            row.id, status=status, reason=reason[:500], finished=now, wall_s=now - row.started
+        )
