@@ -40,7 +40,7 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset(
-            "demo", "pw", 300.0, None, 2.0, 0.1, 5e-4, 1e-3, 0.1, 100,
+            "demo", "pw", 300.0, None, 2.5, 0.1, 5e-4, 1e-3, 0.1, 100,
             "cheapest settings that keep trends qualitatively right; laptop minutes",
         ),
         Preset(

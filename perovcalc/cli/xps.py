@@ -1,0 +1,157 @@
+"""``perovcalc xps MODEL.extxyz ...``: simulated photoemission of structure models.
+
+Depth-resolved apparent atomic ratios (K:Br:Pb by default) next to the measured table, the
+apparent centroid shift of a level against photon energy, and simulated spectra (several models
+overlay in one plot, e.g. pristine and passivated). Per-atom core-level shifts (eV) are read from
+the per-atom array ``--shift-column`` of each model when present, else taken as zero.
+"""
+
+from __future__ import annotations
+
+HELP = "simulated XPS of models: depth-resolved K:Br:Pb ratios, centroid shifts, spectra"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("models", nargs="+", help="structure files (extxyz or any ASE format)")
+    parser.add_argument(
+        "--photon-energy",
+        type=float,
+        nargs="+",
+        help="photon energies, eV (default: the measured series, 450 650 1486.7)",
+    )
+    parser.add_argument(
+        "--ratios", action="store_true", help="apparent atomic ratios (the default action)"
+    )
+    parser.add_argument(
+        "--levels",
+        nargs="+",
+        help="levels of the ratio, normalised to the last (default: K2p Br3d Pb4f)",
+    )
+    parser.add_argument("--centroid", metavar="LEVEL", help="centroid shift of LEVEL vs hv")
+    parser.add_argument("--spectrum", metavar="LEVEL", help="simulated spectrum of LEVEL")
+    parser.add_argument("--plot", metavar="FILE", help="save the spectra (all models) to FILE")
+    parser.add_argument("--geometry", default="auto", help="auto, slab or cube")
+    parser.add_argument(
+        "--emission-angle", type=float, default=0.0, help="degrees from the normal (slab)"
+    )
+    parser.add_argument(
+        "--directions", type=int, default=300, help="orientation average points (cube)"
+    )
+    parser.add_argument("--shift-column", default="core_level_shift", help="per-atom shifts, eV")
+    parser.add_argument(
+        "--x", type=float, help="Br per formula unit of the IMFP matrix (default: from the model)"
+    )
+    parser.add_argument("--gaussian-fwhm", type=float, default=0.6, help="eV")
+    parser.add_argument("--lorentzian-fwhm", type=float, default=0.3, help="eV")
+    parser.add_argument("--lineshape", default="voigt", help="voigt or pseudo-voigt")
+
+
+def _measured_ratios() -> dict[float, dict]:
+    """Measured K:Br:Pb ratio rows (reference/photoemission_ratios.csv) by photon energy, eV."""
+    from perovcalc.reference import load_table
+
+    return {float(row["photon_energy_eV"]): row for row in load_table("photoemission_ratios")}
+
+
+def _measured(table: dict, hv: float, elements) -> str:
+    row = next((r for e, r in table.items() if abs(e - hv) < 0.5), None)
+    if row is None or any(row.get(el) is None for el in elements):
+        return "-"
+    return ":".join(f"{float(row[el]):.3g}" for el in elements)
+
+
+def run(args) -> int:
+    import numpy as np
+    from ase.io import read
+
+    from perovcalc import imfp, xps
+    from perovcalc.errors import PerovcalcError
+
+    photon_energies = args.photon_energy or list(xps.PHOTON_ENERGIES)
+    levels = args.levels or list(xps.RATIO_LEVELS)
+    geometry_kw = dict(
+        geometry=args.geometry, emission_angle=args.emission_angle, directions=args.directions
+    )
+    do_ratios = args.ratios or not (args.centroid or args.spectrum)
+    spectra = []
+    for path in args.models:
+        try:
+            atoms = read(path)
+        except (OSError, ValueError, StopIteration) as err:
+            raise PerovcalcError(f"cannot read model {path}: {err}") from err
+        material = imfp.perovskite(args.x) if args.x is not None else xps.matrix_material(atoms)
+        shifts = atoms.arrays.get(args.shift_column)
+        geometry = xps.resolve_geometry(atoms, args.geometry)
+        print(f"# {path}: {atoms.get_chemical_formula()}, {len(atoms)} atoms, geometry {geometry}")
+        print(
+            f"#   IMFP matrix {material.name}: density {material.density:.3f} g/cm3, "
+            f"Nv {material.valence_electrons:g}, band gap {material.band_gap:.2f} eV, "
+            f"Ep {imfp.plasmon_energy(material):.2f} eV"
+        )
+        if shifts is None and (args.centroid or args.spectrum):
+            print(f"#   no per-atom array '{args.shift_column}': all shifts taken as 0")
+        if do_ratios:
+            ratios = xps.apparent_ratios(atoms, photon_energies, levels, material, **geometry_kw)
+            measured = _measured_ratios()
+            elements = [xps.core_level(name).element for name in levels]
+            label = ":".join(elements)
+            print(f"{'hv (eV)':>9}  {'simulated ' + label:>28}  {'measured':>18}")
+            for hv, row in zip(photon_energies, ratios, strict=True):
+                sim = ":".join(f"{v:.3g}" for v in row)
+                print(f"{hv:9.1f}  {sim:>28}  {_measured(measured, hv, elements):>18}")
+            if not measured:
+                print("#   measured ratios: reference table 'photoemission_ratios' not available")
+        if args.centroid:
+            level = xps.core_level(args.centroid)
+            centroids = xps.centroid_shifts(
+                atoms, level, shifts, photon_energies, material, **geometry_kw
+            )
+            print(f"{'hv (eV)':>9}  {level.name + ' centroid shift (eV)':>28}  change vs last hv")
+            for hv, value in zip(photon_energies, centroids, strict=True):
+                print(f"{hv:9.1f}  {value:28.3f}  {value - centroids[-1]:+.3f}")
+        if args.spectrum:
+            for hv in photon_energies:
+                spectrum = xps.simulate_spectrum(
+                    atoms,
+                    args.spectrum,
+                    hv,
+                    shifts,
+                    material=material,
+                    gaussian_fwhm=args.gaussian_fwhm,
+                    lorentzian_fwhm=args.lorentzian_fwhm,
+                    lineshape=args.lineshape,
+                    **geometry_kw,
+                )
+                peak = spectrum.binding_energy[np.argmax(spectrum.intensity)]
+                area = np.trapezoid(spectrum.intensity, spectrum.binding_energy)
+                print(
+                    f"#   {spectrum.level} at hv {hv:g} eV: maximum at {peak:.2f} eV, "
+                    f"area {area:.4g} barn"
+                )
+                spectra.append((path, spectrum))
+    if args.plot and spectra:
+        _plot(spectra, args.plot)
+        print(f"# spectra written to {args.plot}")
+    return 0
+
+
+def _plot(spectra, filename) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for path, spectrum in spectra:
+        ax.plot(
+            spectrum.binding_energy,
+            spectrum.intensity / spectrum.intensity.max(),
+            label=f"{path}, hv {spectrum.photon_energy:g} eV",
+        )
+    ax.set_xlabel(f"{spectra[0][1].level} binding energy (eV)")
+    ax.set_ylabel("intensity (normalised)")
+    ax.invert_xaxis()
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(filename, dpi=150)
+    plt.close(fig)
