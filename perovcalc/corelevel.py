@@ -1,0 +1,221 @@
+"""Core-level binding-energy shifts with GPAW: Delta-SCF (final state) and initial state.
+
+Delta-SCF: the total energy of the cell with a full core hole on atom i (core-hole dataset
+from :mod:`perovcalc.corehole`) minus the same with the hole on a reference atom of the same
+element in the same cell.  The binding energy relative to the Fermi level/vacuum cancels in
+this difference, so ``E_hole(i) - E_hole(ref)`` is the shift of atom i, positive for a higher
+binding energy.  The excited electron stays in the cell: GPAW counts the hole as a positive
+core charge of the dataset, so the calculation runs with GPAW ``charge`` lowered by one
+(``charge=-1`` for a neutral cell).  The final state is thus neutral with the electron in the
+lowest empty states (screened, "excitonic" final state), as appropriate for a photoemission
+sample in contact with ground; it also avoids the compensating background that a charged
+periodic cell would need.  Hole-hole interaction between periodic images remains: converge
+the cell size.  Spin polarisation, smearing and everything else come from the caller's GPAW
+parameters unchanged; the same parameters must be used for all atoms being compared.
+
+Initial state: the electrostatic potential energy of an electron at each nucleus (GPAW's
+``get_atomic_electrostatic_potentials``, eV, an electron's potential energy: negative near
+nuclei) from one ground-state calculation.  A more negative value binds core electrons more
+strongly, so the initial-state shift is ``-(V_i - V_ref)``.  It omits all screening of the
+hole (relaxation); use it for trends over many atoms, not as a binding energy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from perovcalc.corehole import LEVELS, activate, core_hole_setup
+from perovcalc.errors import InputError, MissingDependencyError, PerovcalcError
+
+DELTA_SCF = "delta-scf"
+INITIAL_STATE = "initial-state"
+
+
+@dataclass(frozen=True)
+class CoreLevelShifts:
+    """Binding-energy shifts (eV, positive = more strongly bound than the reference atom).
+
+    ``values`` holds the per-atom quantity the shifts come from: the total energy with the
+    core hole (Delta-SCF) or the electrostatic potential energy of an electron at the
+    nucleus (initial state), both in eV.
+    """
+
+    method: str
+    element: str
+    level: str | None
+    reference_index: int
+    shifts: dict[int, float]
+    values: dict[int, float]
+    params: dict
+    gpaw_version: str
+    setup_name: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def distinct_sites(atoms: Atoms, element: str, symprec: float = 1e-3) -> list[int]:
+    """One atom index (the lowest) per symmetry-distinct site of ``element`` (spglib).
+
+    Slabs and molecules are analysed as 3-d periodic cells, so give them their vacuum.
+    """
+    import spglib
+    from spglib.error import SpglibError
+
+    indices = [a.index for a in atoms if a.symbol == element]
+    if not indices:
+        raise InputError("element", element, sorted(set(atoms.get_chemical_symbols())))
+    if atoms.cell.rank < 3:
+        raise InputError("cell", atoms.cell.tolist(), "a 3-d cell (add vacuum to slabs)")
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    formula = atoms.get_chemical_formula()
+    try:
+        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    except SpglibError as err:  # spglib's new error handling raises instead of returning None
+        raise PerovcalcError(f"spglib failed on {formula}: {err}") from err
+    if dataset is None:
+        raise PerovcalcError(f"spglib failed on {formula}")
+    classes = {int(dataset.equivalent_atoms[i]) for i in indices}
+    return sorted(min(i for i in indices if dataset.equivalent_atoms[i] == c) for c in classes)
+
+
+def delta_scf_energy(atoms: Atoms, index: int, element: str, level: str, params: dict) -> float:
+    """Total energy (eV) of ``atoms`` with a full ``level`` core hole on atom ``index``.
+
+    ``params`` are GPAW keyword arguments; the hole's dataset is added to ``setups``, the
+    LCAO basis of that atom is the element's standard one, and ``charge`` is lowered by one
+    so that the excited electron stays in the cell.  A ``txt`` file name gets a
+    ``-<element><level>-hole<index>`` suffix.
+    """
+    if not 0 <= index < len(atoms):
+        raise InputError("index", index, f"0 to {len(atoms) - 1}")
+    if atoms[index].symbol != element:
+        raise InputError(f"element of atom {index}", element, [atoms[index].symbol])
+    setup = core_hole_setup(element, level, 1.0, xc=params.get("xc", "LDA"))
+    activate(setup)
+    try:
+        from gpaw import GPAW, KohnShamConvergenceError
+    except ImportError as err:
+        raise MissingDependencyError(f"Delta-SCF needs GPAW: {err}") from err
+    system = atoms.copy()
+    system.calc = GPAW(**_with_hole(params, index, setup.name, f"{element}{level}"))
+    try:
+        return float(system.get_potential_energy())
+    except KohnShamConvergenceError as err:
+        raise PerovcalcError(
+            f"SCF with a {element} {level} core hole on atom {index} did not converge: {err}"
+        ) from err
+
+
+def delta_scf_shifts(
+    atoms: Atoms,
+    indices: Sequence[int] | None = None,
+    reference_index: int | None = None,
+    *,
+    element: str,
+    level: str | None = None,
+    params: dict,
+) -> CoreLevelShifts:
+    """Delta-SCF shifts E_hole(i) - E_hole(ref) (eV) for atoms ``indices`` of ``element``.
+
+    Defaults: ``level`` from :data:`perovcalc.corehole.LEVELS`, ``indices`` one atom per
+    symmetry-distinct site, ``reference_index`` the first of ``indices``.  One SCF per atom.
+    """
+    level, indices, reference_index = _choose(atoms, element, level, indices, reference_index)
+    energies = {i: delta_scf_energy(atoms, i, element, level, params) for i in indices}
+    setup = core_hole_setup(element, level, 1.0, xc=params.get("xc", "LDA"))
+    return CoreLevelShifts(
+        method=DELTA_SCF,
+        element=element,
+        level=level,
+        reference_index=reference_index,
+        shifts={i: e - energies[reference_index] for i, e in energies.items()},
+        values=energies,
+        params=dict(params),
+        gpaw_version=setup.gpaw_version,
+        setup_name=setup.name,
+        notes=setup.notes,
+    )
+
+
+def initial_state_shifts(
+    atoms: Atoms,
+    element: str,
+    params: dict | None = None,
+    calc=None,
+    reference_index: int | None = None,
+) -> CoreLevelShifts:
+    """Initial-state shifts -(V_i - V_ref) (eV) of every atom of ``element``.
+
+    From one ground-state calculation: a GPAW calculator ``calc`` already attached to (or
+    to be run on) ``atoms``, or a new one made from ``params``.  ``reference_index``
+    defaults to the first symmetry-distinct site.  The same shift applies to every core
+    level of an atom in this approximation, so no level is recorded.
+    """
+    if (params is None) == (calc is None):
+        raise InputError("params/calc", "both" if calc else "neither", "exactly one of them")
+    indices = [a.index for a in atoms if a.symbol == element]
+    reference_index = _choose(atoms, element, None, None, reference_index)[2]
+    try:
+        from gpaw import GPAW, __version__
+    except ImportError as err:
+        raise MissingDependencyError(f"initial-state shifts need GPAW: {err}") from err
+    if calc is None:
+        atoms = atoms.copy()
+        calc = GPAW(**params)
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    potentials = np.asarray(calc.get_atomic_electrostatic_potentials())
+    values = {i: float(potentials[i]) for i in indices}
+    return CoreLevelShifts(
+        method=INITIAL_STATE,
+        element=element,
+        level=None,
+        reference_index=reference_index,
+        shifts={i: -(v - values[reference_index]) for i, v in values.items()},
+        values=values,
+        params=dict(params) if params is not None else _calculator_settings(calc),
+        gpaw_version=__version__,
+    )
+
+
+def _choose(atoms, element, level, indices, reference_index):
+    """Fill in the defaults of the shift functions and check the atom indices."""
+    if element not in LEVELS:
+        raise InputError("element", element, sorted(LEVELS))
+    level = level or LEVELS[element]
+    indices = list(indices) if indices is not None else distinct_sites(atoms, element)
+    if reference_index is None and indices:
+        reference_index = indices[0]
+    if reference_index not in indices:
+        indices.insert(0, reference_index)
+    for i in indices:
+        if not (isinstance(i, int | np.integer) and 0 <= i < len(atoms)):
+            raise InputError("atom index", i, f"0 to {len(atoms) - 1}")
+        if atoms[i].symbol != element:
+            raise InputError(f"element of atom {i}", atoms[i].symbol, [element])
+    return level, indices, reference_index
+
+
+def _calculator_settings(calc) -> dict:
+    """Keyword arguments of a GPAW calculator (new ASE interface or the old one)."""
+    params = getattr(calc, "params", None)
+    return params.todict() if hasattr(params, "todict") else dict(calc.parameters)
+
+
+def _with_hole(params: dict, index: int, setup_name: str, label: str) -> dict:
+    """GPAW keyword arguments for the core-hole run on atom ``index``."""
+    hole = dict(params)
+    setups = params.get("setups", "paw")
+    setups = dict(setups) if isinstance(setups, dict) else {"default": setups}
+    setups[index] = setup_name
+    hole["setups"] = setups
+    hole["charge"] = params.get("charge", 0) - 1
+    txt = params.get("txt")
+    if isinstance(txt, str | Path) and str(txt) not in ("-", ""):
+        path = Path(txt)
+        hole["txt"] = str(path.with_name(f"{path.stem}-{label}-hole{index}{path.suffix}"))
+    return hole
