@@ -41,7 +41,7 @@ class CalcResult:
         return float(self.atoms.get_potential_energy())
 
 
-def _write_json(path: Path, data) -> None:
+def write_checkpoint(path: Path, data) -> None:
     """Atomically replace ``path`` with ``data`` as JSON (on MPI rank 0 only)."""
     from ase.parallel import world
 
@@ -199,7 +199,7 @@ def relax_lattice(
         strained.set_cell(atoms.cell * scale, scale_atoms=True)
         energy = run(strained, lambda a: a.get_potential_energy())
         done.append({"scale": float(scale), "volume": strained.get_volume(), "energy": energy})
-        _write_json(checkpoint, done)
+        write_checkpoint(checkpoint, done)
     volumes = [p["volume"] for p in done]
     energies = [p["energy"] for p in done]
     v0, e0, bulk = EquationOfState(volumes, energies, eos="birchmurnaghan").fit()

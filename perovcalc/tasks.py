@@ -26,6 +26,7 @@ class Option:
     type: type
     default: object = None
     help: str = ""
+    choices: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,19 @@ KINDS: dict[str, Kind] = {
         },
         help="cubic lattice constant from a Birch-Murnaghan E(V) fit",
     ),
+    "core_levels": Kind(
+        "perovcalc.corelevel:core_level_task",
+        {
+            "levels": Option(list, ["Br 3d", "Pb 4f"], "core levels, e.g. ['Br 3d', 'K 2p']"),
+            "method": Option(
+                str,
+                "both",
+                "Delta-SCF, initial-state or both",
+                ("delta_scf", "initial_state", "both"),
+            ),
+        },
+        help="core-level binding energies (Delta-SCF) and initial-state shifts per site",
+    ),
 }
 
 
@@ -121,5 +135,7 @@ def resolve_options(kind_name: str, options: dict, where: str = "") -> dict:
             isinstance(value, opt.type) and not (opt.type is not bool and isinstance(value, bool))
         ):
             raise InputError(f"options.{key}", value, f"a value of type {opt.type.__name__}", where)
+        if opt.choices and value not in opt.choices:
+            raise InputError(f"options.{key}", value, opt.choices, where)
         resolved[key] = value
     return resolved
