@@ -17,6 +17,7 @@ A campaign file (``workflows/*.toml``)::
     options = { points = 5 }        # kind-specific options
     params = { maxiter = 60 }       # GPAW keyword overrides on top of the preset
     # preset = "standard"; charge = 1; needs = ["other_task"]
+    labels = { environment = "bulk" }  # free-form strings for the report; not part of the id
 
 A builder argument may also be ``"task:NAME"``: the ``lattice_constant`` that task computed.
 Everything is validated on load; errors name the file, the field, the value and what is allowed.
@@ -45,9 +46,10 @@ BUILDERS: dict[str, str] = {
     "slab": "perovcalc.slab:perovskite_slab",
     "nanocrystal": "perovcalc.nanocrystal:nanocrystal",
     "file": "ase.io:read",
+    "phase": "perovcalc.formation:phase_structure",
 }
 TASK_REF = "task:"
-TASK_KEYS = {"kind", "structure", "preset", "params", "options", "needs", "charge"}
+TASK_KEYS = {"kind", "structure", "preset", "params", "options", "needs", "charge", "labels"}
 TOP_KEYS = {"campaign", "structures", "tasks"}
 CAMPAIGN_KEYS = {"name", "preset", "description"}
 
@@ -94,6 +96,7 @@ class TaskSpec:
     options: dict = field(default_factory=dict)
     needs: list[str] = field(default_factory=list)
     charge: int = 0
+    labels: dict[str, str] = field(default_factory=dict)  # for reports only, e.g. environment
 
 
 @dataclass
@@ -293,7 +296,12 @@ def campaign_from_dict(
         kind = tdata.get("kind")
         if not isinstance(kind, str):
             raise InputError(f"tasks.{tname}.kind", kind, "a task kind name (string)", source)
-        for key, kind_of in (("params", dict), ("options", dict), ("needs", list)):
+        for key, kind_of in (
+            ("params", dict),
+            ("options", dict),
+            ("needs", list),
+            ("labels", dict),
+        ):
             if key in tdata and not isinstance(tdata[key], kind_of):
                 raise InputError(
                     f"tasks.{tname}.{key}", tdata[key], f"a {kind_of.__name__}", source
@@ -310,6 +318,7 @@ def campaign_from_dict(
             options=dict(tdata.get("options", {})),
             needs=list(tdata.get("needs", [])),
             charge=tdata.get("charge", 0),
+            labels={str(k): str(v) for k, v in tdata.get("labels", {}).items()},
         )
     campaign.validate()
     return campaign

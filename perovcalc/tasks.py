@@ -110,6 +110,75 @@ KINDS: dict[str, Kind] = {
         },
         help="core-level binding energies (Delta-SCF) and initial-state shifts per site",
     ),
+    "photoemission_ratios": Kind(
+        "perovcalc.xps:photoemission_task",
+        {
+            "photon_energies": Option(list, [450.0, 650.0, 1486.7], "photon energies, eV"),
+            "levels": Option(list, ["K 2p", "Br 3d", "Pb 4f"], "levels; last = denominator"),
+        },
+        dft=False,
+        help="simulated depth-resolved XPS atomic ratios of a model (no DFT)",
+    ),
+    "xrd": Kind(
+        "perovcalc.xrd:xrd_task",
+        {
+            "wavelength": Option(float, 1.54178, "X-ray wavelength, Angstrom"),
+            "two_theta_min": Option(float, 10.0, "degrees"),
+            "two_theta_max": Option(float, 60.0, "degrees"),
+            "step": Option(float, 0.02, "2theta step, degrees"),
+            "size_nm": Option(float, None, "Scherrer size, nm (periodic cells; none if unset)"),
+            "instrument_fwhm": Option(float, 0.05, "Gaussian instrumental FWHM, degrees"),
+            "method": Option(str, "fast", "Debye method for finite models", ("fast", "exact")),
+        },
+        dft=False,
+        help="simulated powder XRD (Bragg for periodic cells, Debye for finite models)",
+    ),
+    "competing_phase": Kind(
+        "perovcalc.formation:competing_phase_task",
+        {
+            "cell": Option(
+                str,
+                "isotropic",
+                "bulk cells: isotropic E(V) fit first, or fixed",
+                ("isotropic", "fixed"),
+            ),
+            "strain": Option(float, 0.03, "largest linear strain of the E(V) scan"),
+            "points": Option(int, 5, "number of E(V) points (>= 4)"),
+            "fmax": Option(float, None, "force criterion, eV/A (default: the preset's)"),
+            "steps": Option(int, 100, "maximum optimizer steps"),
+        },
+        help="relaxed energy per formula unit of a competing phase or elemental reference",
+    ),
+    "defect_host": Kind(
+        "perovcalc.formation:defect_host_task",
+        {
+            "fmax": Option(float, None, "force criterion, eV/A (default: the preset's)"),
+            "steps": Option(int, 100, "maximum optimizer steps"),
+        },
+        help="relaxed defect-free supercell or slab with band edges and electrostatic potential",
+    ),
+    "chemical_potentials": Kind(
+        "perovcalc.formation:chemical_potentials_task",
+        {
+            "host_on_hull": Option(bool, False, "lower a host above the hull just below it"),
+            "tolerance": Option(float, 1e-3, "eV/atom below the hull for host_on_hull"),
+            "exclude": Option(list, [], "formulas of phases to leave out"),
+        },
+        dft=False,
+        help="stability region of the host (pymatgen) and its halide-rich/poor limits",
+    ),
+    "vacancy_formation": Kind(
+        "perovcalc.formation:vacancy_formation_task",
+        {
+            "species": Option(str, "all", "halide to remove", ("all", "I", "Br")),
+            "sites": Option(list, None, "representative atom indices (default: every site)"),
+            "charges": Option(list, [0], "charge states; non-zero only in bulk"),
+            "epsilon": Option(float, None, "static dielectric constant (default: reference)"),
+            "fmax": Option(float, None, "force criterion, eV/A (default: the preset's)"),
+            "steps": Option(int, 100, "maximum optimizer steps per vacancy"),
+        },
+        help="halide vacancy formation energies at every distinct site of a defect_host",
+    ),
 }
 
 
