@@ -9,7 +9,8 @@ setup:
 
 run: setup
 	$(VENV)/perovcalc doctor
-	$(VENV)/perovcalc run workflows/lattice.toml
+	$(VENV)/perovcalc run workflows/kbr_passivation_demo.toml
+	$(VENV)/perovcalc report workflows/kbr_passivation_demo.toml
 
 test: setup
 	$(VENV)/ruff check perovcalc tests benchmarks workflows

@@ -33,6 +33,8 @@ def state(row) -> str:
 
 def settings(row) -> str:
     """Settings of a result in one line: preset, xc, mode, cutoff or basis, k-points, versions."""
+    if not row.get("mode"):  # no DFT in this task
+        return f"perovcalc {row.get('perovcalc_version')} (no DFT)"
     parts = [f"preset={row.get('preset')}", f"xc={row.get('xc')}", f"mode={row.get('mode')}"]
     if row.get("ecut") is not None:
         parts.append(f"ecut={row.ecut:g} eV")
@@ -56,7 +58,7 @@ def headline(row) -> str:
     ]
     if not parts and row.get("energy") is not None:
         parts.append(f"E = {row.energy:.4f} eV")
-    return "; ".join(parts)
+    return "; ".join(parts) or "done (see the report)"
 
 
 def print_status(campaign: Campaign, db: str | Path, stream: TextIO = sys.stdout) -> None:

@@ -105,3 +105,21 @@ def test_scripted_example_builds_a_valid_campaign():
     campaign.validate()
     assert campaign.dependencies(campaign.tasks["energy_I"]) == ["lattice_I"]
     assert len(campaign.task_ids()) == 4
+
+
+def test_demo_campaign_task_graph():
+    campaign = load_campaign(WORKFLOWS / "kbr_passivation_demo.toml")
+    kinds = {name: t.kind for name, t in campaign.tasks.items()}
+    assert [n for n, k in kinds.items() if k == "relax_lattice"] == [
+        f"lattice_x{i}" for i in range(4)
+    ]
+    assert {"xrd_x0", "xrd_x3", "xrd_nanocrystal", "photoemission"} <= set(kinds)
+    environments = {
+        t.labels.get("environment") for t in campaign.tasks.values() if t.kind == "core_levels"
+    }
+    assert environments == {"bare_surface", "kbr_passivated"}
+    # slabs are built at the computed lattice constant, and core levels use the relaxed slabs
+    assert campaign.dependencies(campaign.tasks["relax_kbr"]) == ["lattice_x3"]
+    assert campaign.dependencies(campaign.tasks["core_levels_kbr"]) == ["relax_kbr"]
+    order = [t.name for t in campaign.order()]
+    assert order.index("lattice_x3") < order.index("relax_bare") < order.index("core_levels_bare")

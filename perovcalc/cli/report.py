@@ -1,0 +1,29 @@
+"""``perovcalc report``: HTML + Markdown report and summary.json of a campaign's results."""
+
+HELP = "write report.html, report.md and summary.json comparing results with experiment"
+DEFAULT = "workflows/kbr_passivation_demo.toml"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "campaign", nargs="?", default=DEFAULT, help=f"campaign file (default {DEFAULT})"
+    )
+    parser.add_argument("--db", help="results store (default: results/<campaign name>/results.db)")
+    parser.add_argument(
+        "-o", "--output", help="output directory (default: results/<campaign>/report)"
+    )
+
+
+def run(args) -> int:
+    from perovcalc.campaign import load_campaign
+    from perovcalc.report import write_report
+    from perovcalc.runner import default_workdir
+
+    campaign = load_campaign(args.campaign)
+    workdir = default_workdir(campaign)
+    path = write_report(
+        campaign, args.db or workdir / "results.db", args.output or workdir / "report"
+    )
+    print(f"report: {path}")
+    print(f"summary: {path.parent / 'summary.json'}")
+    return 0
