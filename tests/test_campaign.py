@@ -123,3 +123,11 @@ def test_demo_campaign_task_graph():
     assert campaign.dependencies(campaign.tasks["core_levels_kbr"]) == ["relax_kbr"]
     order = [t.name for t in campaign.order()]
     assert order.index("lattice_x3") < order.index("relax_bare") < order.index("core_levels_bare")
+
+
+def test_production_campaign_mirrors_the_demo():
+    demo = load_campaign(WORKFLOWS / "kbr_passivation_demo.toml")
+    production = load_campaign(WORKFLOWS / "kbr_passivation_production.toml")
+    assert set(production.tasks) == set(demo.tasks)
+    assert {t.preset for t in production.tasks.values()} == {"production"}
+    assert production.structures["slab_kbr"].args["repeat"] == [2, 2]
