@@ -229,4 +229,3 @@ def run_campaign(
 
 def _metadata(campaign: Campaign, task) -> dict:
     return {"campaign": campaign.name, "task": task.name, "kind": task.kind, "preset": task.preset}
-
