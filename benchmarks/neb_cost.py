@@ -1,0 +1,203 @@
+"""Cost of one halide-vacancy hop: perovcalc's NEB strategy against a plain ASE CI-NEB.
+
+One V_Br+ hop along an octahedron edge in a small cubic CsPbBr3 supercell, with fixed cheap
+GPAW settings (PW cutoff, Gamma point, loose SCF) and a fixed-seed displacement of all atoms,
+applied identically to both endpoints, so that the hop is not exactly symmetric. By default the
+Cs and Pb atoms stay on their cubic sites (FixAtoms; ``--relax-cations`` frees them): in a cell
+this small a fully relaxed vacancy distorts the lattice so much that the endpoints no longer
+form a single-halide hop. Both endpoints are relaxed first (shared cost, reported apart). Then
+the same band is converged twice to the same force criterion:
+
+* perovcalc: ``perovcalc.neb.run_neb`` with its defaults (IDPP interpolation, climbing image
+  from the start, the default optimizer);
+* ASE: ``ase.mep.NEB`` with a climbing image from linear interpolation, optimized with FIRE.
+
+Printed: DFT energy/force evaluations (endpoints included), optimizer steps, wall time and the
+barriers, and their differences. The defaults finish in about 10-15 minutes on 2 cores; use
+``--supercell 2 2 2 --n-images 5 --ecut 300 --relax-cations`` for a more realistic (hours)
+comparison, ``--optimizer`` to try perovcalc with another of its optimizers.
+
+    python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.constraints import FixAtoms
+from ase.mep import NEB
+from ase.optimize import BFGS, FIRE
+
+from perovcalc import neb
+from perovcalc.bulk import cubic_perovskite
+from perovcalc.reference import lattice_constant
+from perovcalc.vacancy import hop_endpoints, neighbour_hops
+
+
+def gpaw_settings(args: argparse.Namespace) -> dict:
+    """Fixed GPAW keyword arguments of the benchmark (recorded with its output)."""
+    return {
+        "mode": {"name": "pw", "ecut": args.ecut},
+        "xc": "PBE",
+        "kpts": {"size": (1, 1, 1), "gamma": True},
+        "occupations": {"name": "fermi-dirac", "width": 0.1},
+        "convergence": {"energy": 1e-4, "density": 1e-4, "forces": 1e-2},
+        "charge": args.charge,
+        "symmetry": "off",
+        "txt": None,
+    }
+
+
+def make_factory(settings: dict):
+    def factory(communicator=None):
+        from gpaw import GPAW
+
+        extra = {} if communicator is None else {"communicator": communicator}
+        return GPAW(**settings, **extra)
+
+    return factory
+
+
+def endpoints(args: argparse.Namespace) -> tuple[Atoms, Atoms]:
+    """Unrelaxed V_Br hop endpoints with the same seeded displacement of every atom."""
+    atoms = cubic_perovskite(args.a, "Br").repeat(args.supercell)
+    site = next(i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "Br")
+    initial, final = hop_endpoints(atoms, site, neighbour_hops(atoms, site)[0])
+    shift = np.random.default_rng(args.seed).normal(0.0, args.rattle, (len(initial), 3))
+    cations = [i for i, s in enumerate(initial.get_chemical_symbols()) if s in ("Cs", "Pb")]
+    for atoms in (initial, final):
+        atoms.positions += shift
+        if not args.relax_cations:
+            atoms.set_constraint(FixAtoms(cations))
+    return initial, final
+
+
+def relax(atoms: Atoms, factory, fmax: float) -> tuple[Atoms, neb.NEBCost]:
+    """Positions relaxed with BFGS; the cost in evaluations, steps and seconds."""
+    start = time.perf_counter()
+    atoms = atoms.copy()
+    atoms.calc = counter = neb.CountingCalculator(factory())
+    with BFGS(atoms, logfile=None) as opt:
+        opt.run(fmax=fmax, steps=200)
+    atoms.calc = None
+    return atoms, neb.NEBCost(counter.evaluations, opt.nsteps, time.perf_counter() - start)
+
+
+def plain_ase_neb(initial: Atoms, final: Atoms, factory, args: argparse.Namespace) -> dict:
+    """The baseline: CI-NEB from linear interpolation, FIRE, all calculators counted."""
+    start = time.perf_counter()
+    images = [initial.copy() for _ in range(args.n_images + 1)] + [final.copy()]
+    band = NEB(images, k=neb.SPRING_CONSTANT, climb=True, method="improvedtangent")
+    band.interpolate("linear", mic=True, apply_constraint=False)
+    counters = [neb.CountingCalculator(factory()) for _ in images]
+    for image, counter in zip(images, counters, strict=True):
+        image.calc = counter
+    with FIRE(band, logfile=None) as opt:
+        opt.run(fmax=args.fmax, steps=args.max_steps)
+    forces = band.get_forces()  # cached: no new evaluations
+    energies = band.energies
+    saddle = 1 + int(np.argmax(energies[1:-1]))
+    residual = float(np.linalg.norm(forces, axis=1).max())
+    return {
+        "evaluations": sum(c.evaluations for c in counters),
+        "steps": opt.nsteps,
+        "wall_time": time.perf_counter() - start,
+        "forward_barrier": float(energies[saddle] - energies[0]),
+        "reverse_barrier": float(energies[saddle] - energies[-1]),
+        "converged": residual < args.fmax,
+    }
+
+
+def perovcalc_neb(initial: Atoms, final: Atoms, factory, workdir: Path, args) -> dict:
+    result = neb.run_neb(
+        initial, final, factory, workdir, n_images=args.n_images, fmax=args.fmax,
+        optimizer=args.optimizer, max_steps=args.max_steps,
+    )  # fmt: skip
+    return {
+        "evaluations": result.cost.evaluations,
+        "steps": result.cost.steps,
+        "wall_time": result.cost.wall_time,
+        "forward_barrier": result.forward_barrier,
+        "reverse_barrier": result.reverse_barrier,
+        "converged": result.converged,
+    }
+
+
+def table(rows: dict[str, dict]) -> str:
+    header = (
+        f"{'strategy':<40} {'evaluations':>11} {'steps':>6} {'wall (s)':>9} "
+        f"{'E_f (eV)':>9} {'E_r (eV)':>9} {'converged':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for name, r in rows.items():
+        lines.append(
+            f"{name:<40} {r['evaluations']:>11d} {r['steps']:>6d} {r['wall_time']:>9.1f} "
+            f"{r['forward_barrier']:>9.4f} {r['reverse_barrier']:>9.4f} {r['converged']!s:>9}"
+        )
+    mine, base = rows.values()
+    lines.append(
+        f"{'difference (perovcalc - ASE)':<40} {mine['evaluations'] - base['evaluations']:>+11d} "
+        f"{mine['steps'] - base['steps']:>+6d} {mine['wall_time'] - base['wall_time']:>+9.1f} "
+        f"{mine['forward_barrier'] - base['forward_barrier']:>+9.4f} "
+        f"{mine['reverse_barrier'] - base['reverse_barrier']:>+9.4f}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--supercell", type=int, nargs=3, default=(2, 1, 1))
+    parser.add_argument("--a", type=float, default=lattice_constant("CsPbBr3"), help="A")
+    parser.add_argument("--ecut", type=float, default=200.0, help="PW cutoff, eV")
+    parser.add_argument("--charge", type=int, default=1, help="1: V_Br+ (even electrons)")
+    parser.add_argument("--n-images", type=int, default=3)
+    parser.add_argument("--fmax", type=float, default=0.05, help="NEB force criterion, eV/A")
+    parser.add_argument("--relax-fmax", type=float, default=0.05, help="endpoints, eV/A")
+    parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--optimizer", choices=neb.OPTIMIZERS, default=neb.DEFAULT_OPTIMIZER)
+    parser.add_argument("--rattle", type=float, default=0.02, help="displacement std, A")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--relax-cations", action="store_true", help="do not fix Cs and Pb")
+    parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+
+    settings = gpaw_settings(args)
+    factory = make_factory(settings)
+    print(f"V_Br hop in CsPbBr3 {'x'.join(map(str, args.supercell))}, a = {args.a} A, "
+          f"{args.n_images} moving images, fmax {args.fmax} eV/A, seed {args.seed}")  # fmt: skip
+    print("GPAW:", json.dumps({k: v for k, v in settings.items() if k != "txt"}))
+    initial, final = endpoints(args)
+    initial, cost_i = relax(initial, factory, args.relax_fmax)
+    final, cost_f = relax(final, factory, args.relax_fmax)
+    shared = cost_i + cost_f
+    print(f"endpoint relaxation (shared, not in the table): {shared.evaluations} evaluations, "
+          f"{shared.wall_time:.1f} s")  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        band_dir = workdir / "perovcalc-band"
+        if band_dir.exists():
+            raise SystemExit(f"{band_dir} exists; the benchmark starts from scratch")
+        rows = {
+            f"perovcalc (IDPP, CI-NEB, {args.optimizer})": perovcalc_neb(
+                initial, final, factory, band_dir, args
+            ),
+            "ASE CI-NEB (linear, FIRE)": plain_ase_neb(initial, final, factory, args),
+        }
+    print(table(rows))
+    if args.json:
+        record = {"settings": {**vars(args), "gpaw": settings}, "relaxation": asdict(shared)}
+        args.json.write_text(json.dumps({**record, "results": rows}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
