@@ -297,18 +297,10 @@ def pseudo_voigt(x, gaussian_fwhm: float, lorentzian_fwhm: float) -> np.ndarray:
     """Area-normalised pseudo-Voigt approximating :func:`voigt`: Gaussian and Lorentzian of a
     common FWHM mixed with the weight of Thompson, Cox and Hastings, J. Appl. Cryst. 20, 79
     (1987)."""
+    from perovcalc.xrd import pseudo_voigt_width
+
     _check_widths(gaussian_fwhm, lorentzian_fwhm)
-    g, lor = gaussian_fwhm, lorentzian_fwhm
-    fwhm = (
-        g**5
-        + 2.69269 * g**4 * lor
-        + 2.42843 * g**3 * lor**2
-        + 4.47163 * g**2 * lor**3
-        + 0.07842 * g * lor**4
-        + lor**5
-    ) ** 0.2
-    q = lor / fwhm
-    eta = 1.36603 * q - 0.47719 * q**2 + 0.11116 * q**3
+    fwhm, eta = pseudo_voigt_width(gaussian_fwhm, lorentzian_fwhm)
     half = fwhm / 2.0
     lorentz = half / np.pi / (np.asarray(x) ** 2 + half**2)
     gauss = np.exp(-4.0 * np.log(2.0) * (np.asarray(x) / fwhm) ** 2) / (
