@@ -245,11 +245,12 @@ class Campaign:
         )
 
     def task_ids(self) -> dict[str, str]:
-        """Content-hash id of every task (16 hex digits)."""
+        """Content-hash id of every task: "t" and 16 hex digits."""
         ids: dict[str, str] = {}
         for task in self.order():
             text = json.dumps(self.recipe(task, ids), sort_keys=True, default=str)
-            ids[task.name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+            # a letter first: ASE db refuses string values that parse as numbers
+            ids[task.name] = "t" + hashlib.sha256(text.encode()).hexdigest()[:16]
         return ids
 
 

@@ -51,15 +51,20 @@ def mpi_launcher() -> str | None:
     return shutil.which("mpiexec") or shutil.which("mpirun")
 
 
-def python_command(args: list[str], ranks: int) -> list[str]:
-    """Command line running ``python ARGS`` on ``ranks`` MPI ranks (plain python for 1 rank)."""
-    command = [sys.executable, *args]
+def mpi_prefix(ranks: int) -> list[str]:
+    """``mpiexec -n RANKS``, the words that start a command on ``ranks`` local MPI ranks
+    (none for one rank)."""
     if ranks == 1:
-        return command
+        return []
     launcher = mpi_launcher()
     if launcher is None:
         raise MissingDependencyError(
             f"{ranks} MPI ranks requested but no mpiexec/mpirun is on PATH; "
             "install Open MPI (apt-get install openmpi-bin) or use --ranks 1"
         )
-    return [launcher, "-n", str(ranks), *command]
+    return [launcher, "-n", str(ranks)]
+
+
+def python_command(args: list[str], ranks: int) -> list[str]:
+    """Command line running ``python ARGS`` on ``ranks`` MPI ranks (plain python for 1 rank)."""
+    return [*mpi_prefix(ranks), sys.executable, *args]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from perovcalc.campaign import Campaign
-from perovcalc.parallel import gpaw_environment, python_command
+from perovcalc.parallel import gpaw_environment, mpi_prefix
 from perovcalc.store import HEARTBEAT, Store
 from perovcalc.tasks import get_kind
 
@@ -38,7 +38,11 @@ class Job(Protocol):
 
 
 class Executor(Protocol):
-    """Where tasks run: the local machine, or a cluster through Parsl."""
+    """Where tasks run: the local machine, or a cluster through Parsl (:mod:`perovcalc.hpc`).
+
+    ``submit(command, workdir, ranks)`` starts ``command`` (the command line of one process)
+    on ``ranks`` MPI ranks in ``workdir``; the executor adds its own MPI launcher.
+    """
 
     max_running: int
 
@@ -60,7 +64,7 @@ class LocalExecutor:
     def submit(self, command: list[str], workdir: Path, ranks: int) -> subprocess.Popen:
         log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - owned by the child process
         return subprocess.Popen(
-            command,
+            [*mpi_prefix(ranks), *command],
             cwd=workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -192,7 +196,7 @@ def run_campaign(
             }
             (tdir / "task.json").write_text(json.dumps(spec, indent=1, default=str))
             n_ranks = ranks if get_kind(task.kind).dft else 1
-            command = python_command(["-m", "perovcalc.worker", str(tdir / "task.json")], n_ranks)
+            command = [sys.executable, "-m", "perovcalc.worker", str(tdir / "task.json")]
             job = executor.submit(command, tdir, n_ranks)
             now = time.time()
             running[task.name] = (job, now, tdir, now)

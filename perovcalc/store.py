@@ -2,9 +2,12 @@
 
 One row per task, keyed by its content-hash ``task_id``. A row is created when a runner claims
 the task (``status="running"``) and completed in place (``done``, ``failed`` or ``interrupted``),
-so a task never has two rows. Claims are atomic: an exclusive ``flock`` on ``<db>.claim`` for
-SQLite (released by the kernel if the holder dies), a transaction-level advisory lock on
-PostgreSQL.
+so a task never has two rows. Every write (claim, heartbeat, finish, mark) is a read-modify-write
+done while holding a lock shared by all processes using the store: an exclusive ``flock`` on
+``<db>.claim`` for SQLite, a session advisory lock on PostgreSQL (both released by the server or
+kernel if the holder dies). So claims are atomic, a heartbeat never overwrites a result written
+at the same moment, and rows are only inserted under the lock (ASE's PostgreSQL backend reads
+back the id of an inserted row from the shared sequence, which concurrent inserts would confuse).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ase import Atoms
 
 STATUSES = ("running", "done", "failed", "interrupted")
+ADVISORY_LOCK = 7303  # PostgreSQL advisory lock key of the store
 STALE_AFTER = 600.0  # s without a heartbeat after which a running claim on another host is stale
 HEARTBEAT = 30.0  # s between heartbeats of a running task
 
@@ -74,20 +78,23 @@ class Store:
         if not self.is_postgres:
             Path(self.url).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         self.db = ase.db.connect(self.url, use_lock_file=False)
+        if self.is_postgres:  # create the tables once, not in a race between new writers
+            with self._exclusive(), self.db.managed_connection():
+                pass
 
     def __repr__(self) -> str:
         return f"Store({redact(self.url)!r})"
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
-        """Serialise claims between processes."""
+        """Serialise the writes of all processes that use this store."""
         if self.is_postgres:
-            with self.db.managed_connection() as con:
-                con.cursor().execute("SELECT pg_advisory_lock(7303)")
-                try:
-                    yield
-                finally:
-                    con.cursor().execute("SELECT pg_advisory_unlock(7303)")
+            con = self.db._connect()  # a session of its own, which holds the lock
+            try:
+                con.cursor().execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK,))
+                yield
+            finally:
+                con.close()  # ends the session and so releases the lock
             return
         with open(f"{self.url}.claim", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -128,28 +135,31 @@ class Store:
 
     def heartbeat(self, task_id: str) -> None:
         """Record that the owner of ``task_id`` is alive."""
-        row = self.get(task_id)
-        if row is not None and row.status == "running":
-            self.db.update(row.id, heartbeat=time.time())
+        with self._exclusive():
+            row = self.get(task_id)
+            if row is not None and row.status == "running":
+                self.db.update(row.id, heartbeat=time.time())
 
     def finish(self, task_id: str, atoms: Atoms, key_value_pairs: dict, data: dict) -> None:
         """Complete a claimed task: final structure with its results, settings and data."""
-        row = self.get(task_id)
-        now = time.time()
-        self.db.update(
-            row.id,
-            atoms=atoms,
-            data=data,
-            status="done",
-            finished=now,
-            wall_s=now - row.started,
-            **key_value_pairs,
-        )
+        with self._exclusive():
+            row = self.get(task_id)
+            now = time.time()
+            self.db.update(
+                row.id,
+                atoms=atoms,
+                data=data,
+                status="done",
+                finished=now,
+                wall_s=now - row.started,
+                **key_value_pairs,
+            )
 
     def mark(self, task_id: str, status: str, reason: str) -> None:
         """Set a claimed task to ``failed`` or ``interrupted`` with a one-line ``reason``."""
-        row = self.get(task_id)
-        now = time.time()
-        self.db.update(
-            row.id, status=status, reason=reason[:500], finished=now, wall_s=now - row.started
-        )
+        with self._exclusive():
+            row = self.get(task_id)
+            now = time.time()
+            self.db.update(
+                row.id, status=status, reason=reason[:500], finished=now, wall_s=now - row.started
+            )

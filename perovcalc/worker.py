@@ -105,6 +105,7 @@ def run_task(spec: dict) -> int:
     recipe = spec["recipe"]
 
     def on_sigterm(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # srun forwards a second one: not now
         raise Interrupted()
 
     signal.signal(signal.SIGTERM, on_sigterm)

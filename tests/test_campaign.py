@@ -57,7 +57,7 @@ def test_smoke_campaign_graph():
     assert order.index("lattice") < order.index("stress") < order.index("relax")
     assert campaign.dependencies(campaign.tasks["stress"]) == ["lattice"]
     ids = campaign.task_ids()
-    assert len(set(ids.values())) == 3 and all(len(i) == 16 for i in ids.values())
+    assert len(set(ids.values())) == 3 and all(len(i) == 17 and i[0] == "t" for i in ids.values())
 
 
 def test_task_ids_are_content_hashes():

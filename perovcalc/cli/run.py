@@ -1,4 +1,4 @@
-"""``perovcalc run CAMPAIGN.toml``: run (or resume) a campaign."""
+"""``perovcalc run CAMPAIGN.toml``: run (or resume) a campaign, locally or on a cluster."""
 
 HELP = "run or resume a campaign file (TOML) and print its results"
 
@@ -16,20 +16,55 @@ def add_arguments(parser) -> None:
         help="directory for task logs and checkpoints (default: results/<campaign name>)",
     )
     parser.add_argument("--retry-failed", action="store_true", help="run failed tasks again")
+    parser.add_argument(
+        "--profile",
+        help="cluster profile (TOML, see workflows/profiles/): run the tasks in SLURM or PBS "
+        "batch jobs through Parsl, with the ranks per task of the profile",
+    )
+    parser.add_argument(
+        "--in-allocation",
+        action="store_true",
+        help="with --profile: run inside the current batch job (as `perovcalc submit` jobs do)",
+    )
 
 
 def run(args) -> int:
+    import signal
+    from contextlib import nullcontext
+    from pathlib import Path
+
     from perovcalc.campaign import load_campaign
+    from perovcalc.errors import InputError
     from perovcalc.parallel import check_ranks, default_ranks
     from perovcalc.results import print_results
     from perovcalc.runner import default_workdir, run_campaign
 
     campaign = load_campaign(args.campaign)
-    ranks = check_ranks(args.ranks, "--ranks") if args.ranks is not None else default_ranks()
-    workdir = args.workdir or default_workdir(campaign)
+    workdir = Path(args.workdir or default_workdir(campaign))
     db = args.db or f"{workdir}/results.db"
-    summary = run_campaign(campaign, db, ranks, workdir, retry_failed=args.retry_failed)
+    executor = nullcontext()
+    if args.profile is None:
+        if args.in_allocation:
+            raise InputError("--in-allocation", True, "only together with --profile")
+        ranks = check_ranks(args.ranks, "--ranks") if args.ranks is not None else default_ranks()
+    else:
+        from perovcalc.hpc import ParslExecutor, load_profile
+
+        if args.ranks is not None:
+            raise InputError("--ranks", args.ranks, "none with --profile (see its [task] table)")
+        profile = load_profile(args.profile)
+        ranks = profile.ranks_per_task
+        executor = ParslExecutor(profile, workdir, campaign.name, args.in_allocation)
+        # on SIGTERM (kill, or the walltime of the job we run in) shut Parsl down as on Ctrl-C:
+        # its interchange stops and its batch jobs are cancelled
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with executor as chosen:
+        summary = run_campaign(
+            campaign, db, ranks, workdir, executor=chosen, retry_failed=args.retry_failed
+        )
     print_results(campaign, db)
     for name, reason in summary.failed.items():
         print(f"failed: {name}: {reason}")
+    for name in summary.interrupted:
+        print(f"interrupted: {name} (run again to resume it from its checkpoint)")
     return 0 if summary.ok else 1
