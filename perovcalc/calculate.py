@@ -132,11 +132,18 @@ def single_point(
 
 
 def relax_positions(
-    atoms: Atoms, params: dict, workdir: str | Path, fmax: float = 0.05, steps: int = 200
+    atoms: Atoms,
+    params: dict,
+    workdir: str | Path,
+    fmax: float = 0.05,
+    steps: int = 200,
+    analyse: Callable[[Atoms], dict] | None = None,
 ) -> CalcResult:
     """Relax atomic positions (cell fixed, constraints kept) to ``fmax`` eV/A with BFGS.
 
     Checkpoint: ``relax.traj`` (every step) and ``relax.bfgs.json`` (Hessian) in ``workdir``.
+    ``analyse(atoms)``, if given, is called with the final atoms and their live GPAW calculator
+    (eigenvalues, potentials); the dict it returns is added to the result data.
     """
     from ase.io import Trajectory, read
     from ase.optimize import BFGS
@@ -166,6 +173,8 @@ def relax_positions(
         "max_force": float(np.linalg.norm(atoms.get_forces(), axis=1).max()),
         "scf_attempts": len(run.attempts) + 1,
     }
+    if analyse is not None:
+        data.update(analyse(atoms))
     return CalcResult(_freeze(atoms, ("energy", "forces")), run.params, data)
 
 

@@ -1,0 +1,118 @@
+"""``perovcalc vacancy table|plot|csv CAMPAIGN.toml``: halide vacancy formation energies."""
+
+HELP = "halide vacancy formation energies of a campaign: table (with literature), plots or CSV"
+CSV_SOURCE = "computed with perovcalc (perovcalc vacancy csv {campaign})"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "action",
+        choices=("table", "plot", "csv"),
+        help="print the table, draw plots, or write every computed vacancy as a CSV row",
+    )
+    parser.add_argument("campaign", help="campaign file (TOML) with vacancy_formation tasks")
+    parser.add_argument("--db", help="results store (default: results/<campaign name>/results.db)")
+    parser.add_argument(
+        "--condition",
+        choices=("rich", "poor"),
+        default="poor",
+        help="halide chemical-potential limit of the depth plot and the passivation change",
+    )
+    parser.add_argument(
+        "-o", "--output", help="folder for the plots (default .) or CSV file (default stdout)"
+    )
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from perovcalc import formation
+    from perovcalc.campaign import load_campaign
+    from perovcalc.errors import PerovcalcError
+    from perovcalc.results import task_rows
+    from perovcalc.runner import default_workdir
+
+    campaign = load_campaign(args.campaign)
+    db = args.db or f"{default_workdir(campaign)}/results.db"
+    rows = {
+        name: row
+        for name, _, row in task_rows(campaign, db)
+        if row is not None and row.status == "done" and row.kind == "vacancy_formation"
+    }
+    if not rows:
+        raise PerovcalcError(f"no finished vacancy_formation task of {campaign.source} in {db}")
+    results = {name: row.data["result"] for name, row in rows.items()}
+    if args.action == "csv":
+        write_csv(rows, args.output, CSV_SOURCE.format(campaign=args.campaign))
+        return 0
+    if args.action == "plot":
+        folder = Path(args.output or ".")
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, result in results.items():
+            if result["environment"] == "bulk":
+                print(formation.plot_fermi_level(result, folder / f"{name}_fermi_level.png"))
+        slabs = {n: r for n, r in results.items() if r["environment"] == "slab"}
+        if slabs:
+            print(formation.plot_depth(slabs, folder / "vacancy_depth.png", args.condition))
+        return 0
+    for name, result in results.items():
+        print(formation.format_vacancy_table(name, result), end="\n\n")
+    for bare, passivated in formation.slab_pairs(results):
+        print(f"passivation effect ({passivated} - {bare}), neutral, X-{args.condition}:")
+        for row in formation.surface_change(results[bare], results[passivated], args.condition):
+            print(
+                f"  V_{row['species']:<2} layer {row['layer_from_surface']}: bare "
+                f"{row['bare']:.3f} eV, passivated {row['passivated']:.3f} eV, "
+                f"change {row['change']:+.3f} eV"
+            )
+        print()
+    print(formation.literature_table())
+    return 0
+
+
+def write_csv(rows: dict, output: str | None, source: str) -> None:
+    """One CSV row per computed vacancy (site, charge state) with the settings used."""
+    import csv
+    import sys
+
+    columns = [
+        "task", "environment", "host", "host_atoms", "species", "site", "multiplicity",
+        "layer_from_surface", "charge", "E_f_rich_eV", "E_f_poor_eV", "E_corr_eV", "epsilon",
+        "relaxed", "max_force_eV_A", "relax_steps", "preset", "xc", "ecut_eV", "kpts",
+        "gpaw_version", "source", "tag",
+    ]  # fmt: skip
+    handle = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
+    writer = csv.DictWriter(handle, columns, lineterminator="\n")
+    writer.writeheader()
+    for name, row in rows.items():
+        result = row.data["result"]
+        for e in result["entries"]:
+            writer.writerow(
+                {
+                    "task": name,
+                    "environment": result["environment"],
+                    "host": result["host"]["formula"],
+                    "host_atoms": len(e["positions"]) + 1,
+                    "species": e["species"],
+                    "site": e["site"],
+                    "multiplicity": e["multiplicity"],
+                    "layer_from_surface": e["layer_from_surface"],
+                    "charge": e["charge"],
+                    "E_f_rich_eV": f"{e['formation_energy']['rich']:.4f}",
+                    "E_f_poor_eV": f"{e['formation_energy']['poor']:.4f}",
+                    "E_corr_eV": f"{e['correction']['energy']:.4f}",
+                    "epsilon": result["epsilon"] if e["charge"] else "",
+                    "relaxed": "yes" if e["converged"] else "no",
+                    "max_force_eV_A": f"{e['max_force']:.3f}",
+                    "relax_steps": e["steps"],
+                    "preset": row.get("preset"),
+                    "xc": row.get("xc"),
+                    "ecut_eV": row.get("ecut"),
+                    "kpts": row.get("kpts"),
+                    "gpaw_version": row.get("gpaw_version"),
+                    "source": source,
+                    "tag": "C",
+                }
+            )
+    if output:
+        handle.close()

@@ -1,0 +1,838 @@
+"""Halide vacancy formation energies: chemical potentials, corrections, task kinds and tables.
+
+The formation energy of a defect in charge state q is
+
+    E_f = E(defect, q) - E(host) + sum_i n_i mu_i + q (E_VBM + E_F) + E_corr
+
+with n_i atoms of element i removed from the host (n_X = 1 for a halide vacancy V_X), E_VBM the
+valence-band maximum of the host, E_F the Fermi level above it and E_corr the finite-size
+correction of a charged defect. All energies are in eV.
+
+Chemical potentials mu_i = mu_i^0 + dmu_i are referenced to the toolkit's own GPAW energies of
+the elements (bcc K and Cs, fcc Pb, Br2 and I2 molecules in a box). The host CsPbX3 is stable
+where dmu_Cs + dmu_Pb + 3 dmu_X = dH_f(CsPbX3) while no competing phase (CsX, PbX2, the
+elements) would form; that region is a polygon (a polytope for mixed halides) found with
+pymatgen's ChemicalPotentialDiagram. The halide-rich and halide-poor limits are its vertices with
+the largest and smallest dmu_X.
+
+Charged bulk vacancies get the Freysoldt-Neugebauer-Van de Walle correction of
+:mod:`gpaw.defects` (Gaussian model charge, planar-averaged potential alignment). Sign
+convention, checked in the tests on a K+ ion in boxes of two sizes: E_corr is *added* to the
+periodic energy; for a localised charge it is positive (q^2 alpha_M / 2 eps L to leading order).
+Slab vacancies are computed neutral only: the bulk correction does not hold for a charge next to
+a surface and vacuum, and no slab correction is offered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.units import Bohr, Hartree
+
+from perovcalc.calculate import CalcResult, relax_lattice, relax_positions
+from perovcalc.errors import InputError, PerovcalcError
+
+HALIDES = ("I", "Br")
+CONDITIONS = ("rich", "poor")
+#: Elemental reference phases: metals in their ground-state lattices, halogens as molecules.
+ELEMENT_PHASES = {"Cs": "bcc", "K": "bcc", "Pb": "fcc", "Br": "Br2", "I": "I2"}
+MOLECULES = ("Br2", "I2")
+MOLECULE_BOX = 12.0  # Angstrom, cubic box of the halogen molecules
+GAUSSIAN_FWHM = 2.0 * Bohr  # Angstrom, width of the model charge (gpaw.defects default)
+
+
+# ------------------------------------------------------------------ reference structures
+def phase_structure(phase: str, a: float | None = None, box: float = MOLECULE_BOX) -> Atoms:
+    """Starting structure of an elemental reference or a competing phase.
+
+    ``phase`` is an element of :data:`ELEMENT_PHASES` (bcc K or Cs, fcc Pb: primitive cells at
+    ``a`` or ASE's reference lattice constant), a halogen molecule (Br2, I2: in a cubic box of
+    ``box`` Angstrom, bond length the sum of covalent radii; relax it), or a compound of
+    :data:`perovcalc.bulk.COMPETING_PHASES` at its experimental lattice (``a`` overrides it).
+    """
+    from ase.build import bulk as ase_bulk
+    from ase.data import atomic_numbers, covalent_radii
+
+    from perovcalc.bulk import COMPETING_PHASES, competing_phase
+    from perovcalc.presets import VACUUM_GAP
+
+    metals = [s for s, kind in ELEMENT_PHASES.items() if kind in ("bcc", "fcc")]
+    allowed = [*metals, *MOLECULES, *COMPETING_PHASES]
+    if phase in metals:
+        return ase_bulk(phase, ELEMENT_PHASES[phase], a=a)
+    if phase in MOLECULES:
+        bond = 2 * covalent_radii[atomic_numbers[phase[:-1]]]
+        if not float(box) >= bond + VACUUM_GAP:
+            raise InputError("box", box, f"a cubic box edge >= {bond + VACUUM_GAP:.2f} Angstrom")
+        molecule = Atoms(phase, positions=[(0, 0, 0), (0, 0, bond)], cell=[box] * 3, pbc=True)
+        molecule.center()
+        return molecule
+    if phase in COMPETING_PHASES:
+        return competing_phase(phase, a)
+    raise InputError("phase", phase, allowed)
+
+
+# ------------------------------------------------------------------ chemical potentials
+def _composition(formula: str):
+    from pymatgen.core import Composition
+
+    try:
+        return Composition(formula)
+    except (ValueError, KeyError):
+        raise InputError("formula", formula, "a chemical formula such as CsPbBr3") from None
+
+
+@dataclass(frozen=True)
+class StabilityRegion:
+    """Where the host is stable against its competing phases, in chemical-potential space.
+
+    ``references``: energy per atom of each elemental reference (mu^0, eV). ``vertices``: the
+    corners of the region as dmu = mu - mu^0 (eV) per element. ``formation_energy``: dH_f of
+    the host per formula unit (eV), after ``host_shift`` (eV per formula unit) was added to put
+    a host above the convex hull just below it (0 for a stable host).
+    """
+
+    host: str
+    elements: tuple[str, ...]
+    references: dict[str, float]
+    vertices: tuple[dict[str, float], ...]
+    formation_energy: float
+    host_shift: float = 0.0
+    ignored: tuple[str, ...] = ()
+
+    def limit(self, element: str, condition: str) -> dict[str, float]:
+        """The vertex where ``element`` is richest (``"rich"``) or poorest (``"poor"``)."""
+        if element not in self.elements:
+            raise InputError("element", element, self.elements)
+        if condition not in CONDITIONS:
+            raise InputError("condition", condition, CONDITIONS)
+        pick = max if condition == "rich" else min
+        return pick(self.vertices, key=lambda v: v[element])
+
+    def chemical_potential(self, element: str, condition: str) -> float:
+        """Absolute chemical potential mu = mu^0 + dmu of ``element`` at a limit, eV."""
+        return self.references[element] + self.limit(element, condition)[element]
+
+    def todict(self) -> dict:
+        return {**asdict(self), "vertices": [dict(v) for v in self.vertices]}
+
+    @classmethod
+    def fromdict(cls, data: Mapping) -> StabilityRegion:
+        return cls(
+            host=data["host"],
+            elements=tuple(data["elements"]),
+            references=dict(data["references"]),
+            vertices=tuple(dict(v) for v in data["vertices"]),
+            formation_energy=float(data["formation_energy"]),
+            host_shift=float(data.get("host_shift", 0.0)),
+            ignored=tuple(data.get("ignored", ())),
+        )
+
+
+def stability_region(
+    host: str,
+    energies: Mapping[str, float],
+    host_on_hull: bool = False,
+    tolerance: float = 1e-3,
+    exclude: Iterable[str] = (),
+) -> StabilityRegion:
+    """Stability region of ``host`` from total energies of phases (pymatgen).
+
+    ``energies`` maps a formula (the composition of the computed cell, e.g. "Br2", "Cs4Br4") to
+    its total energy in eV; it must hold the host and every element of the host. Phases with
+    elements outside the host's chemical system, and the reduced formulas in ``exclude`` (other
+    than the host), are left out and listed in ``ignored``. A host above the convex hull is an
+    error unless ``host_on_hull``: then its energy is lowered to ``tolerance`` eV/atom below the
+    hull, which leaves a thin region along its decomposition products (reported as
+    ``host_shift``).
+    """
+    from pymatgen.analysis.chempot_diagram import ChemicalPotentialDiagram
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+
+    host_comp = _composition(host)
+    host_formula = host_comp.reduced_formula
+    system = {str(e) for e in host_comp.elements}
+    excluded = {_composition(f).reduced_formula for f in exclude} - {host_formula}
+    entries, ignored = [], []
+    for formula, energy in energies.items():
+        comp = _composition(formula)
+        if {str(e) for e in comp.elements} <= system and comp.reduced_formula not in excluded:
+            entries.append(PDEntry(comp, float(energy)))
+        else:
+            ignored.append(formula)
+    present = {e.composition.reduced_formula for e in entries}
+    elemental = {str(e.composition.elements[0]) for e in entries if e.composition.is_element}
+    missing = sorted(system - elemental)
+    if host_formula not in present or missing:
+        name, value = ("host", host) if host_formula not in present else ("elements", missing)
+        raise InputError(
+            name,
+            value,
+            f"phases with energies: {sorted(energies)} (need the host "
+            "and every element of the host)",
+        )
+    diagram = PhaseDiagram(entries)
+    host_entry = min(
+        (e for e in entries if e.composition.reduced_formula == host_formula),
+        key=lambda e: e.energy_per_atom,
+    )
+    separation = diagram.get_phase_separation_energy(host_entry)  # eV/atom, < 0 if stable
+    shift = 0.0
+    if separation > 1e-9 and not host_on_hull:
+        decomposition = diagram.get_decomposition(host_entry.composition)
+        products = " + ".join(sorted(e.composition.reduced_formula for e in decomposition))
+        raise PerovcalcError(
+            f"{host_formula} is {1000 * separation:.1f} meV/atom above the convex hull of the "
+            f"given phases (it decomposes into {products}); it has no stability region. "
+            "Set host_on_hull to place it just below the hull, or exclude phases"
+        )
+    if host_on_hull and separation > -tolerance:
+        shift = -(separation + tolerance) * host_entry.composition.num_atoms
+        entries.remove(host_entry)
+        host_entry = PDEntry(host_entry.composition, host_entry.energy + shift)
+        entries.append(host_entry)
+        diagram = PhaseDiagram(entries)
+    factor = host_entry.composition.get_reduced_composition_and_factor()[1]
+    formation = diagram.get_form_energy(host_entry) / factor
+    cpd = ChemicalPotentialDiagram(entries, formal_chempots=True)
+    domain = cpd.domains.get(host_formula)
+    if domain is None:
+        raise PerovcalcError(
+            f"{host_formula} lies on the convex hull but has no stability domain of finite "
+            "size (it is degenerate with its neighbours); set host_on_hull to separate it"
+        )
+    order = [str(e) for e in cpd.elements]
+    unique = np.unique(np.round(np.asarray(domain, dtype=float), 6), axis=0)
+    vertices = tuple(
+        {el: float(v) + 0.0 for el, v in zip(order, row, strict=True)} for row in unique
+    )
+    references = {str(el): float(e.energy_per_atom) for el, e in diagram.el_refs.items()}
+    return StabilityRegion(
+        host=host_formula,
+        elements=tuple(order),
+        references=references,
+        vertices=vertices,
+        formation_energy=float(formation),
+        host_shift=float(shift / factor),
+        ignored=tuple(sorted(ignored)),
+    )
+
+
+# ------------------------------------------------------------------ formation energy
+def formation_energy(
+    e_defect: float,
+    e_host: float,
+    removed: Mapping[str, int],
+    mu: Mapping[str, float],
+    charge: int = 0,
+    e_vbm: float = 0.0,
+    e_fermi: float = 0.0,
+    correction: float = 0.0,
+) -> float:
+    """E_f = E(defect, q) - E(host) + sum_i n_i mu_i + q (E_VBM + E_F) + E_corr, eV.
+
+    ``removed`` gives n_i, the atoms of element i taken out of the host (negative: added);
+    ``mu`` the absolute chemical potentials (eV); ``e_fermi`` is measured from ``e_vbm``.
+    """
+    missing = sorted(set(removed) - set(mu))
+    if missing:
+        raise InputError("mu", sorted(mu), f"chemical potentials for {missing}")
+    exchange = sum(n * mu[element] for element, n in removed.items())
+    return e_defect - e_host + exchange + charge * (e_vbm + e_fermi) + correction
+
+
+# ------------------------------------------------------------------ charged-defect correction
+@dataclass(frozen=True)
+class ChargeCorrection:
+    """Freysoldt correction of a charged defect, eV: ``energy`` = ``lattice`` + q ``alignment``.
+
+    ``lattice``: isolated minus periodic energy of the Gaussian model charge (with background);
+    ``alignment``: V_model - (V_defect - V_host) far from the defect (electrostatic potential
+    of a positive charge, planar average along c).
+    """
+
+    energy: float
+    lattice: float
+    alignment: float
+
+
+def planar_average(potential: np.ndarray) -> np.ndarray:
+    """Average of a 3D grid quantity over the a-b planes: a profile along c."""
+    potential = np.asarray(potential, dtype=float)
+    if potential.ndim != 3:
+        raise InputError("potential", potential.shape, "a 3D grid array")
+    return potential.mean(axis=(0, 1))
+
+
+def freysoldt_correction(
+    cell,
+    host_profile: Sequence[float],
+    defect_profile: Sequence[float],
+    position: Sequence[float],
+    charge: int,
+    epsilon: float,
+    width: float = GAUSSIAN_FWHM,
+    ecut: float = 500.0,
+) -> ChargeCorrection:
+    """Finite-size correction (eV) of a charged defect with :mod:`gpaw.defects`.
+
+    ``host_profile`` and ``defect_profile`` are planar averages along c of GPAW's
+    ``get_electrostatic_potential()`` (eV, potential energy of an electron) of the host and the
+    defect cell (same cell and grid). ``position``: defect site, Angstrom; ``epsilon``: static
+    dielectric constant of the host; ``width``: FWHM of the Gaussian model charge, Angstrom;
+    ``ecut``: cutoff of the model potential, eV. The alignment is taken in the plane farthest
+    from the defect (gpaw.defects' "full-planar" average); on a one-point a-b grid this equals
+    the average over the full 3D grid.
+    """
+    from gpaw.core import UGArray, UGDesc
+    from gpaw.defects import ElectrostaticCorrections
+
+    host = np.asarray(host_profile, dtype=float)
+    defect = np.asarray(defect_profile, dtype=float)
+    if host.ndim != 1 or host.shape != defect.shape:
+        raise InputError(
+            "defect_profile", defect.shape, f"a profile of the host's shape {host.shape}"
+        )
+    if not float(epsilon) > 0:
+        raise InputError("epsilon", epsilon, "a dielectric constant > 0")
+    if isinstance(charge, bool) or int(charge) != charge or charge == 0:
+        raise InputError("charge", charge, "a non-zero integer charge state")
+    grid = UGDesc(cell=np.asarray(cell, dtype=float), size=(1, 1, len(host)))
+    corrections = ElectrostaticCorrections(
+        phi_pristine=UGArray(grid, data=host.reshape(1, 1, -1).copy()),
+        phi_defect=UGArray(grid, data=defect.reshape(1, 1, -1).copy()),
+        ecut=ecut,
+        charge=int(charge),
+        epsilon=float(epsilon),
+        sigma=width / (2 * math.sqrt(2 * math.log(2))),
+        r0=np.asarray(position, dtype=float),
+        method="full-planar",
+    )
+    with contextlib.redirect_stdout(io.StringIO()):  # gpaw.defects prints its parts
+        energy = float(corrections.calculate_correction())
+
+        alignment = float(corrections.calculate_potential_alignment()) * Hartree
+    return ChargeCorrection(energy, energy - charge * alignment, alignment)
+
+
+def dielectric_constant(material: str) -> float:
+    """Static dielectric constant of ``material`` (reference/dielectric_constants.csv)."""
+    from perovcalc.reference import load_table
+
+    rows = load_table("dielectric_constants")
+    for row in rows:
+        if row["material"] == material:
+            return float(row["epsilon_static"])
+    raise InputError(
+        "epsilon",
+        None,
+        f"a number (no reference value for {material}; tabulated: "
+        f"{', '.join(r['material'] for r in rows)})",
+    )
+
+
+# ------------------------------------------------------------------ host analysis
+def band_edges(atoms: Atoms, txt: str | Path = "-") -> dict:
+    """VBM, CBM and gap (eV) of ``atoms`` with a converged GPAW calculator.
+
+    HOMO/LUMO over the SCF k-points and, for a bulk cell, over Gamma and (1/2, 1/2, 1/2) of
+    the cell, computed non-self-consistently: the band edges of cubic CsPbX3 lie at R of the
+    primitive cell, which folds onto one of these two points in any n x n x n supercell.
+    """
+    from perovcalc.presets import system_kind
+
+    homo, lumo = atoms.calc.get_homo_lumo()
+    if system_kind(atoms) == "bulk":
+        edges = atoms.calc.fixed_density(
+            kpts=[(0, 0, 0), (0.5, 0.5, 0.5)], symmetry="off", txt=str(txt)
+        )
+        edge_homo, edge_lumo = edges.get_homo_lumo()
+        homo, lumo = max(homo, edge_homo), min(lumo, edge_lumo)
+    return {"vbm": float(homo), "cbm": float(lumo), "gap": float(lumo - homo)}
+
+
+def _electrostatic_profile(atoms: Atoms) -> dict:
+    return {"potential_profile": planar_average(atoms.calc.get_electrostatic_potential()).tolist()}
+
+
+# ------------------------------------------------------------------ task kinds
+def _fmax(ctx) -> float:
+    from perovcalc.presets import get_preset
+
+    return ctx.options["fmax"] or get_preset(ctx.preset).fmax
+
+
+def _formula_units(atoms: Atoms) -> tuple[str, float]:
+    comp = _composition(atoms.get_chemical_formula())
+    reduced, factor = comp.get_reduced_composition_and_factor()
+    return reduced.reduced_formula, float(factor)
+
+
+def competing_phase_task(ctx) -> CalcResult:
+    """Relaxed energy of a phase for the chemical potentials: for a bulk cell an isotropic
+    E(V) fit (option ``cell``), then positions at the fitted volume; molecules: positions."""
+    from perovcalc.presets import system_kind
+
+    atoms, data = ctx.atoms, {}
+    if ctx.options["cell"] == "isotropic" and system_kind(atoms) == "bulk":
+        eos = relax_lattice(
+            atoms, ctx.params, ctx.workdir, ctx.options["strain"], ctx.options["points"]
+        )
+        atoms = eos.atoms
+        data = {k: eos.data[k] for k in ("lattice_constant", "volume", "bulk_modulus", "points")}
+    result = relax_positions(atoms, ctx.params, ctx.workdir, _fmax(ctx), ctx.options["steps"])
+    formula, units = _formula_units(result.atoms)
+    data.update(result.data)
+    data.update(
+        formula=formula,
+        formula_units=units,
+        energy_per_formula_unit=result.energy / units,
+    )
+    return CalcResult(result.atoms, result.params, data)
+
+
+def defect_host_task(ctx) -> CalcResult:
+    """Relaxed defect-free host supercell or slab, with its band edges and the planar-averaged
+    electrostatic potential (for the charged-defect correction)."""
+
+    def analyse(atoms: Atoms) -> dict:
+        return {
+            **band_edges(atoms, ctx.workdir / "band_edges.txt"),
+            **_electrostatic_profile(atoms),
+        }
+
+    result = relax_positions(
+        ctx.atoms, ctx.params, ctx.workdir, _fmax(ctx), ctx.options["steps"], analyse
+    )
+    if "layer" in ctx.atoms.arrays:  # the results store keeps no per-atom arrays
+        result.data["layer"] = ctx.atoms.arrays["layer"].tolist()
+        keys = ("layers", "termination", "passivation", "a")
+        result.data["slab"] = {k: ctx.atoms.info[k] for k in keys if k in ctx.atoms.info}
+    result.data["formula"] = _formula_units(ctx.atoms)[0]
+    return result
+
+
+def _settings(row) -> dict:
+    """Settings that make total energies comparable: preset, functional, plane-wave cutoff."""
+    return {"preset": row.get("preset"), "xc": row.get("xc"), "ecut": row.get("ecut")}
+
+
+def _common_settings(rows: Mapping[str, object], where: str) -> dict:
+    """The one set of settings all ``rows`` were computed with; error if they differ."""
+    seen: dict[str, list[str]] = {}
+    for name, row in rows.items():
+        seen.setdefault(json.dumps(_settings(row), sort_keys=True), []).append(name)
+    if len(seen) != 1:
+        listed = "; ".join(f"{', '.join(names)}: {key}" for key, names in seen.items())
+        raise PerovcalcError(f"{where}: energies computed with different settings ({listed})")
+    return json.loads(next(iter(seen)))
+
+
+def chemical_potentials_task(ctx) -> CalcResult:
+    """Stability region of the task's structure (the host) from the energies of all the
+    tasks it depends on (host, competing phases, elemental references)."""
+    rows = {name: row for name, row in ctx.dependencies.items() if row.get("energy") is not None}
+    settings = _common_settings(rows, f"task {ctx.name}")
+    energies: dict[str, float] = {}
+    for row in rows.values():
+        energies[row.formula] = min(row.energy, energies.get(row.formula, math.inf))
+    host = _formula_units(ctx.atoms)[0]
+    region = stability_region(
+        host,
+        energies,
+        ctx.options["host_on_hull"],
+        ctx.options["tolerance"],
+        ctx.options["exclude"],
+    )
+    limits = {
+        el: {c: region.chemical_potential(el, c) for c in CONDITIONS} for el in region.elements
+    }
+    data = {
+        "region": region.todict(),
+        "limits": limits,
+        "phases": {
+            name: {"formula": row.formula, "energy": row.energy} for name, row in rows.items()
+        },
+        "settings": settings,
+    }
+    return CalcResult(ctx.atoms, ctx.params, data)
+
+
+def _dependency(ctx, kind: str):
+    found = [row for row in ctx.dependencies.values() if row.get("kind") == kind]
+    if len(found) != 1:
+        raise PerovcalcError(
+            f"task {ctx.name} needs exactly one finished '{kind}' task among its dependencies "
+            f"(structure or needs), found {len(found)}"
+        )
+    return found[0]
+
+
+def defect_parameters(params: dict, defect: Atoms, charge: int) -> dict:
+    """The host's GPAW parameters for a defect cell: ``charge``, and spin polarisation when
+    the electron count is odd."""
+    from copy import deepcopy
+
+    from perovcalc.presets import valence_electrons
+
+    result = deepcopy(params)
+    result.pop("charge", None)
+    result.pop("spinpol", None)
+    if charge:
+        result["charge"] = charge
+    if (valence_electrons(defect) - charge) % 2:
+        result["spinpol"] = True
+    return result
+
+
+def _vacancy(host: Atoms, index: int, spinpol: bool) -> Atoms:
+    """``host`` without atom ``index``; one Bohr magneton on the nearest Pb if spin-polarised."""
+    from perovcalc.vacancy import remove_atom
+
+    defect = remove_atom(host, index)
+    if spinpol:
+        lead = [i for i, s in enumerate(host.get_chemical_symbols()) if s == "Pb"]
+        moments = np.zeros(len(defect))
+        if lead:
+            nearest = min(lead, key=lambda i: host.get_distance(index, i, mic=True))
+            moments[nearest - (nearest > index)] = 1.0
+        defect.set_initial_magnetic_moments(moments)
+    return defect
+
+
+def _charges(value) -> list[int]:
+    allowed = "a list of integer charge states, e.g. [0, 1]"
+    if not isinstance(value, list) or not value:
+        raise InputError("options.charges", value, allowed)
+    for q in value:
+        if isinstance(q, bool) or not isinstance(q, int):
+            raise InputError("options.charges", value, allowed)
+    return sorted(set(value))
+
+
+def vacancy_formation_task(ctx) -> CalcResult:
+    """Halide vacancies at every symmetry-distinct site of a relaxed host (its structure is a
+    ``defect_host`` task), in each charge state, relaxed, with formation energies at the
+    halide-rich and halide-poor limits of a ``chemical_potentials`` task (E_F at the VBM)."""
+    from perovcalc.calculate import write_checkpoint
+    from perovcalc.presets import system_kind
+    from perovcalc.vacancy import distinct_halide_sites
+
+    host_row = _dependency(ctx, "defect_host")
+    chem_row = _dependency(ctx, "chemical_potentials")
+    host_settings = _settings(host_row)
+    kpts = "x".join(str(k) for k in ctx.params["kpts"]["size"])
+    if host_row.get("kpts") != kpts:
+        raise PerovcalcError(
+            f"task {ctx.name}: host k-points {host_row.get('kpts')}, vacancies {kpts}; "
+            "give both tasks the same params"
+        )
+    if (
+        host_settings != chem_row.data["result"]["settings"]
+        or host_settings["preset"] != ctx.preset
+    ):
+        raise PerovcalcError(
+            f"task {ctx.name}: host {host_settings}, chemical potentials "
+            f"{chem_row.data['result']['settings']}, vacancies preset={ctx.preset}; "
+            "compute all of them with one preset"
+        )
+    region = StabilityRegion.fromdict(chem_row.data["result"]["region"])
+    host_data = host_row.data["result"]
+    host = ctx.atoms.copy()
+    if "layer" in host_data:
+        host.arrays["layer"] = np.array(host_data["layer"], dtype=int)
+    environment = system_kind(host)
+    charges = _charges(ctx.options["charges"])
+    if environment != "bulk" and charges != [0]:
+        raise InputError(
+            "options.charges", charges, "[0] for a slab (no charged-slab correction is offered)"
+        )
+    epsilon = ctx.options["epsilon"]
+    if any(charges) and epsilon is None:
+        epsilon = dielectric_constant(host_data.get("formula", _formula_units(host)[0]))
+    species = ctx.options["species"]
+    sites = [s for s in distinct_halide_sites(host) if species in ("all", s.species)]
+    if ctx.options["sites"] is not None:
+        allowed = [s.index for s in sites]
+        chosen = ctx.options["sites"]
+        bad = [i for i in chosen if i not in allowed]
+        if bad:
+            raise InputError("options.sites", bad[0], allowed)
+        sites = [s for s in sites if s.index in chosen]
+    for s in sites:
+        if s.species not in region.elements:
+            raise InputError("species", s.species, region.elements, f"task {ctx.name}")
+    outer = (host_data["slab"]["layers"] - 1) // 2 if "slab" in host_data else None
+    checkpoint = ctx.workdir / "vacancies.json"
+    done = json.loads(checkpoint.read_text()) if checkpoint.exists() else {}
+    for site in sites:
+        for q in charges:
+            key = f"{site.species}{site.index}_q{q:+d}"
+            if key in done:
+                continue
+            trial = _vacancy(host, site.index, False)
+            params = defect_parameters(ctx.params, trial, q)
+            defect = _vacancy(host, site.index, bool(params.get("spinpol")))
+            relaxed = relax_positions(
+                defect,
+                params,
+                ctx.workdir / key,
+                _fmax(ctx),
+                ctx.options["steps"],
+                _electrostatic_profile if q else None,
+            )
+            correction = ChargeCorrection(0.0, 0.0, 0.0)
+            if q:
+                correction = freysoldt_correction(
+                    host.cell,
+                    host_data["potential_profile"],
+                    relaxed.data["potential_profile"],
+                    host.positions[site.index],
+                    q,
+                    epsilon,
+                )
+            energies = {
+                c: formation_energy(
+                    relaxed.energy,
+                    host_row.energy,
+                    {site.species: 1},
+                    {site.species: region.chemical_potential(site.species, c)},
+                    q,
+                    host_data["vbm"] if q else 0.0,
+                    0.0,
+                    correction.energy,
+                )
+                for c in CONDITIONS
+            }
+            done[key] = {
+                "site": site.index,
+                "species": site.species,
+                "multiplicity": site.multiplicity,
+                "layer": site.layer,
+                "layer_from_surface": None if outer is None else outer - site.layer,
+                "depth": site.depth,
+                "charge": q,
+                "energy": relaxed.energy,
+                "correction": asdict(correction),
+                "formation_energy": energies,
+                "converged": relaxed.data["converged"],
+                "steps": relaxed.data["steps"],
+                "max_force": relaxed.data["max_force"],
+                "spinpol": bool(params.get("spinpol", False)),
+                "positions": relaxed.atoms.positions.tolist(),
+            }
+            write_checkpoint(checkpoint, done)
+    entries = [done[f"{s.species}{s.index}_q{q:+d}"] for s in sites for q in charges]
+    first = entries[0]
+    atoms = _vacancy(host, first["site"], False)
+    atoms.positions = first["positions"]
+    atoms.calc = SinglePointCalculator(atoms, energy=first["energy"])
+    data = {
+        "environment": environment,
+        "host": {
+            "formula": host_data.get("formula"),
+            "energy": host_row.energy,
+            **{k: host_data.get(k) for k in ("vbm", "cbm", "gap", "slab")},
+        },
+        "chemical_potentials": chem_row.data["result"]["limits"],
+        "region_host": region.host,
+        "epsilon": epsilon,
+        "entries": entries,
+    }
+    return CalcResult(atoms, ctx.params, data)
+
+
+# ------------------------------------------------------------------ tables and plots
+def _lowest_per_site(entries: Sequence[Mapping], condition: str, e_fermi: float) -> dict:
+    """Lowest formation energy over charge states of each site at ``e_fermi`` (eV above VBM)."""
+    best: dict[int, dict] = {}
+    for entry in entries:
+        value = entry["formation_energy"][condition] + entry["charge"] * e_fermi
+        if entry["site"] not in best or value < best[entry["site"]]["value"]:
+            best[entry["site"]] = {**entry, "value": value}
+    return best
+
+
+def site_distribution(result: Mapping, condition: str = "poor") -> dict[str, dict]:
+    """Per halide species: number of distinct sites and the minimum, multiplicity-weighted mean
+    and maximum formation energy (eV; lowest charge state of each site at E_F = VBM)."""
+    summary = {}
+    sites = _lowest_per_site(result["entries"], condition, 0.0).values()
+    for species in sorted({s["species"] for s in sites}):
+        values = np.array([s["value"] for s in sites if s["species"] == species])
+        weights = np.array([s["multiplicity"] for s in sites if s["species"] == species])
+        summary[species] = {
+            "sites": len(values),
+            "min": float(values.min()),
+            "mean": float(np.average(values, weights=weights)),
+            "max": float(values.max()),
+        }
+    return summary
+
+
+def surface_change(bare: Mapping, passivated: Mapping, condition: str = "poor") -> list[dict]:
+    """Neutral vacancy formation energy per species and perovskite layer below the surface
+    (0 = outermost), bare and passivated slab, and the change (eV; lowest site of each layer)."""
+    rows = []
+
+    def lowest(result) -> dict[tuple[str, int], float]:
+        found: dict[tuple[str, int], float] = {}
+        for e in result["entries"]:
+            if e["charge"] == 0 and e["layer_from_surface"] is not None:
+                key = (e["species"], e["layer_from_surface"])
+                found[key] = min(found.get(key, math.inf), e["formation_energy"][condition])
+        return found
+
+    before, after = lowest(bare), lowest(passivated)
+    for key in sorted(set(before) & set(after), key=lambda k: (k[1], k[0])):
+        rows.append(
+            {
+                "species": key[0],
+                "layer_from_surface": key[1],
+                "bare": before[key],
+                "passivated": after[key],
+                "change": after[key] - before[key],
+            }
+        )
+    return rows
+
+
+def format_vacancy_table(name: str, result: Mapping) -> str:
+    """The vacancy formation energies of one task as a text table."""
+    host = result["host"]
+    lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
+    if result["environment"] == "bulk":
+        lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV (PBE)")
+    for element, mu in result["chemical_potentials"].items():
+        lines.append(
+            f"  mu_{element} (eV): {element}-rich {mu['rich']:.3f}, {element}-poor {mu['poor']:.3f}"
+        )
+    if any(e["charge"] for e in result["entries"]):
+        lines.append(f"  charged defects: Freysoldt correction, epsilon = {result['epsilon']:g}")
+    lines.append(
+        f"  {'site':>5} {'X':<3}{'mult':>5} {'layer':>6} {'depth A':>8} {'q':>3} "
+        f"{'E_corr':>7} {'E_f X-rich':>11} {'E_f X-poor':>11}  relaxed"
+    )
+    for e in result["entries"]:
+        layer = "-" if e["layer_from_surface"] is None else str(e["layer_from_surface"])
+        depth = "-" if e["depth"] is None else f"{e['depth']:.2f}"
+        relaxed = "yes" if e["converged"] else f"no ({e['max_force']:.2f} eV/A)"
+        lines.append(
+            f"  {e['site']:>5} {e['species']:<3}{e['multiplicity']:>5} {layer:>6} {depth:>8} "
+            f"{e['charge']:>+3d} {e['correction']['energy']:>7.3f} "
+            f"{e['formation_energy']['rich']:>11.3f} {e['formation_energy']['poor']:>11.3f}  "
+            f"{relaxed}"
+        )
+    distribution = site_distribution(result)
+    if any(d["sites"] > 1 for d in distribution.values()):
+        for species, d in distribution.items():
+            lines.append(
+                f"  V_{species} over {d['sites']} distinct sites (X-poor, E_F = VBM): "
+                f"min {d['min']:.3f}, mean {d['mean']:.3f}, max {d['max']:.3f} eV"
+            )
+    return "\n".join(lines)
+
+
+def literature_table() -> str:
+    """Literature values of reference/vacancy_literature.csv (with source and tag)."""
+    from perovcalc.reference import load_table
+
+    lines = ["literature (reference/vacancy_literature.csv; tags: V checked, M not checked):"]
+    for row in load_table("vacancy_literature"):
+        value = "-" if row["value_eV"] is None else f"{row['value_eV']:g} eV"
+        lines.append(
+            f"  {row['system']}, {row['defect']}, {row['quantity']}: {value} "
+            f"[{row['tag']}] {row['note']} ({row['source']})"
+        )
+    return "\n".join(lines)
+
+
+def plot_fermi_level(result: Mapping, path: str | Path) -> Path:
+    """Formation energy vs Fermi level (0 to the host gap) of a bulk task, X-rich and X-poor:
+    for each site the lowest charge state (the transition levels are the kinks)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gap = result["host"]["gap"]
+    fermi = np.linspace(0.0, gap, 200)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=True)
+    for ax, condition in zip(axes, CONDITIONS, strict=True):
+        for site in sorted({e["site"] for e in result["entries"]}):
+            lines = [e for e in result["entries"] if e["site"] == site]
+            values = np.min(
+                [e["formation_energy"][condition] + e["charge"] * fermi for e in lines], axis=0
+            )
+            label = f"V_{lines[0]['species']} (site {site})"
+            ax.plot(fermi, values, label=label)
+        ax.set_title(f"X-{condition}")
+        ax.set_xlabel("Fermi level above VBM (eV)")
+        ax.axvline(gap, color="grey", lw=0.8, ls=":")
+    axes[0].set_ylabel("formation energy (eV)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def plot_depth(results: Mapping[str, Mapping], path: str | Path, condition: str = "poor") -> Path:
+    """Neutral vacancy formation energy vs perovskite layer below the surface, one series per
+    slab task and species (X-``condition`` limit)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for name, result in results.items():
+        for species in HALIDES:
+            points = [
+                (e["layer_from_surface"], e["formation_energy"][condition])
+                for e in result["entries"]
+                if e["species"] == species and e["charge"] == 0
+            ]
+            if not points:
+                continue
+            x, y = np.array(points).T
+            layers = np.unique(x)
+            line = ax.plot(
+                layers, [y[x == n].min() for n in layers], "-", label=f"V_{species}, {name}"
+            )
+            ax.plot(x, y, "o", color=line[0].get_color())
+    ax.set_xlabel("perovskite layer below the surface (0 = outermost; -1 = KBr overlayer)")
+    ax.set_ylabel(f"formation energy, X-{condition} (eV)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def slab_pairs(results: Mapping[str, Mapping]) -> list[tuple[str, str]]:
+    """(bare, passivated) task names of slab results with the same host formula region,
+    termination and number of layers: the pairs the passivation effect is read from."""
+    slabs = {n: r for n, r in results.items() if (r["host"].get("slab") or {}).get("layers")}
+
+    def key(result):
+        slab = result["host"]["slab"]
+        return result["region_host"], slab.get("termination"), slab["layers"]
+
+    bare = {key(r): n for n, r in slabs.items() if r["host"]["slab"].get("passivation") == "None"}
+    return [
+        (bare[key(r)], n)
+        for n, r in slabs.items()
+        if r["host"]["slab"].get("passivation") != "None" and key(r) in bare
+    ]
