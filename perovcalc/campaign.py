@@ -18,6 +18,7 @@ A campaign file (``workflows/*.toml``)::
     params = { maxiter = 60 }       # GPAW keyword overrides on top of the preset
     # preset = "standard"; charge = 1; needs = ["other_task"]
     labels = { environment = "bulk" }  # free-form strings for the report; not part of the id
+    max_ranks = 1                   # cap on MPI ranks (e.g. Gamma-only PW); not part of the id
 
 A builder argument may also be ``"task:NAME"``: the ``lattice_constant`` that task computed.
 Everything is validated on load; errors name the file, the field, the value and what is allowed.
@@ -49,7 +50,9 @@ BUILDERS: dict[str, str] = {
     "phase": "perovcalc.formation:phase_structure",
 }
 TASK_REF = "task:"
-TASK_KEYS = {"kind", "structure", "preset", "params", "options", "needs", "charge", "labels"}
+TASK_KEYS = {
+    "kind", "structure", "preset", "params", "options", "needs", "charge", "labels", "max_ranks"
+}  # fmt: skip
 TOP_KEYS = {"campaign", "structures", "tasks"}
 CAMPAIGN_KEYS = {"name", "preset", "description"}
 
@@ -97,6 +100,7 @@ class TaskSpec:
     needs: list[str] = field(default_factory=list)
     charge: int = 0
     labels: dict[str, str] = field(default_factory=dict)  # for reports only, e.g. environment
+    max_ranks: int | None = None  # at most this many MPI ranks (GPAW 26.7 Gamma-only PW: 1)
 
 
 @dataclass
@@ -116,14 +120,14 @@ class Campaign:
         if isinstance(builder, Atoms):
             from ase.io.jsonio import encode
 
-            self.structures[name] = StructureSpec(
-                name, "atoms", {"atoms": json.loads(encode(builder))}
-            )
+            # JSON text, not a nested dict: ASE db would decode its arrays in the stored recipe
+            self.structures[name] = StructureSpec(name, "atoms", {"atoms": encode(builder)})
         else:
             self.structures[name] = StructureSpec(name, builder, args)
 
     def add_task(self, name: str, kind: str, structure: str | None = None, **settings) -> None:
-        """Declare a task; ``settings`` are preset, params, options, needs, charge."""
+        """Declare a task; ``settings`` are preset, params, options, needs, charge, labels,
+        max_ranks."""
         settings.setdefault("preset", self.preset)
         self.tasks[name] = TaskSpec(name, kind, structure, **settings)
 
@@ -184,6 +188,11 @@ class Campaign:
                 )
             if isinstance(task.charge, bool) or not isinstance(task.charge, int):
                 raise InputError(f"tasks.{task.name}.charge", task.charge, "an integer", where)
+            ranks = task.max_ranks
+            if ranks is not None and (isinstance(ranks, bool) or not isinstance(ranks, int)):
+                raise InputError(f"tasks.{task.name}.max_ranks", ranks, "a positive integer", where)
+            if ranks is not None and ranks < 1:
+                raise InputError(f"tasks.{task.name}.max_ranks", ranks, "a positive integer", where)
             if task.structure is None:
                 raise InputError(
                     f"tasks.{task.name}.structure", None, self._structure_choices(), where
@@ -238,7 +247,7 @@ class Campaign:
                 "structure": structure,
                 "preset": task.preset,
                 "params": task.params,
-                "options": task.options,
+                "options": resolve_options(task.kind, task.options),  # the same before validate()
                 "charge": task.charge,
                 "needs": sorted(task.needs),
             }
@@ -320,6 +329,7 @@ def campaign_from_dict(
             needs=list(tdata.get("needs", [])),
             charge=tdata.get("charge", 0),
             labels={str(k): str(v) for k, v in tdata.get("labels", {}).items()},
+            max_ranks=tdata.get("max_ranks"),
         )
     campaign.validate()
     return campaign

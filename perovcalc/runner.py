@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from perovcalc.campaign import Campaign
+from perovcalc.campaign import Campaign, TaskSpec
 from perovcalc.parallel import gpaw_environment, mpi_prefix
 from perovcalc.store import HEARTBEAT, Store
 from perovcalc.tasks import get_kind
@@ -57,7 +57,7 @@ def _die_with_parent() -> None:
 
 @dataclass
 class LocalExecutor:
-    """Runs tasks one at a time as subprocesses of this machine."""
+    """Runs tasks as subprocesses of this machine, ``max_running`` at a time."""
 
     max_running: int = 1
 
@@ -121,6 +121,13 @@ class Progress:
     def message(self, text: str) -> None:
         self.stream.write(("\r" if self.tty else "") + f"{text:<78}\n")
         self.stream.flush()
+
+
+def task_ranks(task: TaskSpec, ranks: int) -> int:
+    """MPI ranks of ``task``: ``ranks`` for a DFT kind, at most its ``max_ranks``; 1 otherwise."""
+    if not get_kind(task.kind).dft:
+        return 1
+    return min(ranks, task.max_ranks or ranks)
 
 
 def run_campaign(
@@ -195,9 +202,8 @@ def run_campaign(
                 "dependencies": {d: ids[d] for d in deps_of(task.name)},
             }
             (tdir / "task.json").write_text(json.dumps(spec, indent=1, default=str))
-            n_ranks = ranks if get_kind(task.kind).dft else 1
             command = [sys.executable, "-m", "perovcalc.worker", str(tdir / "task.json")]
-            job = executor.submit(command, tdir, n_ranks)
+            job = executor.submit(command, tdir, task_ranks(task, ranks))
             now = time.time()
             running[task.name] = (job, now, tdir, now)
             launched = True

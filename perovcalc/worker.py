@@ -60,7 +60,7 @@ def build_structure(recipe: dict | str, store: Store) -> Atoms:
     if recipe["builder"] == "atoms":
         from ase.io.jsonio import decode
 
-        return decode(json.dumps(recipe["args"]["atoms"]))
+        return decode(recipe["args"]["atoms"])
     args = {
         key: lattice_constant_of(store.get(value[len(TASK_REF) :]))
         if isinstance(value, str) and value.startswith(TASK_REF)

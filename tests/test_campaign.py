@@ -6,6 +6,7 @@ import pytest
 
 from perovcalc.campaign import Campaign, load_campaign
 from perovcalc.errors import PerovcalcError
+from perovcalc.runner import task_ranks
 from tests.conftest import WORKFLOWS
 
 GOOD = """
@@ -47,6 +48,10 @@ BAD = {
         GOOD.replace("a = 5.874", "lattice = 5.874"),
         "structures.s.lattice.*allowed",
     ),
+    "bad max_ranks": (
+        GOOD.replace('structure = "task:a"', 'structure = "task:a"\nmax_ranks = 0'),
+        "tasks.b.max_ranks = 0.*positive integer",
+    ),
     "bad preset": (GOOD.replace('preset = "demo"', 'preset = "quick"'), "preset.*'quick'.*demo"),
 }
 
@@ -62,11 +67,28 @@ def test_smoke_campaign_graph():
 
 def test_task_ids_are_content_hashes():
     a, b = (load_campaign(WORKFLOWS / "smoke.toml") for _ in range(2))
+    scripted = Campaign("smoke")  # the same task built in Python: defaults filled in or not
+    scripted.add_structure("cspbbr3", "perovskite", halide="Br", a=5.874)
+    scripted.add_task("lattice", "relax_lattice", "cspbbr3", options={"points": 5, "strain": 0.04})
+    before = scripted.task_ids()["lattice"]
+    scripted.validate()
+    assert before == scripted.task_ids()["lattice"] == a.task_ids()["lattice"]
     assert a.task_ids() == b.task_ids()
     b.tasks["lattice"].options["points"] = 6
     changed = b.task_ids()
     # changing a task changes its id and the ids of everything downstream of it
     assert all(changed[n] != a.task_ids()[n] for n in ("lattice", "stress", "relax"))
+    a.tasks["relax"].max_ranks = 1  # how a task runs is not what it computes
+    assert a.task_ids() == load_campaign(WORKFLOWS / "smoke.toml").task_ids()
+
+
+def test_max_ranks_caps_the_ranks_of_dft_tasks(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(GOOD.replace('structure = "task:a"', 'structure = "task:a"\nmax_ranks = 1'))
+    campaign = load_campaign(path)
+    assert [task_ranks(campaign.tasks[n], 4) for n in ("a", "b")] == [4, 1]
+    campaign.add_task("xrd", "xrd", "s", max_ranks=2)
+    assert task_ranks(campaign.tasks["xrd"], 4) == 1  # no MPI for a kind without DFT
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
@@ -114,15 +136,37 @@ def test_demo_campaign_task_graph():
         f"lattice_x{i}" for i in range(4)
     ]
     assert {"xrd_x0", "xrd_x3", "xrd_nanocrystal", "photoemission"} <= set(kinds)
-    environments = {
-        t.labels.get("environment") for t in campaign.tasks.values() if t.kind == "core_levels"
+    pairs = {
+        (t.labels["model"], t.labels["environment"])
+        for t in campaign.tasks.values()
+        if t.kind == "core_levels"
     }
-    assert environments == {"bare_surface", "kbr_passivated"}
-    # slabs are built at the computed lattice constant, and core levels use the relaxed slabs
-    assert campaign.dependencies(campaign.tasks["relax_kbr"]) == ["lattice_x3"]
-    assert campaign.dependencies(campaign.tasks["core_levels_kbr"]) == ["relax_kbr"]
+    assert pairs == {
+        (model, env)
+        for model in ("CsPbBr3 slab", "mixed-halide slab")
+        for env in ("bare_surface", "kbr_passivated")
+    }
+    # slabs are built at the computed lattice constant; core levels, vacancies and the hop use
+    # the relaxed slabs; the Br chemical potential comes from the relaxed bulk and the phases
+    assert campaign.dependencies(campaign.tasks["host_kbr"]) == ["lattice_x3"]
+    assert campaign.dependencies(campaign.tasks["core_levels_kbr"]) == ["host_kbr"]
+    assert campaign.dependencies(campaign.tasks["mu"]) == [
+        "br2", "cs", "csbr", "lattice_x3", "pb", "pbbr2"
+    ]  # fmt: skip
+    assert campaign.dependencies(campaign.tasks["vacancy_kbr"]) == ["mu", "thin_host_kbr"]
+    # V_I in the mixed-halide slabs: mu_I from CsPbI2Br against every phase of Cs-Pb-I-Br
+    assert campaign.dependencies(campaign.tasks["vacancy_mixed_kbr"]) == [
+        "host_mixed_kbr",
+        "mu_mixed",
+    ]
+    assert len(campaign.dependencies(campaign.tasks["mu_mixed"])) == 11
+    deps = campaign.dependencies(campaign.tasks["barrier_kbr"])
+    assert deps == ["thin_host_kbr", "vacancy_kbr"]
+    assert kinds["barrier_bare"] == kinds["barrier_kbr"] == "migration_barrier"
+    assert campaign.tasks["br2"].max_ranks == 1  # Gamma-only plane waves: one rank
     order = [t.name for t in campaign.order()]
-    assert order.index("lattice_x3") < order.index("relax_bare") < order.index("core_levels_bare")
+    assert order.index("lattice_x3") < order.index("host_bare") < order.index("core_levels_bare")
+    assert order.index("vacancy_bare") < order.index("barrier_bare")
 
 
 def test_production_campaign_mirrors_the_demo():
@@ -131,3 +175,20 @@ def test_production_campaign_mirrors_the_demo():
     assert set(production.tasks) == set(demo.tasks)
     assert {t.preset for t in production.tasks.values()} == {"production"}
     assert production.structures["slab_kbr"].args["repeat"] == [2, 2]
+
+
+def test_campaign_of_an_atoms_object_runs_and_is_stored(tmp_path):
+    from ase.build import bulk
+
+    from perovcalc.runner import run_campaign
+    from perovcalc.store import Store
+
+    campaign = Campaign("scripted_atoms")
+    campaign.add_structure("nacl", bulk("NaCl", "rocksalt", a=5.64))
+    campaign.add_task("xrd", "xrd", "nacl")
+    campaign.validate()
+    summary = run_campaign(campaign, tmp_path / "r.db", 1, tmp_path / "w")
+    assert summary.ok and summary.done == ["xrd"]
+    row = Store(tmp_path / "r.db").get(campaign.task_ids()["xrd"])
+    assert row.status == "done" and row.formula == "NaCl"
+    assert row.data["recipe"]["structure"]["builder"] == "atoms"  # readable again

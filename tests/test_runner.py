@@ -106,3 +106,23 @@ def test_hopeless_scf_is_retried_and_recorded_as_failed(tmp_path, perovcalc_cli)
     again = start(perovcalc_cli, campaign, tmp_path)
     again.communicate(timeout=60)
     assert rows_by_task(tmp_path / "r.db")["stress"].started == rows["stress"].started
+
+
+def test_jobs_run_independent_tasks_at_once(tmp_path, perovcalc_cli):
+    tasks = "".join(
+        f'[tasks.e{i}]\nkind = "single_point"\nstructure = "s{i}"\n'
+        'params = { mode = { name = "pw", ecut = 200 }, kpts = { size = [2, 2, 2] } }\n'
+        f'[structures.s{i}]\nbuilder = "perovskite"\nhalide = "Br"\na = {a}\n'
+        for i, a in enumerate((5.87, 5.95))
+    )
+    campaign = tmp_path / "pair.toml"
+    campaign.write_text(f'[campaign]\nname = "pair"\npreset = "demo"\n{tasks}')
+    proc = start(perovcalc_cli, campaign, tmp_path, "--jobs", "2")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    rows = rows_by_task(tmp_path / "r.db").values()
+    assert {r.status for r in rows} == {"done"} and len(rows) == 2
+    assert max(r.started for r in rows) < min(r.finished for r in rows)  # they overlapped
+    bad = start(perovcalc_cli, campaign, tmp_path, "--jobs", "0")
+    _, err = bad.communicate(timeout=60)
+    assert bad.returncode == 2 and "--jobs = '0'" in err and "positive integer" in err

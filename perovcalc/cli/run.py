@@ -12,6 +12,11 @@ def add_arguments(parser) -> None:
         "--ranks", help="MPI ranks per GPAW task (default: $PEROVCALC_RANKS or the number of cores)"
     )
     parser.add_argument(
+        "--jobs",
+        help="tasks at once on this machine (default 1); keep jobs x ranks <= the cores, e.g. "
+        "--jobs 2 --ranks 1 on two cores for campaigns of small cells",
+    )
+    parser.add_argument(
         "--workdir",
         help="directory for task logs and checkpoints (default: results/<campaign name>)",
     )
@@ -37,21 +42,23 @@ def run(args) -> int:
     from perovcalc.errors import InputError
     from perovcalc.parallel import check_ranks, default_ranks
     from perovcalc.results import print_results
-    from perovcalc.runner import default_workdir, run_campaign
+    from perovcalc.runner import LocalExecutor, default_workdir, run_campaign
 
     campaign = load_campaign(args.campaign)
     workdir = Path(args.workdir or default_workdir(campaign))
     db = args.db or f"{workdir}/results.db"
-    executor = nullcontext()
     if args.profile is None:
         if args.in_allocation:
             raise InputError("--in-allocation", True, "only together with --profile")
         ranks = check_ranks(args.ranks, "--ranks") if args.ranks is not None else default_ranks()
+        jobs = check_ranks(args.jobs, "--jobs") if args.jobs is not None else 1
+        executor = nullcontext(LocalExecutor(max_running=jobs))
     else:
         from perovcalc.hpc import ParslExecutor, load_profile
 
-        if args.ranks is not None:
-            raise InputError("--ranks", args.ranks, "none with --profile (see its [task] table)")
+        for option, value in (("--ranks", args.ranks), ("--jobs", args.jobs)):
+            if value is not None:
+                raise InputError(option, value, "none with --profile (see its [task] table)")
         profile = load_profile(args.profile)
         ranks = profile.ranks_per_task
         executor = ParslExecutor(profile, workdir, campaign.name, args.in_allocation)
