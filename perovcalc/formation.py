@@ -467,7 +467,8 @@ def chemical_potentials_task(ctx) -> CalcResult:
     return CalcResult(ctx.atoms, ctx.params, data)
 
 
-def _dependency(ctx, kind: str):
+def dependency_row(ctx, kind: str):
+    """The one finished dependency of task ``ctx`` of ``kind`` (an ASE db row); error otherwise."""
     found = [row for row in ctx.dependencies.values() if row.get("kind") == kind]
     if len(found) != 1:
         raise PerovcalcError(
@@ -494,18 +495,24 @@ def defect_parameters(params: dict, defect: Atoms, charge: int) -> dict:
     return result
 
 
+def vacancy_moments(host: Atoms, atoms: Atoms, vacancy: int, removed: int) -> None:
+    """Set one Bohr magneton on the Pb nearest the vacant host site ``vacancy`` (the starting
+    guess of a spin-polarised neutral vacancy); ``atoms`` is ``host`` without atom ``removed``."""
+    lead = [i for i, s in enumerate(host.get_chemical_symbols()) if s == "Pb"]
+    moments = np.zeros(len(atoms))
+    if lead:
+        nearest = min(lead, key=lambda i: host.get_distance(vacancy, i, mic=True))
+        moments[nearest - (nearest > removed)] = 1.0
+    atoms.set_initial_magnetic_moments(moments)
+
+
 def _vacancy(host: Atoms, index: int, spinpol: bool) -> Atoms:
     """``host`` without atom ``index``; one Bohr magneton on the nearest Pb if spin-polarised."""
     from perovcalc.vacancy import remove_atom
 
     defect = remove_atom(host, index)
     if spinpol:
-        lead = [i for i, s in enumerate(host.get_chemical_symbols()) if s == "Pb"]
-        moments = np.zeros(len(defect))
-        if lead:
-            nearest = min(lead, key=lambda i: host.get_distance(index, i, mic=True))
-            moments[nearest - (nearest > index)] = 1.0
-        defect.set_initial_magnetic_moments(moments)
+        vacancy_moments(host, defect, index, index)
     return defect
 
 
@@ -527,8 +534,8 @@ def vacancy_formation_task(ctx) -> CalcResult:
     from perovcalc.presets import system_kind
     from perovcalc.vacancy import distinct_halide_sites
 
-    host_row = _dependency(ctx, "defect_host")
-    chem_row = _dependency(ctx, "chemical_potentials")
+    host_row = dependency_row(ctx, "defect_host")
+    chem_row = dependency_row(ctx, "chemical_potentials")
     host_settings = _settings(host_row)
     kpts = "x".join(str(k) for k in ctx.params["kpts"]["size"])
     if host_row.get("kpts") != kpts:
@@ -756,17 +763,28 @@ def literature_table() -> str:
     return "\n".join(lines)
 
 
-def plot_fermi_level(result: Mapping, path: str | Path) -> Path:
-    """Formation energy vs Fermi level (0 to the host gap) of a bulk task, X-rich and X-poor:
-    for each site the lowest charge state (the transition levels are the kinks)."""
-    import matplotlib
+def _save(fig, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (PNG, 150 dpi) and return the path."""
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def plot_fermi_level(result: Mapping, path: str | Path) -> Path:
+    """:func:`fermi_level_figure` of a bulk task written to ``path``."""
+    return _save(fermi_level_figure(result), path)
+
+
+def fermi_level_figure(result: Mapping):
+    """Formation energy (eV) vs Fermi level (eV above the VBM, 0 to the host gap) of a bulk
+    task, X-rich and X-poor: for each site the lowest charge state (the transition levels are
+    the kinks). A matplotlib Figure (not attached to pyplot)."""
+    from matplotlib.figure import Figure
 
     gap = result["host"]["gap"]
     fermi = np.linspace(0.0, gap, 200)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharey=True)
+    fig = Figure(figsize=(8, 3.6), layout="tight")
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, condition in zip(axes, CONDITIONS, strict=True):
         for site in sorted({e["site"] for e in result["entries"]}):
             lines = [e for e in result["entries"] if e["site"] == site]
@@ -780,22 +798,21 @@ def plot_fermi_level(result: Mapping, path: str | Path) -> Path:
         ax.axvline(gap, color="grey", lw=0.8, ls=":")
     axes[0].set_ylabel("formation energy (eV)")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def plot_depth(results: Mapping[str, Mapping], path: str | Path, condition: str = "poor") -> Path:
-    """Neutral vacancy formation energy vs perovskite layer below the surface, one series per
-    slab task and species (X-``condition`` limit)."""
-    import matplotlib
+    """:func:`depth_figure` of slab tasks written to ``path``."""
+    return _save(depth_figure(results, condition), path)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+def depth_figure(results: Mapping[str, Mapping], condition: str = "poor"):
+    """Neutral vacancy formation energy (eV) vs perovskite layer below the surface, one series
+    per slab task and species (X-``condition`` limit). A matplotlib Figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3.6), layout="tight")
+    ax = fig.subplots()
     for name, result in results.items():
         for species in HALIDES:
             points = [
@@ -814,11 +831,7 @@ def plot_depth(results: Mapping[str, Mapping], path: str | Path, condition: str 
     ax.set_xlabel("perovskite layer below the surface (0 = outermost; -1 = KBr overlayer)")
     ax.set_ylabel(f"formation energy, X-{condition} (eV)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def slab_pairs(results: Mapping[str, Mapping]) -> list[tuple[str, str]]:

@@ -30,9 +30,14 @@ gets its own communicator of ``ranks_per_image`` ranks and ``calc_factory`` is c
 ``calc_factory(communicator=comm)`` (GPAW accepts ``communicator=``); the initial and final
 states are computed at the same time on the ranks of the first and of the last image.
 Otherwise images and endpoints are computed one after the other with ``calc_factory()``, each
-on all ranks. Launch with ``mpiexec -n N gpaw python script.py`` (or set
-``GPAW_MPI_BACKEND=cgpaw``), so that ``ase.parallel.world`` is the MPI world; a run under MPI
-whose ``ase.parallel.world`` has a single rank is refused.
+on all ranks. A factory with a ``label`` parameter is also told which calculator it makes:
+``"initial"``, ``"final"`` or ``"image<i>"`` (i = 1 ... n_images), e.g. to name its log file.
+Launch with ``mpiexec -n N gpaw python script.py`` (or set ``GPAW_MPI_BACKEND=cgpaw``), so that
+``ase.parallel.world`` is the MPI world; a run under MPI whose ``ase.parallel.world`` has a
+single rank is refused.
+
+Campaign task kind ``migration_barrier`` (:func:`migration_barrier_task`): the barrier of a
+neutral halide vacancy hopping between neighbouring sites of a relaxed ``defect_host``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
@@ -55,6 +61,9 @@ from ase.mep import NEB
 from ase.mep.neb import NEBOptimizer
 
 from perovcalc.errors import InputError, PerovcalcError
+
+if TYPE_CHECKING:
+    from perovcalc.calculate import CalcResult
 
 HALOGENS = ("F", "Cl", "Br", "I")
 HOP_DISTANCE = (3.0, 5.3)  # Angstrom: the X-X octahedron edge a/sqrt(2) is 4.1-4.5 A in CsPbX3
@@ -251,9 +260,11 @@ class _Layout:
     primary: bool  # this rank counts the evaluations of its images
     per_image: int  # ranks per image
 
-    def calculator(self, calc_factory: Callable[..., Calculator]) -> CountingCalculator:
-        calc = calc_factory() if self.comm is None else calc_factory(communicator=self.comm)
-        return CountingCalculator(calc, self.primary)
+    def calculator(self, calc_factory: Callable[..., Calculator], label: str) -> CountingCalculator:
+        kwargs: dict = {} if self.comm is None else {"communicator": self.comm}
+        if _accepts_label(calc_factory):
+            kwargs["label"] = label
+        return CountingCalculator(calc_factory(**kwargs), self.primary)
 
 
 def _layout(world, n_images: int, parallel: bool) -> _Layout:
@@ -298,7 +309,7 @@ def _endpoints(
         counted = 0
         if layout.comm is None or group + 1 in layout.images:
             image = atoms.copy()
-            image.calc = counter = layout.calculator(calc_factory)
+            image.calc = counter = layout.calculator(calc_factory, ("initial", "final")[k])
             data[0] = image.get_potential_energy()
             data[1:] = image.get_forces(apply_constraint=False).ravel()
             counted = counter.evaluations if counter.primary else 0
@@ -331,6 +342,13 @@ def _accepts_communicator(factory: Callable) -> bool:
     return any(p.name == "communicator" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
+def _accepts_label(factory: Callable) -> bool:
+    try:
+        return "label" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _attach_calculators(
     images: list[Atoms],
     calc_factory: Callable[..., Calculator],
@@ -340,7 +358,7 @@ def _attach_calculators(
     """Give this rank's moving images counting calculators, seeded from a saved band."""
     counters = []
     for i in layout.images:
-        images[i].calc = counter = layout.calculator(calc_factory)
+        images[i].calc = counter = layout.calculator(calc_factory, f"image{i}")
         if saved is not None:
             counter.seed(images[i], saved[i].get_potential_energy(), saved[i].get_forces())
         counters.append(counter)
@@ -577,3 +595,348 @@ def plot_profile(result: NEBResult, path: str | Path) -> Path:
     path = Path(path)
     fig.savefig(path, dpi=150)
     return path
+
+
+def band_profile(images: list[Atoms]) -> tuple[list[float], list[float]]:
+    """Path length (A, cumulative minimum-image distance of the whole configuration from the
+    first image) and tangential force F . t (eV/A, t the unit tangent from initial towards
+    final; dE/ds = -F . t) of every image, as ``ase.utils.forcecurve.fit_raw`` defines them."""
+    positions = [images[0].positions]
+    for a, b in zip(images[:-1], images[1:], strict=True):
+        positions.append(positions[-1] + find_mic(b.positions - a.positions, a.cell, a.pbc)[0])
+    steps = [
+        float(np.linalg.norm(b - a)) for a, b in zip(positions[:-1], positions[1:], strict=True)
+    ]
+    path = [0.0, *np.cumsum(steps).tolist()]
+    forces = []
+    for i, image in enumerate(images):
+        direction = positions[min(i + 1, len(images) - 1)] - positions[max(i - 1, 0)]
+        direction = direction / np.linalg.norm(direction)
+        forces.append(float(np.sum(image.get_forces(apply_constraint=False) * direction)))
+    return path, forces
+
+
+# ------------------------------------------------------------------ campaign task kind
+def _layers_from_surface(host: Atoms, outer: int | None) -> np.ndarray | None:
+    """Perovskite layer below the nearest surface of each atom of a slab (0 = outermost,
+    -1 = KBr overlayer); None in bulk."""
+    if outer is None or "layer" not in host.arrays:
+        return None
+    return outer - host.arrays["layer"]
+
+
+def _fixed_atoms(atoms: Atoms) -> set[int]:
+    from ase.constraints import FixAtoms
+
+    return {int(i) for c in atoms.constraints if isinstance(c, FixAtoms) for i in c.index}
+
+
+def _listed(indices: list[int]) -> str:
+    return ", ".join(map(str, indices[:20])) + (", ..." if len(indices) > 20 else "")
+
+
+def choose_hop(
+    host: Atoms,
+    species: str,
+    site: int | None = None,
+    to: int | None = None,
+    outer: int | None = None,
+    where: str = "",
+) -> tuple[int, int]:
+    """The vacancy site and the neighbouring halide that hops into it (host atom indices).
+
+    ``site`` defaults to the first symmetry-distinct ``species`` site
+    (:func:`perovcalc.vacancy.distinct_halide_sites`); for a slab (``outer`` = the layer number
+    of its outermost perovskite layer) the distinct site nearest the surface in the outer
+    perovskite layer or below (never in a KBr overlayer). ``to`` defaults to the nearest
+    ``species`` neighbour along an octahedron edge (:func:`perovcalc.vacancy.neighbour_hops`);
+    for a slab the nearest one in the same layer as ``site`` or in the layer just below it
+    (the vacancy stays near the surface instead of moving out into an overlayer), else the
+    nearest of all. Atoms fixed by a ``FixAtoms`` constraint cannot hop. Bad choices raise
+    InputError naming the option and the allowed indices.
+    """
+    from perovcalc.vacancy import distinct_halide_sites, neighbour_hops
+
+    symbols = host.get_chemical_symbols()
+    same = [i for i, s in enumerate(symbols) if s == species]
+    if not same:
+        present = sorted({s for s in symbols if s in HALOGENS})
+        raise InputError("options.species", species, present, where)
+    depth = _layers_from_surface(host, outer)
+    if site is None:
+        sites = [s for s in distinct_halide_sites(host) if s.species == species]
+        if depth is not None:
+            sites = [s for s in sites if depth[s.index] >= 0] or sites
+            sites.sort(key=lambda s: depth[s.index])
+        site = sites[0].index
+    elif isinstance(site, bool) or site not in same:
+        allowed = f"the index of a {species} atom: {_listed(same)}"
+        raise InputError("options.site", site, allowed, where)
+    fixed = _fixed_atoms(host)
+    hops = [j for j in neighbour_hops(host, site) if symbols[j] == species and j not in fixed]
+    if not hops:
+        raise InputError(
+            "options.site", site, f"a {species} site with a free {species} neighbour to hop", where
+        )
+    if to is None:
+        if depth is not None:
+            near = [j for j in hops if depth[j] in (depth[site], depth[site] + 1)]
+            hops = near or hops
+        return site, hops[0]
+    if isinstance(to, bool) or to not in hops:
+        raise InputError(
+            "options.to",
+            to,
+            f"a free {species} atom sharing an octahedron edge with site {site}: {hops}",
+            where,
+        )
+    return site, to
+
+
+def _symmetry_operation(host: Atoms, source: int, target: int, tolerance: float = 0.01):
+    """A space-group operation of ``host`` that takes atom ``source`` onto atom ``target``:
+    (Cartesian matrix M acting on row vectors, u' = u @ M; permutation p, atom i -> p[i]);
+    None if there is none. ``tolerance`` in A."""
+    import spglib
+
+    cell = np.array(host.cell)
+    frac = host.get_scaled_positions(wrap=False)
+    ops = spglib.get_symmetry((cell, frac, host.numbers), symprec=tolerance)
+    if ops is None:
+        return None
+
+    def distances(delta: np.ndarray) -> np.ndarray:
+        return np.linalg.norm((delta - np.round(delta)) @ cell, axis=-1)
+
+    for rotation, translation in zip(ops["rotations"], ops["translations"], strict=True):
+        mapped = frac @ rotation.T + translation
+        if distances(mapped[source] - frac[target]) > tolerance:
+            continue
+        gaps = distances(mapped[:, None, :] - frac[None, :, :])
+        gaps[host.numbers[:, None] != host.numbers[None, :]] = np.inf
+        permutation = gaps.argmin(axis=1)
+        if gaps.min(axis=1).max() < tolerance and len(set(permutation)) == len(host):
+            return np.linalg.inv(cell) @ rotation.T @ cell, permutation
+    return None
+
+
+def vacancy_displacements(host: Atoms, source: int, positions, target: int) -> np.ndarray | None:
+    """Relaxation of ``host`` around a vacancy at ``target``, from a relaxed vacancy at
+    ``source`` (``positions``: host without atom ``source``, host order, A).
+
+    Returns the displacement (A) of every host atom from its host position (the row of
+    ``target`` is zero), carried over by a space-group operation of the host that takes
+    ``source`` to ``target`` (the identity if they are equal); None if no operation does.
+    """
+    operation = _symmetry_operation(host, source, target)
+    if operation is None:
+        return None
+    matrix, permutation = operation
+    positions = np.asarray(positions, dtype=float)
+    others = np.delete(np.arange(len(host)), source)
+    moved = find_mic(positions - host.positions[others], host.cell, host.pbc)[0]
+    result = np.zeros((len(host), 3))
+    result[permutation[others]] = moved @ matrix
+    return result
+
+
+def _same_params(a: dict, b: dict) -> bool:
+    def plain(value):
+        return value.tolist() if isinstance(value, np.ndarray | np.generic) else str(value)
+
+    return json.dumps(a, sort_keys=True, default=plain) == json.dumps(
+        b, sort_keys=True, default=plain
+    )
+
+
+def _vacancy_sources(ctx, host_row, species: str) -> list[tuple[str, dict]]:
+    """Neutral ``species`` vacancies of the ``vacancy_formation`` tasks ``ctx`` depends on:
+    (task name, entry). They must share the host and the GPAW parameters of ``ctx``."""
+    from perovcalc.campaign import TASK_REF
+
+    found = []
+    for name, row in sorted(ctx.dependencies.items()):
+        if row.get("kind") != "vacancy_formation":
+            continue
+        if row.data["recipe"]["structure"] != TASK_REF + host_row.task_id:
+            raise PerovcalcError(
+                f"task {ctx.name}: vacancy task {name} has another host than this task's "
+                f"{host_row.task}; relaxed vacancies can only be reused on the same host"
+            )
+        if not _same_params(row.data["params"], ctx.params):
+            raise PerovcalcError(
+                f"task {ctx.name}: vacancy task {name} used other GPAW parameters "
+                f"({row.data['params']} vs {ctx.params}); give both tasks the same params"
+            )
+        entries = row.data["result"]["entries"]
+        found += [(name, e) for e in entries if e["charge"] == 0 and e["species"] == species]
+    return found
+
+
+def _reused_relaxation(host: Atoms, vacancy: int, sources) -> tuple[np.ndarray, dict] | None:
+    """Displacements around a vacancy at ``vacancy`` from the first source that maps onto it."""
+    for name, entry in sorted(sources, key=lambda s: s[1]["site"] != vacancy):
+        moved = vacancy_displacements(host, int(entry["site"]), entry["positions"], vacancy)
+        if moved is not None:
+            info = {
+                "task": name,
+                "site": int(entry["site"]),
+                "mapping": "identity" if entry["site"] == vacancy else "space-group operation",
+                "converged": bool(entry["converged"]),
+                "max_force": float(entry["max_force"]),
+            }
+            return moved, info
+    return None
+
+
+def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float) -> dict:
+    """Relaxed endpoint ``name``: positions (A), source and cost, checkpointed in
+    ``<workdir>/endpoints.json`` and ``<workdir>/<name>/``."""
+    from perovcalc.calculate import relax_positions, write_checkpoint
+
+    checkpoint = ctx.workdir / "endpoints.json"
+    done = json.loads(checkpoint.read_text()) if checkpoint.is_file() else {}
+    if name in done:
+        return done[name]
+    record: dict = {"source": "relaxed", "reused_from": None}
+    atoms = start.copy()
+    if reused is not None:
+        moved, info = reused
+        atoms.set_positions(atoms.positions + moved, apply_constraint=False)
+        relaxed_enough = info["max_force"] <= fmax
+        source = "reused" if relaxed_enough else "reused, relaxed further"
+        record = {"source": source, "reused_from": info}
+    if record["source"] == "reused":
+        record.update(evaluations=0, converged=True, max_force=record["reused_from"]["max_force"])
+    else:
+        relaxed = relax_positions(
+            atoms, params, ctx.workdir / name, fmax, ctx.options["endpoint_steps"]
+        )
+        atoms = relaxed.atoms
+        record.update(
+            evaluations=relaxed.data["steps"],
+            converged=relaxed.data["converged"],
+            max_force=relaxed.data["max_force"],
+        )
+    record["positions"] = atoms.positions.tolist()
+    done[name] = record
+    write_checkpoint(checkpoint, done)
+    return record
+
+
+def _gpaw_factory(params: dict, logdir: Path) -> Callable[..., Calculator]:
+    """GPAW calculators with ``params`` for the band, one log per endpoint or image in
+    ``logdir`` (``gpaw-initial.txt``, ``gpaw-image1.txt``, ...)."""
+    from perovcalc.calculate import make_calculator
+
+    def factory(communicator=None, label: str = "image"):
+        return make_calculator(params, logdir / f"gpaw-{label}.txt", communicator)
+
+    return factory
+
+
+def migration_barrier_task(ctx) -> CalcResult:
+    """Vacancy-mediated halide hop by CI-NEB on a relaxed ``defect_host`` (the task's structure).
+
+    A neutral vacancy at ``site`` and a neighbouring halide ``to`` that hops into it (see
+    :func:`choose_hop`); both endpoints are relaxed (BFGS, ``fmax``) with the host's GPAW
+    parameters, spin-polarised when the electron count is odd, unless a ``vacancy_formation``
+    task in ``needs`` holds the same vacancy relaxed or one a space-group operation of the host
+    takes onto it: then its positions are used (and relaxed further if they were relaxed
+    less tightly than ``fmax``). The band is then :func:`run_neb` on ``<workdir>/neb``.
+    Energies in eV, lengths in A; the stored structure is the saddle image.
+    """
+    from perovcalc.calculate import CalcResult
+    from perovcalc.formation import defect_parameters, dependency_row, vacancy_moments
+    from perovcalc.presets import system_kind
+    from perovcalc.vacancy import hop_endpoints
+
+    options = ctx.options
+    where = f"task {ctx.name}"
+    _check_options(
+        options["n_images"], options["fmax"], "idpp", options["optimizer"], options["max_steps"]
+    )
+    if options["endpoint_steps"] < 0:
+        raise InputError("options.endpoint_steps", options["endpoint_steps"], "an integer >= 0")
+    host_row = dependency_row(ctx, "defect_host")
+    host_data = host_row.data["result"]
+    host = ctx.atoms.copy()
+    if "layer" in host_data:
+        host.arrays["layer"] = np.array(host_data["layer"], dtype=int)
+    environment = system_kind(host)
+    slab = host_data.get("slab")
+    outer = (slab["layers"] - 1) // 2 if slab else None
+    species = options["species"]
+    site, to = choose_hop(host, species, options["site"], options["to"], outer, where)
+    sources = _vacancy_sources(ctx, host_row, species)
+
+    initial, final = hop_endpoints(host, site, to)
+    params = defect_parameters(ctx.params, initial, 0)
+    if params.get("spinpol"):
+        vacancy_moments(host, initial, site, site)
+        vacancy_moments(host, final, to, site)
+    fmax = options["fmax"]
+    reused_initial = _reused_relaxation(host, site, sources)
+    reused_final = _reused_relaxation(host, to, sources)
+    if reused_final is not None:  # the atom at ``site`` of the vacancy-at-``to`` cell is ``to``
+        moved = reused_final[0].copy()
+        moved[to] = moved[site]
+        reused_final = (np.delete(moved, site, axis=0), reused_final[1])
+    if reused_initial is not None:
+        reused_initial = (np.delete(reused_initial[0], site, axis=0), reused_initial[1])
+    endpoints = {}
+    for name, start, reused in (
+        ("initial", initial, reused_initial),
+        ("final", final, reused_final),
+    ):
+        endpoints[name] = _endpoint(ctx, name, start, params, reused, fmax)
+        start.set_positions(endpoints[name]["positions"], apply_constraint=False)
+    validate_endpoints(initial, final)
+
+    # images have less symmetry than the endpoints: no point group unless params set one
+    band_params = {"symmetry": {"point_group": False}, **params}
+    result = run_neb(
+        initial,
+        final,
+        _gpaw_factory(band_params, ctx.workdir / "neb"),
+        ctx.workdir / "neb",
+        n_images=options["n_images"],
+        fmax=fmax,
+        climb=options["climb"],
+        optimizer=options["optimizer"],
+        max_steps=options["max_steps"],
+    )
+    path, tangential = band_profile(result.images)
+    depth = _layers_from_surface(host, outer)
+    data = result.as_dict()
+    data["settings"].update(
+        endpoint_fmax=fmax,
+        endpoint_steps=options["endpoint_steps"],
+        symmetry=band_params["symmetry"],
+        spinpol=bool(params.get("spinpol", False)),
+        preset=ctx.preset,
+    )
+    data.update(
+        environment=environment,
+        slab=slab,
+        kbr_passivated=bool(slab) and str(slab.get("passivation")).startswith("KBr"),
+        species=species,
+        site=site,
+        to=to,
+        layer_from_surface=None
+        if depth is None
+        else {"site": int(depth[site]), "to": int(depth[to])},
+        endpoints={
+            k: {key: v for key, v in e.items() if key != "positions"} for k, e in endpoints.items()
+        },
+        endpoint_evaluations=sum(e["evaluations"] for e in endpoints.values()),
+        path=path,
+        tangential_forces=tangential,
+        host={
+            "task": host_row.task,
+            "energy": host_row.energy,
+            "formula": host_data.get("formula"),
+        },
+    )
+    saddle = result.images[result.saddle_index]
+    return CalcResult(saddle, ctx.params, data)

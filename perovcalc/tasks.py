@@ -17,6 +17,7 @@ from ase import Atoms
 from perovcalc import calculate
 from perovcalc.calculate import CalcResult
 from perovcalc.errors import InputError
+from perovcalc.neb import DEFAULT_OPTIMIZER, OPTIMIZERS
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,32 @@ KINDS: dict[str, Kind] = {
             "steps": Option(int, 100, "maximum optimizer steps per vacancy"),
         },
         help="halide vacancy formation energies at every distinct site of a defect_host",
+    ),
+    "migration_barrier": Kind(
+        "perovcalc.neb:migration_barrier_task",
+        {
+            "species": Option(str, "Br", "halide whose vacancy migrates", ("Br", "I")),
+            "site": Option(
+                int,
+                None,
+                "host index of the vacancy's initial site (default: the first distinct site; "
+                "slabs: the one nearest the surface in the outer perovskite layer)",
+            ),
+            "to": Option(
+                int,
+                None,
+                "host index of the neighbouring halide that hops into the vacancy (default: "
+                "the nearest along an octahedron edge; slabs: in the same layer or just below)",
+            ),
+            "n_images": Option(int, 3, "moving images of the band"),
+            "fmax": Option(float, 0.05, "force criterion of band and endpoints, eV/A"),
+            "climb": Option(bool, True, "climbing image (CI-NEB)"),
+            "optimizer": Option(str, DEFAULT_OPTIMIZER, "band optimizer", OPTIMIZERS),
+            "max_steps": Option(int, 300, "maximum band optimizer steps per run"),
+            "endpoint_steps": Option(int, 100, "maximum BFGS steps per endpoint relaxation"),
+        },
+        help="vacancy-mediated halide hop barrier by CI-NEB on a defect_host (reuses the "
+        "relaxed vacancies of a vacancy_formation task in needs)",
     ),
 }
 

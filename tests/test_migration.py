@@ -1,0 +1,309 @@
+"""migration_barrier task kind: hop choice, reuse of relaxed vacancies, real GPAW end to end."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from ase.geometry import find_mic
+
+from perovcalc.bulk import cubic_perovskite
+from perovcalc.errors import InputError
+from perovcalc.neb import choose_hop, vacancy_displacements, validate_endpoints
+from perovcalc.slab import perovskite_slab
+from perovcalc.store import Store
+from perovcalc.vacancy import hop_endpoints, neighbour_hops, remove_atom
+from tests.conftest import ROOT, WORKFLOWS
+
+A = 5.874  # CsPbBr3, Angstrom
+
+
+# ----------------------------------------------------------------- geometry (no DFT)
+@pytest.mark.parametrize(
+    "termination, passivation",
+    [("CsX", None), ("PbX2", None), ("CsX", "KBr"), ("PbX2", "KBr_overlayer")],
+)
+def test_default_hop_of_a_slab_starts_in_the_outer_perovskite_layer(termination, passivation):
+    slab = perovskite_slab(3.0, termination, 3, vacuum=10.0, passivation=passivation, a=A)
+    outer = (slab.info["layers"] - 1) // 2
+    site, to = choose_hop(slab, "Br", outer=outer)
+    depth = outer - slab.arrays["layer"]
+    assert depth[site] == 0  # outermost perovskite layer, not a KBr overlayer (-1)
+    assert depth[to] in (0, 1)
+    assert slab.get_distance(site, to, mic=True) == pytest.approx(A / np.sqrt(2))
+
+
+def test_bad_hops_name_the_option_and_the_allowed_indices():
+    host = cubic_perovskite(A, "Br")  # Cs 0, Pb 1, Br 2-4
+    assert choose_hop(host, "Br") == (2, 3)
+    with pytest.raises(InputError, match=r"options.to = 1 .*site 2: \[3, 4\]"):
+        choose_hop(host, "Br", 2, 1)
+    with pytest.raises(InputError, match=r"options.site = 0 .*Br atom: 2, 3, 4"):
+        choose_hop(host, "Br", 0)
+    with pytest.raises(InputError, match=r"options.species = 'I' .*'Br'"):
+        choose_hop(host, "I")
+
+
+def test_relaxation_carried_to_an_equivalent_vacancy_is_congruent():
+    """A relaxed V_Br (random displacements) carried by a space-group operation to another Br
+    site: same pairwise distances and the same distances to the vacancy, atom by atom."""
+    host = cubic_perovskite(A, "Br").repeat(2)
+    source, target = 2, neighbour_hops(host, 2)[0]
+    rng = np.random.default_rng(1)
+    relaxed = remove_atom(host, source)
+    relaxed.positions += rng.normal(scale=0.05, size=relaxed.positions.shape)
+    moved = vacancy_displacements(host, source, relaxed.positions, target)
+    assert moved is not None and not moved[target].any()
+    carried = remove_atom(host, target)
+    carried.positions += np.delete(moved, target, axis=0)
+
+    def fingerprint(atoms, vacancy):
+        delta = atoms.positions - host.positions[vacancy]
+        to_vacancy = find_mic(delta, host.cell, host.pbc)[1]
+        return sorted(zip(atoms.get_chemical_symbols(), np.round(to_vacancy, 8), strict=True))
+
+    assert np.allclose(
+        np.sort(relaxed.get_all_distances(mic=True).ravel()),
+        np.sort(carried.get_all_distances(mic=True).ravel()),
+        atol=1e-8,
+    )
+    assert fingerprint(relaxed, source) == fingerprint(carried, target)
+    # the same relaxation as the final state of the hop source -> target: a valid band
+    initial, final = hop_endpoints(host, source, target)
+    initial.positions = relaxed.positions
+    final_moved = moved.copy()
+    final_moved[target] = moved[source]
+    final.positions += np.delete(final_moved, source, axis=0)
+    assert validate_endpoints(initial, final).distance == pytest.approx(A / np.sqrt(2), abs=0.2)
+    # a Br cannot be carried onto a site of another species
+    assert vacancy_displacements(host, source, relaxed.positions, 1) is None
+
+
+# ----------------------------------------------------------------- real GPAW, end to end
+PARAMS = (
+    'params = { mode = { name = "pw", ecut = 200 }, kpts = { size = [1, 1, 1], gamma = true } }'
+)
+PHASE_PARAMS = (
+    'params = { mode = { name = "pw", ecut = 200 }, kpts = { size = [2, 2, 2], gamma = true } }'
+)
+HOST = f"""
+[structures.cspbbr3]
+builder = "perovskite"
+halide = "Br"
+a = {A}
+
+[tasks.host]
+kind = "defect_host"
+structure = "cspbbr3"
+{PARAMS}
+"""
+CAMPAIGN = f"""
+[campaign]
+name = "tiny_migration"
+preset = "demo"
+{HOST}
+[structures.cs]
+builder = "phase"
+phase = "Cs"
+[structures.pb]
+builder = "phase"
+phase = "Pb"
+[structures.br2]
+builder = "phase"
+phase = "Br2"
+box = 8.5
+
+[tasks.cs]
+kind = "competing_phase"
+structure = "cs"
+{PHASE_PARAMS}
+options = {{ cell = "fixed", steps = 0 }}
+[tasks.pb]
+kind = "competing_phase"
+structure = "pb"
+{PHASE_PARAMS}
+options = {{ cell = "fixed", steps = 0 }}
+[tasks.br2]
+kind = "competing_phase"
+structure = "br2"
+{PARAMS}
+options = {{ steps = 0 }}
+[tasks.mu]
+kind = "chemical_potentials"
+structure = "task:host"
+needs = ["cs", "pb", "br2"]
+options = {{ host_on_hull = true }}
+[tasks.vacancy]
+kind = "vacancy_formation"
+structure = "task:host"
+needs = ["mu"]
+{PARAMS}
+options = {{ sites = [2], fmax = 0.05, steps = 5 }}
+
+# primitive CsPbBr3 without the Br at (1/2, 1/2, 0); the Br at (1/2, 0, 1/2) hops into it
+[tasks.barrier]
+kind = "migration_barrier"
+structure = "task:host"
+{PARAMS}
+options = {{ n_images = 1, fmax = 0.1, max_steps = 20, endpoint_steps = 5 }}
+[tasks.reused]
+kind = "migration_barrier"
+structure = "task:host"
+needs = ["vacancy"]
+{PARAMS}
+options = {{ n_images = 1, fmax = 0.1, max_steps = 0 }}
+"""
+BAD_TO = f"""
+[campaign]
+name = "bad_hop"
+{HOST}
+[tasks.bad]
+kind = "migration_barrier"
+structure = "task:host"
+{PARAMS}
+options = {{ to = 1 }}
+"""
+
+
+def _run(folder, campaign):
+    command = [
+        sys.executable, "-m", "perovcalc.cli.main", "run", str(campaign), "--db",
+        str(folder / "r.db"), "--workdir", str(folder / "w"), "--ranks", "1",
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def migration(tmp_path_factory):
+    """The campaign run once through the CLI (about 65 s on one core): CsPbBr3 primitive-cell
+    host, V_Br formation at site 2, and the hop 3 -> 2 with and without reuse of it."""
+    folder = tmp_path_factory.mktemp("migration")
+    campaign = folder / "migration.toml"
+    campaign.write_text(CAMPAIGN)
+    done = _run(folder, campaign)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return folder, campaign
+
+
+def _rows(folder):
+    return {row.task: row for row in Store(folder / "r.db").rows()}
+
+
+def test_barrier_is_consistent_with_the_stored_energies(migration):
+    folder, _ = migration
+    rows = _rows(folder)
+    row = rows["barrier"]
+    result = row.data["result"]
+    energies = result["energies"]
+    saddle = result["saddle_index"]
+    assert len(energies) == 3 and saddle == 1
+    # the stored structure is the saddle image, with its energy
+    assert row.energy == energies[saddle] == result["saddle_energy"]
+    assert result["forward_barrier"] == pytest.approx(energies[saddle] - energies[0], abs=1e-12)
+    assert result["reverse_barrier"] == pytest.approx(energies[saddle] - energies[-1], abs=1e-12)
+    assert result["reaction_energy"] == pytest.approx(energies[-1] - energies[0], abs=1e-12)
+    # a mirror plane maps initial onto final: a symmetric profile with a real barrier
+    assert abs(result["reaction_energy"]) < 1e-3 and result["forward_barrier"] > 0.1
+    assert result["converged"] and result["residual"] <= 0.1
+    assert result["cost"]["evaluations"] >= 2 + 1 + result["cost"]["steps"]
+    assert result["total_cost"] == result["cost"]
+    assert (result["species"], result["site"], result["to"]) == ("Br", 2, 3)
+    assert result["environment"] == "bulk" and result["layer_from_surface"] is None
+    assert result["settings"]["spinpol"]  # 37 valence electrons
+    assert result["hop"]["symbol"] == "Br"
+    # the path: cumulative distance along the band, no shorter than the straight hop of a/sqrt(2)
+    # (only the hopping atom moves; a curved path around the Pb is longer)
+    hop = result["hop"]["distance"]
+    assert hop == pytest.approx(A / np.sqrt(2), abs=1e-6)
+    assert result["path"][0] == 0.0 and np.all(np.diff(result["path"]) > 0)
+    assert hop - 1e-9 <= result["path"][-1] < 1.2 * hop
+    assert abs(result["tangential_forces"][saddle]) < 0.1  # the climbing image sits on the top
+    for name in ("initial", "final"):
+        endpoint = result["endpoints"][name]
+        assert endpoint["source"] == "relaxed" and endpoint["converged"]
+        assert endpoint["evaluations"] >= 1
+    # one GPAW log per endpoint and image
+    task_dir = next((folder / "w" / "tasks").glob("barrier-*"))
+    logs = sorted(p.name for p in (task_dir / "neb").glob("gpaw-*.txt"))
+    assert logs == ["gpaw-final.txt", "gpaw-image1.txt", "gpaw-initial.txt"]
+
+
+def test_relaxed_vacancies_of_a_vacancy_task_are_reused(migration):
+    """The vacancy task relaxed V_Br at site 2 only; the final state (vacancy at 3) comes from
+    it by a symmetry operation. No endpoint relaxation, and the same endpoint energies."""
+    folder, _ = migration
+    rows = _rows(folder)
+    relaxed, reused = rows["barrier"].data["result"], rows["reused"].data["result"]
+    assert reused["endpoint_evaluations"] == 0 < relaxed["endpoint_evaluations"]
+    sources = {k: e["reused_from"] for k, e in reused["endpoints"].items()}
+    assert {k: e["source"] for k, e in reused["endpoints"].items()} == {
+        "initial": "reused",
+        "final": "reused",
+    }
+    assert sources["initial"]["mapping"] == "identity"
+    assert sources["final"]["mapping"] == "space-group operation"
+    assert sources["initial"]["task"] == sources["final"]["task"] == "vacancy"
+    assert sources["final"]["site"] == 2
+    assert reused["energies"][0] == pytest.approx(relaxed["energies"][0], abs=1e-4)
+    assert reused["energies"][-1] == pytest.approx(relaxed["energies"][-1], abs=1e-4)
+    assert not reused["converged"] and reused["cost"]["steps"] == 0  # max_steps = 0
+    entry = rows["vacancy"].data["result"]["entries"][0]
+    assert (entry["site"], entry["charge"]) == (2, 0)
+
+
+def test_rerun_does_no_new_work_and_an_interrupted_task_resumes_free(migration):
+    folder, campaign = migration
+    before = _rows(folder)
+    again = _run(folder, campaign)
+    assert again.returncode == 0, again.stdout + again.stderr
+    after = _rows(folder)
+    assert {n: r.finished for n, r in after.items()} == {n: r.finished for n, r in before.items()}
+
+    # as if killed after the band was saved: endpoints and band come from the checkpoints
+    Store(folder / "r.db").mark(before["barrier"].task_id, "interrupted", "test")
+    resumed = _run(folder, campaign)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    first = before["barrier"].data["result"]
+    result = _rows(folder)["barrier"].data["result"]
+    assert result["cost"]["evaluations"] == 0 and result["converged"]
+    assert result["total_cost"]["evaluations"] == first["total_cost"]["evaluations"]
+    assert result["energies"] == first["energies"] and result["endpoints"] == first["endpoints"]
+
+
+def test_a_bad_hop_fails_before_any_dft(migration):
+    folder, _ = migration
+    campaign = folder / "bad.toml"
+    campaign.write_text(BAD_TO)
+    done = _run(folder, campaign)
+    assert done.returncode == 1
+    row = _rows(folder)["bad"]
+    assert row.status == "failed"
+    assert "options.to = 1 is not allowed" in row.reason and "site 2: [3, 4]" in row.reason
+    task_dir = next((folder / "w" / "tasks").glob("bad-*"))
+    assert not list(task_dir.rglob("gpaw*.txt")) and not (task_dir / "endpoints.json").exists()
+    assert json.loads((task_dir / "task.json").read_text())["recipe"]["options"]["to"] == 1
+
+
+@pytest.mark.parametrize("name", ["migration_barriers.toml", "kbr_passivation_demo.toml"])
+def test_workflow_hops_are_valid_before_anything_runs(name):
+    """Every migration_barrier task of the shipped campaigns names a hop along an octahedron
+    edge of its (unrelaxed) host; the slab hops start in the outer layer or just below it."""
+    from perovcalc.campaign import TASK_REF, load_campaign
+    from perovcalc.worker import build_structure
+
+    campaign = load_campaign(WORKFLOWS / name)
+    barriers = [t for t in campaign.tasks.values() if t.kind == "migration_barrier"]
+    assert barriers
+    for task in barriers:
+        host_task = campaign.tasks[task.structure[len(TASK_REF) :]]
+        recipe = campaign.recipe(host_task)["structure"]
+        args = {k: 6.0 if str(v).startswith(TASK_REF) else v for k, v in recipe["args"].items()}
+        host = build_structure({**recipe, "args": args}, store=None)
+        options = task.options
+        layers = args.get("layers")
+        outer = None if layers is None else (layers - 1) // 2
+        site, to = choose_hop(host, options["species"], options["site"], options["to"], outer)
+        assert to in neighbour_hops(host, site)
+        if outer is not None:
+            assert outer - host.arrays["layer"][site] in (0, 1)
