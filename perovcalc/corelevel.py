@@ -222,7 +222,7 @@ def _with_hole(params: dict, index: int, setup_name: str, label: str) -> dict:
     return hole
 
 
-def _multiplicities(atoms: Atoms, symprec: float = 1e-3) -> list[int]:
+def site_classes(atoms: Atoms, symprec: float = 1e-3) -> list[int]:
     """spglib class (lowest equivalent index) of every atom."""
     import spglib
 
@@ -254,7 +254,7 @@ def core_level_task(ctx) -> CalcResult:
     checkpoint = workdir / "core_levels.json"
     done = json.loads(checkpoint.read_text()) if checkpoint.exists() else {}
     depth = atoms.positions[:, 2].max() - atoms.positions[:, 2]
-    classes = _multiplicities(atoms)
+    classes = site_classes(atoms)
     calc = None
     levels = {}
     for label in ctx.options["levels"]:

@@ -358,6 +358,18 @@ def simulate_spectrum(
     return Spectrum(level.name, float(photon_energy), energies, intensity)
 
 
+def plot_spectra(ax, spectra: list[tuple[str, Spectrum]]) -> None:
+    """Overlay (label, spectrum) pairs on a matplotlib axes, each normalised to its maximum,
+    binding energy (eV) increasing to the left as in XPS plots."""
+    for label, spectrum in spectra:
+        ax.plot(spectrum.binding_energy, spectrum.intensity / spectrum.intensity.max(), label=label)
+    ax.set_xlabel(f"{spectra[0][1].level} binding energy (eV)")
+    ax.set_ylabel("intensity (normalised)")
+    if not ax.xaxis_inverted():
+        ax.invert_xaxis()
+    ax.legend(fontsize=7)
+
+
 def apparent_ratios(
     atoms: Atoms,
     photon_energies=PHOTON_ENERGIES,

@@ -1,58 +1,141 @@
-"""The report from a small campaign computed for real in the test (demo-level GPAW settings)."""
+"""The report from a small campaign computed for real in the test (demo-level GPAW settings).
+
+Rows: the tiny vacancy campaign of tests/conftest.py (bulk V_Br, chemical potentials), bare and
+K-Br passivated 3-layer slabs (core levels, Br vacancies), and CI-NEB migration bands of a
+Lennard-Jones toy (real bands, no DFT) stored the way the runner stores a task.
+"""
 
 import base64
 import json
 import re
+import shutil
 import subprocess
 
+import numpy as np
 import pytest
+from ase.build import bulk
+from ase.calculators.lj import LennardJones
+from ase.optimize import BFGS
 
-from perovcalc.campaign import Campaign
-from perovcalc.report import AGREEMENTS, write_report
+from perovcalc import neb
+from perovcalc.campaign import Campaign, load_campaign
+from perovcalc.report import AGREEMENTS, _decide, weighted_binding_energy, write_report
 from perovcalc.runner import run_campaign
 from perovcalc.store import Store
+from perovcalc.worker import summary_keys
 
-CHEAP = {"mode": {"name": "pw", "ecut": 250}}
+# far from converged on purpose: these tests check the report, not the physics
+BULK = {"mode": {"name": "pw", "ecut": 250}, "kpts": {"size": [2, 2, 2], "gamma": True}}
+SLAB = {"mode": {"name": "pw", "ecut": 250}, "kpts": {"size": [1, 1, 1], "gamma": True}}
 KEYS = {"observable", "conditions", "value", "unit", "preset", "reference", "agreement"}
+# Lennard-Jones well depth (eV) of the toy hop in each labelled environment: the barrier scales
+# with it, so the "passivated" toy band is higher than the "bare" one by construction.
+TOY_EPSILON = {"bulk": 0.2, "bare_surface": 0.1, "kbr_passivated": 0.15}
+NN = 4.1  # toy nearest-neighbour distance, Angstrom (the X-X octahedron edge of CsPbBr3)
 
 
-def small_campaign() -> Campaign:
+def small_campaign(tiny_campaign: Campaign) -> Campaign:
     c = Campaign("report-test", description="tiny campaign for the report test")
     c.add_structure("bulk_x3", "bulk", x=3)
-    c.add_task("lattice_x3", "relax_lattice", "bulk_x3", options={"points": 4, "strain": 0.04})
+    c.add_task("lattice_x3", "relax_lattice", "bulk_x3", params=BULK,
+               options={"points": 4, "strain": 0.04})  # fmt: skip
     c.add_structure("xrd_x3", "bulk", x=3, a="task:lattice_x3")
     c.add_task("xrd_x3", "xrd", "xrd_x3", options={"size_nm": 11.4})
     c.add_structure("nc", "nanocrystal", x=1, edge_nm=3.0, shell="KBr")
     c.add_task("photoemission", "photoemission_ratios", "nc")
+    c.structures.update(tiny_campaign.structures)  # chemical potentials and bulk V_Br
+    c.tasks.update(tiny_campaign.tasks)
     for env, passivation in (("bare_surface", None), ("kbr_passivated", "KBr")):
-        c.add_structure(env, "slab", x=3, layers=3, vacuum=8.0, passivation=passivation)
-        c.add_task(f"levels_{env}", "core_levels", env, params=CHEAP,
-                   options={"levels": ["Br 3d", "Pb 4f"], "method": "delta_scf"},
+        levels = ["Br 3d", "Pb 4f"] + (["K 2p"] if passivation else [])
+        c.add_structure(env, "slab", x=3, layers=3, vacuum=6.0, passivation=passivation)
+        c.add_task(f"levels_{env}", "core_levels", env, params=SLAB,
+                   options={"levels": levels, "method": "both"},
                    labels={"environment": env})  # fmt: skip
+        c.add_task(f"host_{env}", "defect_host", env, params=SLAB, options={"steps": 0})
+        c.add_task(f"vacancies_{env}", "vacancy_formation", f"task:host_{env}", needs=["mu"],
+                   params=SLAB, options={"species": "Br", "steps": 0})  # fmt: skip
     return c
 
 
+def toy_band(epsilon: float, workdir):
+    """A real CI-NEB of a vacancy hop in an fcc Br Lennard-Jones crystal (well depth eV)."""
+    sigma = NN / 2 ** (1 / 6)
+
+    def factory(communicator=None):
+        return LennardJones(sigma=sigma, epsilon=epsilon, rc=2.5 * sigma, smooth=True)
+
+    lattice = bulk("Br", "fcc", a=NN * np.sqrt(2), cubic=True).repeat(2)
+    j = int(np.argsort(lattice.get_all_distances(mic=True)[0])[1])
+    initial, final = lattice.copy(), lattice.copy()
+    final.positions[j] = lattice.positions[0]
+    del initial[0], final[0]
+    for atoms in (initial, final):
+        atoms.calc = factory()
+        BFGS(atoms, logfile=None).run(fmax=1e-4)
+        atoms.calc = None
+    return neb.run_neb(initial, final, factory, workdir, n_images=3, fmax=0.02)
+
+
+def store_band(campaign: Campaign, db, env: str, workdir) -> None:
+    """Run a toy band, declare it as a migration_barrier task and store it like the runner."""
+    result = toy_band(TOY_EPSILON[env], workdir)
+    path, tangential = neb.band_profile(result.images)
+    name = f"hop_{env}"
+    # no structure recipe (an Atoms recipe would not survive the store's data encoding);
+    # the toy's calculator parameter makes the three task ids differ (labels are not in an id)
+    campaign.add_task(name, "migration_barrier", None, params={"epsilon": TOY_EPSILON[env]},
+                      labels={"environment": env})  # fmt: skip
+    ids, task = campaign.task_ids(), campaign.tasks[name]
+    recipe = campaign.recipe(task, ids)
+    store = Store(db)
+    metadata = {"campaign": campaign.name, "task": name, "kind": task.kind, "preset": task.preset}
+    assert store.claim(ids[name], metadata)
+    data = {**result.as_dict(), "path": path, "tangential_forces": tangential, "slab": None,
+            "environment": "bulk", "species": "Br", "site": result.hop.index, "to": None,
+            "layer_from_surface": None}  # fmt: skip
+    saddle = result.images[result.saddle_index]
+    keys = summary_keys({}, {"recipe": recipe}, saddle)
+    store.finish(ids[name], saddle, keys, {"params": {}, "result": data, "recipe": recipe})
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(tmp_path_factory, tiny):
     tmp = tmp_path_factory.mktemp("report")
-    campaign = small_campaign()
+    folder, tiny_file, _ = tiny
+    shutil.copy(folder / "r.db", tmp / "r.db")  # the tiny campaign's tasks are done already
+    campaign = small_campaign(load_campaign(tiny_file))
     summary = run_campaign(campaign, tmp / "r.db", ranks=1, workdir=tmp / "w")
     assert summary.ok, summary.failed
+    assert set(summary.skipped) == set(load_campaign(tiny_file).tasks)
+    for env in TOY_EPSILON:
+        store_band(campaign, tmp / "r.db", env, tmp / f"neb_{env}")
     write_report(campaign, tmp / "r.db", tmp / "out")
     return campaign, tmp
 
 
+def _summary(tmp) -> list[dict]:
+    return json.loads((tmp / "out" / "summary.json").read_text())
+
+
+def _rows(campaign, tmp) -> dict:
+    store = Store(tmp / "r.db")
+    return {name: store.get(task_id) for name, task_id in campaign.task_ids().items()}
+
+
 def test_summary_schema_and_values_come_from_the_store(report):
     campaign, tmp = report
-    summary = json.loads((tmp / "out" / "summary.json").read_text())
+    summary = _summary(tmp)
     assert summary and all(set(entry) == KEYS for entry in summary)
     for entry in summary:
         assert entry["agreement"] in AGREEMENTS
         assert all(not isinstance(v, dict | list) for v in entry["conditions"].values())
         assert entry["reference"] is None or set(entry["reference"]) == {"value", "source"}
+        assert isinstance(entry["value"], float) and entry["preset"] == "demo"
     names = {e["observable"] for e in summary}
     assert {"lattice_constant", "xrd_peak_position", "photoemission_ratio", "core_level_shift",
-            "br3d_pb4f_double_difference"} <= names  # fmt: skip
+            "br3d_pb4f_double_difference", "vacancy_formation_energy",
+            "vacancy_formation_energy_change", "migration_barrier",
+            "migration_barrier_change"} <= names  # fmt: skip
     ids = campaign.task_ids()
     row = Store(tmp / "r.db").get(ids["lattice_x3"])
     lattice = next(e for e in summary if e["observable"] == "lattice_constant")
@@ -69,6 +152,148 @@ def test_summary_schema_and_values_come_from_the_store(report):
     assert all(e["reference"] is not None for e in ratios)
 
 
+def test_vacancy_energies_and_the_passivation_change(report):
+    campaign, tmp = report
+    summary, rows = _summary(tmp), _rows(campaign, tmp)
+    vacancies = [e for e in summary if e["observable"] == "vacancy_formation_energy"]
+    # one entry per stored (site, charge) and chemical-potential limit, values from the rows
+    bulk = rows["vacancy"].data["result"]["entries"]
+    for entry in bulk:
+        for limit in ("rich", "poor"):
+            match = [e for e in vacancies if e["conditions"] == {
+                "environment": "bulk", "species": "Br", "site": entry["site"],
+                "chemical_potential_limit": f"Br-{limit}", "charge": entry["charge"]}]  # fmt: skip
+            assert [e["value"] for e in match] == [entry["formation_energy"][limit]]
+    surface = {}
+    for env in ("bare_surface", "kbr_passivated"):
+        entries = rows[f"vacancies_{env}"].data["result"]["entries"]
+        assert {e["layer_from_surface"] for e in entries} == {0, 1}  # surface and centre
+        assert all(e["charge"] == 0 for e in entries)
+        found = [e for e in vacancies if e["conditions"]["environment"] == env]
+        assert len(found) == 2 * len(entries)
+        assert {e["conditions"]["layer_from_surface"] for e in found} == {0, 1}
+        surface[env] = min(
+            e["formation_energy"]["poor"] for e in entries if e["layer_from_surface"] == 0
+        )
+    change = surface["kbr_passivated"] - surface["bare_surface"]
+    changes = [e for e in summary if e["observable"] == "vacancy_formation_energy_change"]
+    assert {e["conditions"]["chemical_potential_limit"] for e in changes} == {"Br-rich", "Br-poor"}
+    for e in changes:  # the same mu in both slabs: the change does not depend on the limit
+        assert e["value"] == pytest.approx(change, abs=1e-9)
+        assert e["conditions"]["layer_from_surface"] == 0 and e["unit"] == "eV"
+        assert e["agreement"] == "inconclusive"  # demo preset, 1x1 slabs
+        assert "kbr_passivated > bare_surface" in e["reference"]["source"]
+    md = (tmp / "out" / "report.md").read_text()
+    assert f"change {change:+.3f} eV" in md and "(demo preset, 1x1 slabs: too crude" in md
+    assert "Kang and Wang" in md  # the literature rows next to the computed ones
+
+
+def test_migration_barriers_cost_and_change(report):
+    campaign, tmp = report
+    summary, rows = _summary(tmp), _rows(campaign, tmp)
+    barriers = {e["conditions"]["environment"]: e for e in summary
+                if e["observable"] == "migration_barrier"}  # fmt: skip
+    assert set(barriers) == set(TOY_EPSILON)
+    for env, entry in barriers.items():
+        result = rows[f"hop_{env}"].data["result"]
+        assert result["converged"]
+        assert entry["value"] == result["forward_barrier"] > 0
+        assert entry["conditions"] == {"environment": env, "species": "Br"}
+        # the barrier of a Lennard-Jones band scales with the well depth
+        ratio = entry["value"] / barriers["bulk"]["value"]
+        assert ratio == pytest.approx(TOY_EPSILON[env] / TOY_EPSILON["bulk"], rel=0.02)
+    assert barriers["bulk"]["reference"]["source"].startswith("0.25-0.4 eV")
+    assert "Biega and Leppert" in barriers["bare_surface"]["reference"]["source"]
+    assert barriers["bare_surface"]["agreement"] == "inconclusive"  # demo preset
+    change = next(e for e in summary if e["observable"] == "migration_barrier_change")
+    bare, kbr = (rows[f"hop_{env}"].data["result"] for env in ("bare_surface", "kbr_passivated"))
+    assert change["value"] == pytest.approx(kbr["forward_barrier"] - bare["forward_barrier"])
+    assert change["agreement"] == "inconclusive"
+    md = (tmp / "out" / "report.md").read_text()
+    evaluations = kbr["total_cost"]["evaluations"]
+    assert evaluations > 5 and re.search(rf"kbr_passivated\s+Br.*yes\s+{evaluations}\s", md)
+    assert f"change {change['value']:+.3f} eV" in md
+
+
+def test_agreement_of_a_change_with_its_expected_sign():
+    assert _decide(0.2, "increase", [])[0] == "agrees"
+    assert _decide(-0.2, "increase", [])[0] == "disagrees"
+    assert _decide(0.01, "increase", [])[0] == "inconclusive"
+    agreement, sentence = _decide(0.2, "increase", ["demo preset"])
+    assert agreement == "inconclusive" and "expected sign" in sentence and "demo" in sentence
+
+
+def test_core_levels_both_methods_and_spectra(report):
+    campaign, tmp = report
+    summary, rows = _summary(tmp), _rows(campaign, tmp)
+    shifts = [e for e in summary if e["observable"] == "core_level_shift"]
+    for env in ("bare_surface", "kbr_passivated"):
+        levels = rows[f"levels_{env}"].data["result"]["levels"]
+        for label, entry in levels.items():
+            deepest = max(entry["sites"], key=lambda s: entry["site_depth"][str(s)])
+            for method in ("delta_scf", "initial_state"):
+                found = sorted((e["conditions"]["depth"], e["value"]) for e in shifts
+                               if e["conditions"]["method"] == method
+                               and e["conditions"]["environment"] == env
+                               and e["conditions"]["level"] == label
+                               and e["conditions"]["depth"] != "deepest - surface")  # fmt: skip
+                expected = sorted(
+                    (round(entry["site_depth"][str(s)], 3),
+                     entry[method][str(s)] - entry[method][str(deepest)])
+                    for s in entry["sites"]
+                )  # fmt: skip
+                assert np.allclose(found, expected, atol=1e-9)
+    md = (tmp / "out" / "report.md").read_text()
+    assert "Simulated XPS at 1486.7 eV" in md and "initial_state" in md
+
+
+def test_passivation_shifts_of_two_models(report, tmp_path):
+    """Two labelled pairs next to the unlabelled one, from the stored rows (ids are content
+    hashes, so tasks with the fixture's recipes under other names find its rows): "swapped"
+    takes the passivated slab as bare and vice versa, so its shifts are the negatives."""
+    fixture, tmp = report
+    c = Campaign("two-models")
+    for env in ("bare_surface", "kbr_passivated"):
+        c.structures[env] = fixture.structures[env]
+    pairs = {None: ("levels_bare_surface", "levels_kbr_passivated"),
+             "CsPbBr3 slab": ("levels_bare_surface", "levels_kbr_passivated"),
+             "swapped": ("levels_kbr_passivated", "levels_bare_surface")}  # fmt: skip
+    for model, sources in pairs.items():
+        for env, source in zip(("bare_surface", "kbr_passivated"), sources, strict=True):
+            task = fixture.tasks[source]
+            labels = {"environment": env} | ({} if model is None else {"model": model})
+            c.add_task(f"{model}_{env}", "core_levels", task.structure, params=task.params,
+                       options=task.options, labels=labels)  # fmt: skip
+    write_report(c, tmp / "r.db", tmp_path)
+    summary, rows = json.loads((tmp_path / "summary.json").read_text()), _rows(fixture, tmp)
+    mean = {(name, label): weighted_binding_energy(rows[name], label)
+            for name in ("levels_bare_surface", "levels_kbr_passivated")
+            for label in ("Br 3d", "Pb 4f")}  # fmt: skip
+    passivation = "kbr_passivated - bare_surface"
+    for model, (bare, passivated) in pairs.items():
+        found = {e["conditions"].get("level", "double"): e for e in summary
+                 if e["conditions"]["environment"] == passivation
+                 and e["conditions"].get("model") == model}  # fmt: skip
+        assert set(found) == {"Br 3d", "Pb 4f", "double"}  # K 2p: only in one row of a pair
+        for label in ("Br 3d", "Pb 4f"):
+            expected = mean[passivated, label] - mean[bare, label]
+            assert found[label]["value"] == pytest.approx(expected, abs=1e-9)
+            assert found[label]["reference"]["source"].startswith("Yang et al.")
+        double = (mean[passivated, "Br 3d"] - mean[passivated, "Pb 4f"]) - (
+            mean[bare, "Br 3d"] - mean[bare, "Pb 4f"]
+        )
+        assert found["double"]["observable"] == "br3d_pb4f_double_difference"
+        assert found["double"]["value"] == pytest.approx(double, abs=1e-9)
+        assert ("model" in found["double"]["conditions"]) == (model is not None)
+        # per-site shifts of both environments of every model
+        assert {e["conditions"]["environment"] for e in summary
+                if e["conditions"].get("model") == model} == {"bare_surface", "kbr_passivated",
+                                                              passivation}  # fmt: skip
+    md = (tmp_path / "report.md").read_text()
+    assert md.count("Simulated XPS at 1486.7 eV") == len(pairs)
+    assert "swapped: bare vs K-Br passivated" in md and "Br 3d, swapped, bare_surface" in md
+
+
 def test_html_is_self_contained_with_nonempty_figures(report):
     _, tmp = report
     page = (tmp / "out" / "report.html").read_text()
@@ -77,9 +302,13 @@ def test_html_is_self_contained_with_nonempty_figures(report):
     pngs = [base64.b64decode(s.split(",", 1)[1]) for s in sources]
     assert all(p.startswith(b"\x89PNG") and len(p) > 5000 for p in pngs)
     md = (tmp / "out" / "report.md").read_text()
-    for name in re.findall(r"\]\((figure\d+\.png)\)", md):
+    names = re.findall(r"\]\((figure\d+\.png)\)", md)
+    for name in names:
         assert (tmp / "out" / name).stat().st_size > 5000
-    assert len(re.findall(r"\]\((figure\d+\.png)\)", md)) == len(pngs) >= 4
+    # lattice, core levels vs depth, XPS, vacancy depth, vacancy Fermi level, NEB, ratios, XRD
+    assert len(names) == len(pngs) == 8
+    for title in ("Simulated XPS", "versus depth (X-poor", "versus Fermi level", "Energy profiles"):
+        assert title in md
 
 
 def test_report_cli(report, perovcalc_cli, tmp_path):

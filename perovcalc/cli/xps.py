@@ -136,22 +136,11 @@ def run(args) -> int:
 
 
 def _plot(spectra, filename) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from perovcalc.xps import plot_spectra
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for path, spectrum in spectra:
-        ax.plot(
-            spectrum.binding_energy,
-            spectrum.intensity / spectrum.intensity.max(),
-            label=f"{path}, hv {spectrum.photon_energy:g} eV",
-        )
-    ax.set_xlabel(f"{spectra[0][1].level} binding energy (eV)")
-    ax.set_ylabel("intensity (normalised)")
-    ax.invert_xaxis()
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig = Figure(figsize=(6, 4), layout="tight")
+    labelled = [(f"{path}, hv {s.photon_energy:g} eV", s) for path, s in spectra]
+    plot_spectra(fig.subplots(), labelled)
     fig.savefig(filename, dpi=150)
-    plt.close(fig)
