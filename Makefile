@@ -2,6 +2,8 @@
 # Both run the idempotent set-up first.
 VENV := .venv/bin
 export OPENBLAS_NUM_THREADS := 1
+# the demo's cells are small: one rank per task and as many tasks at once as cores
+JOBS ?= $(shell nproc)
 
 .PHONY: setup run test lint
 setup:
@@ -9,7 +11,7 @@ setup:
 
 run: setup
 	$(VENV)/perovcalc doctor
-	$(VENV)/perovcalc run workflows/kbr_passivation_demo.toml
+	$(VENV)/perovcalc run workflows/kbr_passivation_demo.toml --ranks 1 --jobs $(JOBS)
 	$(VENV)/perovcalc report workflows/kbr_passivation_demo.toml
 
 test: setup

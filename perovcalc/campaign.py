@@ -212,15 +212,19 @@ class Campaign:
         return sorted(self.structures) + [TASK_REF + t for t in sorted(self.tasks)]
 
     def order(self) -> list[TaskSpec]:
-        """Tasks in an order that puts every dependency first."""
+        """Tasks in declaration order, except that every dependency comes first (the runner
+        starts ready tasks in this order: declare long chains early)."""
         graph = {name: self.dependencies(task) for name, task in self.tasks.items()}
         try:
-            names = list(graphlib.TopologicalSorter(graph).static_order())
+            graphlib.TopologicalSorter(graph).prepare()
         except graphlib.CycleError as err:
             cycle = " -> ".join(err.args[1])
             raise PerovcalcError(
                 f"{self.source}: dependency cycle between tasks: {cycle}"
             ) from None
+        names: list[str] = []
+        while len(names) < len(graph):
+            names.append(next(n for n in graph if n not in names and set(graph[n]) <= set(names)))
         return [self.tasks[n] for n in names]
 
     # ----------------------------------------------------------------- identity

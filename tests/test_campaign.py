@@ -192,3 +192,13 @@ def test_campaign_of_an_atoms_object_runs_and_is_stored(tmp_path):
     row = Store(tmp_path / "r.db").get(campaign.task_ids()["xrd"])
     assert row.status == "done" and row.formula == "NaCl"
     assert row.data["recipe"]["structure"]["builder"] == "atoms"  # readable again
+
+
+def test_order_is_declaration_order_with_dependencies_first():
+    campaign = Campaign("order")
+    campaign.add_structure("s", "perovskite", halide="Br", a=5.9)
+    campaign.add_task("late", "single_point", "task:early")  # declared first, needs "early"
+    campaign.add_task("free", "xrd", "s")
+    campaign.add_task("early", "relax_lattice", "s")
+    campaign.validate()
+    assert [t.name for t in campaign.order()] == ["free", "early", "late"]
