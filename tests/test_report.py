@@ -323,3 +323,22 @@ def test_report_cli(report, perovcalc_cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "o" / "summary.json").read_text()) == []
     assert "t: pending" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_core_hole_image_error_sets_the_sign_threshold_of_1x1_models():
+    """1x1 slabs: the threshold is the computed 1x1 -> 2x2 change of a Delta-SCF shift."""
+    from types import SimpleNamespace
+
+    from perovcalc import reference
+    from perovcalc.report import _sign_agreement, hole_image_error
+
+    table = {r["in_plane_cell"]: r for r in reference.load_table("computed_corelevel_convergence")}
+    error = abs(table["2x2"]["shift_delta_scf_eV"] - table["1x1"]["shift_delta_scf_eV"])
+    assert error > 0.05  # what the table shows: 1x1 cells are not converged to 0.05 eV
+    one = SimpleNamespace(cell=np.diag([6.0, 6.0, 25.0]))
+    two = SimpleNamespace(cell=np.diag([12.0, 12.0, 25.0]))
+    assert hole_image_error([one, one]) == pytest.approx(error)
+    assert hole_image_error([two, two]) == 0.05
+    shift = 0.5 * (0.05 + error)  # decided in 2x2 cells, not in 1x1 cells
+    assert _sign_agreement(shift, 0.2, "increase", hole_image_error([two])) == "agrees"
+    assert _sign_agreement(shift, 0.2, "increase", hole_image_error([one])) == "inconclusive"
