@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import graphlib
 import hashlib
+import heapq
 import importlib
 import inspect
 import json
@@ -189,9 +190,9 @@ class Campaign:
             if isinstance(task.charge, bool) or not isinstance(task.charge, int):
                 raise InputError(f"tasks.{task.name}.charge", task.charge, "an integer", where)
             ranks = task.max_ranks
-            if ranks is not None and (isinstance(ranks, bool) or not isinstance(ranks, int)):
-                raise InputError(f"tasks.{task.name}.max_ranks", ranks, "a positive integer", where)
-            if ranks is not None and ranks < 1:
+            if ranks is not None and (
+                isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1
+            ):
                 raise InputError(f"tasks.{task.name}.max_ranks", ranks, "a positive integer", where)
             if task.structure is None:
                 raise InputError(
@@ -215,16 +216,22 @@ class Campaign:
         """Tasks in declaration order, except that every dependency comes first (the runner
         starts ready tasks in this order: declare long chains early)."""
         graph = {name: self.dependencies(task) for name, task in self.tasks.items()}
+        sorter = graphlib.TopologicalSorter(graph)
         try:
-            graphlib.TopologicalSorter(graph).prepare()
+            sorter.prepare()
         except graphlib.CycleError as err:
             cycle = " -> ".join(err.args[1])
             raise PerovcalcError(
                 f"{self.source}: dependency cycle between tasks: {cycle}"
             ) from None
+        declared = {name: i for i, name in enumerate(self.tasks)}
+        ready: list[tuple[int, str]] = []
         names: list[str] = []
-        while len(names) < len(graph):
-            names.append(next(n for n in graph if n not in names and set(graph[n]) <= set(names)))
+        while sorter.is_active():
+            for name in sorter.get_ready():
+                heapq.heappush(ready, (declared[name], name))
+            names.append(heapq.heappop(ready)[1])
+            sorter.done(names[-1])
         return [self.tasks[n] for n in names]
 
     # ----------------------------------------------------------------- identity

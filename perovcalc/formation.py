@@ -40,8 +40,8 @@ from ase.units import Bohr, Hartree
 
 from perovcalc.calculate import CalcResult, relax_lattice, relax_positions
 from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.vacancy import HALIDES
 
-HALIDES = ("I", "Br")
 CONDITIONS = ("rich", "poor")
 #: Elemental reference phases: metals in their ground-state lattices, halogens as molecules.
 ELEMENT_PHASES = {"Cs": "bcc", "K": "bcc", "Pb": "fcc", "Br": "Br2", "I": "I2"}
@@ -506,16 +506,6 @@ def vacancy_moments(host: Atoms, atoms: Atoms, vacancy: int, removed: int) -> No
     atoms.set_initial_magnetic_moments(moments)
 
 
-def _vacancy(host: Atoms, index: int, spinpol: bool) -> Atoms:
-    """``host`` without atom ``index``; one Bohr magneton on the nearest Pb if spin-polarised."""
-    from perovcalc.vacancy import remove_atom
-
-    defect = remove_atom(host, index)
-    if spinpol:
-        vacancy_moments(host, defect, index, index)
-    return defect
-
-
 def _charges(value) -> list[int]:
     allowed = "a list of integer charge states, e.g. [0, 1]"
     if not isinstance(value, list) or not value:
@@ -532,7 +522,7 @@ def vacancy_formation_task(ctx) -> CalcResult:
     halide-rich and halide-poor limits of a ``chemical_potentials`` task (E_F at the VBM)."""
     from perovcalc.calculate import write_checkpoint
     from perovcalc.presets import system_kind
-    from perovcalc.vacancy import distinct_halide_sites
+    from perovcalc.vacancy import distinct_halide_sites, remove_atom
 
     host_row = dependency_row(ctx, "defect_host")
     chem_row = dependency_row(ctx, "chemical_potentials")
@@ -586,9 +576,10 @@ def vacancy_formation_task(ctx) -> CalcResult:
             key = f"{site.species}{site.index}_q{q:+d}"
             if key in done:
                 continue
-            trial = _vacancy(host, site.index, False)
-            params = defect_parameters(ctx.params, trial, q)
-            defect = _vacancy(host, site.index, bool(params.get("spinpol")))
+            defect = remove_atom(host, site.index)
+            params = defect_parameters(ctx.params, defect, q)
+            if params.get("spinpol"):
+                vacancy_moments(host, defect, site.index, site.index)
             relaxed = relax_positions(
                 defect,
                 params,
@@ -640,7 +631,7 @@ def vacancy_formation_task(ctx) -> CalcResult:
             write_checkpoint(checkpoint, done)
     entries = [done[f"{s.species}{s.index}_q{q:+d}"] for s in sites for q in charges]
     first = entries[0]
-    atoms = _vacancy(host, first["site"], False)
+    atoms = remove_atom(host, first["site"])
     atoms.positions = first["positions"]
     atoms.calc = SinglePointCalculator(atoms, energy=first["energy"])
     data = {

@@ -62,10 +62,10 @@ import tomllib
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from perovcalc.errors import InputError, MissingDependencyError, PerovcalcError
 from perovcalc.parallel import gpaw_environment
+from perovcalc.store import redact
 
 SCHEDULERS = ("slurm", "pbs")
 LAUNCHERS = ("srun", "mpiexec")
@@ -273,14 +273,6 @@ def pbs_job_name(name: str) -> str:
     return safe[:PBS_NAME_LENGTH]
 
 
-def without_password(url: str) -> str:
-    """A database URL with any password removed (libpq then reads ~/.pgpass or PGPASSWORD)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@")))
-
-
 def job_directives(profile: Profile, job_name: str, output: Path) -> list[str]:
     """The scheduler directive lines of a batch job of ``profile`` called ``job_name``, with
     its standard output and error going to ``output``."""
@@ -330,7 +322,7 @@ def batch_script(
     command = [
         profile.python, "-m", "perovcalc.cli.main", "run", str(campaign_file),
         "--profile", str(profile_file), "--in-allocation",
-        "--db", without_password(db), "--workdir", str(workdir),
+        "--db", redact(db, mask=""), "--workdir", str(workdir),
     ]  # fmt: skip
     lines = [
         "#!/bin/bash",

@@ -42,6 +42,7 @@ neutral halide vacancy hopping between neighbouring sites of a relaxed ``defect_
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -57,12 +58,13 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.geometry import find_mic
-from ase.mep import NEB
-from ase.mep.neb import NEBOptimizer
 
+from perovcalc.calculate import write_checkpoint
 from perovcalc.errors import InputError, PerovcalcError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # ase.mep (scipy) is imported where a band runs: tasks.py imports this module
+    from ase.mep import NEB
+
     from perovcalc.calculate import CalcResult
 
 HALOGENS = ("F", "Cl", "Br", "I")
@@ -229,13 +231,6 @@ def _write_frames(path: Path, images: list[Atoms]) -> None:
             traj.write(image)
 
 
-def _write_json(path: Path, data: dict, world) -> None:
-    if world.rank == 0:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        tmp.replace(path)
-
-
 def _read_frames(path: Path) -> list[Atoms]:
     from ase.io import read
 
@@ -370,25 +365,30 @@ def _max_force(forces: np.ndarray) -> float:
     return float(np.linalg.norm(np.reshape(forces, (-1, 3)), axis=1).max())
 
 
-class _ODE(NEBOptimizer):
+@functools.cache
+def _ode_optimizer() -> type:
     """ASE's ODE12r band optimizer, converged on all moving images.
 
     ``ase.mep.NEB.get_residual`` (which ``NEBOptimizer`` uses) leaves out the climbing image,
     so the saddle would not be converged; here the residual is the largest NEB force.
     """
+    from ase.mep.neb import NEBOptimizer
 
-    _residual = np.inf
+    class ODE(NEBOptimizer):
+        _residual = np.inf
 
-    def get_residual(self, F=None, X=None):
-        if F is not None:
-            self._residual = _max_force(F)
-        return self._residual
+        def get_residual(self, F=None, X=None):
+            if F is not None:
+                self._residual = _max_force(F)
+            return self._residual
+
+    return ODE
 
 
 def _make_optimizer(name: str, neb: NEB, workdir: Path, resumed_with: str | None, world):
     log = workdir / LOG_FILE
     if name == "ode":
-        return _ODE(neb, method="ode", logfile=str(log))
+        return _ode_optimizer()(neb, method="ode", logfile=str(log))
     from ase.optimize import BFGS, FIRE, LBFGS, MDMin
 
     restart = workdir / f"optimizer-{name}.json"
@@ -483,6 +483,8 @@ def run_neb(
     )
     saved = _saved_band(workdir / BAND_FILE, n_images + 2)
     world.barrier()  # all ranks have read the saved band before rank 0 writes to it
+    from ase.mep import NEB
+
     images = [endpoints[0], *(initial.copy() for _ in range(n_images)), endpoints[1]]
     mic = bool(initial.pbc.any())
     if saved is None:
@@ -524,7 +526,7 @@ def run_neb(
             "hop": asdict(hop),
             "total_cost": asdict(total_before + this_run),
         }
-        _write_json(state_path, data, world)
+        write_checkpoint(state_path, data)
 
     neb.get_forces()  # the starting band; free when it comes from band.traj
     checkpoint(write_band=saved is None)
@@ -552,8 +554,7 @@ def run_neb(
         images=band,
     )
     save_state(this_run)
-    _write_json(workdir / RESULT_FILE, result.as_dict(), world)
-    world.barrier()
+    write_checkpoint(workdir / RESULT_FILE, result.as_dict())
     return result
 
 

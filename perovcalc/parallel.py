@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 from perovcalc.errors import InputError, MissingDependencyError
 
@@ -63,8 +62,3 @@ def mpi_prefix(ranks: int) -> list[str]:
             "install Open MPI (apt-get install openmpi-bin) or use --ranks 1"
         )
     return [launcher, "-n", str(ranks)]
-
-
-def python_command(args: list[str], ranks: int) -> list[str]:
-    """Command line running ``python ARGS`` on ``ranks`` MPI ranks (plain python for 1 rank)."""
-    return [*mpi_prefix(ranks), sys.executable, *args]

@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from perovcalc import reference as ref
+from perovcalc.bulk import vegard_lattice_constant
 from perovcalc.campaign import Campaign, TaskSpec
 from perovcalc.errors import PerovcalcError
 from perovcalc.results import settings, task_rows
+from perovcalc.worker import lattice_constant_of
 
 AGREEMENTS = ("agrees", "disagrees", "inconclusive", "no reference")
 PBE_OVERESTIMATE = (0.0, 0.035)  # relative lattice-constant error PBE is known for (no SOC)
@@ -70,21 +72,17 @@ Done = list[tuple[TaskSpec, object]]  # (task, finished row)
 
 
 def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buffer.getvalue()
 
 
 def _figure(width=5.5, height=3.6):
-    import matplotlib
+    """A matplotlib Figure (no pyplot state) and its axes."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height))
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
 
 
 def _source(value: ref.ReferenceValue | ref.XPSShift) -> str:
@@ -121,9 +119,9 @@ def lattice_section(campaign: Campaign, done: Done) -> Section | None:
     points = []
     for task, row in rows:
         x = composition_x(task, campaign)
-        a = float(row.data["result"]["lattice_constant"])
         if x is None:
             continue
+        a = lattice_constant_of(row)
         points.append((x, a))
         if x in (0.0, 3.0):
             material = "CsPbI3" if x == 0 else "CsPbBr3"
@@ -131,7 +129,7 @@ def lattice_section(campaign: Campaign, done: Done) -> Section | None:
             reference = {"value": a_i if x == 0 else a_br, "source": source}
         else:
             reference = {
-                "value": a_i + (a_br - a_i) * x / 3,
+                "value": vegard_lattice_constant(x),
                 "source": "Vegard's law between the experimental cubic end members",
             }
         error = a / reference["value"] - 1
@@ -805,6 +803,8 @@ def _xrd_reference(x: float | None, hkl: str, wavelength: float) -> dict | None:
 
 
 def xrd_section(campaign: Campaign, done: Done) -> Section | None:
+    from perovcalc.xrd import CU_KA
+
     rows = [(t, r) for t, r in done if t.kind == "xrd"]
     if not rows:
         return None
@@ -847,7 +847,7 @@ def xrd_section(campaign: Campaign, done: Done) -> Section | None:
             )  # fmt: skip
     for x in XRD_PHASES:
         for hkl in XRD_HKL:
-            r = _xrd_reference(x, hkl, 1.54178)
+            r = _xrd_reference(x, hkl, CU_KA)
             if r is not None:
                 ax.axvline(r["value"], color="0.7", lw=0.6, ls=":")
     ax.set_xlabel("2θ (degrees, Cu Kα)")

@@ -29,12 +29,13 @@ STALE_AFTER = 600.0  # s without a heartbeat after which a running claim on anot
 HEARTBEAT = 30.0  # s between heartbeats of a running task
 
 
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for printing and logs)."""
+def redact(url: str, mask: str = ":***") -> str:
+    """``url`` with any password replaced by ``mask`` (default ``:***``, for printing and
+    logs; ``""`` removes it, and libpq then reads ~/.pgpass or PGPASSWORD)."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    netloc = parts.netloc.replace(f":{parts.password}@", f"{mask}@")
     return urlunsplit(parts._replace(netloc=netloc))
 
 

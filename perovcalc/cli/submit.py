@@ -27,7 +27,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from perovcalc.campaign import load_campaign
-    from perovcalc.hpc import batch_script, load_profile, submit_batch_script, without_password
+    from perovcalc.hpc import batch_script, load_profile, submit_batch_script
     from perovcalc.runner import default_workdir
     from perovcalc.store import redact
 
@@ -45,7 +45,7 @@ def run(args) -> int:
         workdir,
         db,
     )
-    if db != without_password(db):
+    if db != redact(db, mask=""):
         print(
             f"perovcalc submit: the password of {redact(db)} is not written into the script; "
             "the job reads it from ~/.pgpass (or PGPASSFILE) on the cluster",
