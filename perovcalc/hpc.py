@@ -369,10 +369,15 @@ def mpi_launch(profile: Profile, ranks: int, nodes: list[str]) -> list[str]:
 
 
 def launch_task(
-    command: list[str], workdir: str, profile: Profile, parsl_resource_specification: dict
+    command: list[str],
+    workdir: str,
+    profile: Profile,
+    env: dict[str, str],
+    parsl_resource_specification: dict,
 ) -> int:
     """Run on a Parsl worker: start ``command`` with the ranks of its resource specification
-    on the nodes Parsl gave it; its exit status (negative: killed by that signal)."""
+    on the nodes Parsl gave it, ``env`` added to its environment; its exit status (negative:
+    killed by that signal)."""
     ranks = int(parsl_resource_specification["num_ranks"])
     nodes = os.environ["PARSL_MPI_NODELIST"].split(",")
     with open(Path(workdir) / "worker.log", "ab") as log:
@@ -381,7 +386,7 @@ def launch_task(
             cwd=workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=gpaw_environment(),
+            env=gpaw_environment() | env,
         )
 
 
@@ -526,11 +531,15 @@ class ParslExecutor:
     def __exit__(self, *exc) -> None:
         self.dfk.cleanup()
 
-    def submit(self, command: list[str], workdir: Path, ranks: int) -> ParslJob:
+    def submit(
+        self, command: list[str], workdir: Path, ranks: int, env: dict[str, str]
+    ) -> ParslJob:
         """Queue ``command`` (its interpreter replaced by the profile's) on ``ranks`` ranks."""
         if command[0] == sys.executable:
             command = [self.profile.python, *command[1:]]
         nodes = math.ceil(ranks / self.profile.ranks_per_node)
         spec = {"num_nodes": nodes, "num_ranks": ranks, "ranks_per_node": math.ceil(ranks / nodes)}
-        future = self.app(command, str(workdir), self.profile, parsl_resource_specification=spec)
+        future = self.app(
+            command, str(workdir), self.profile, env, parsl_resource_specification=spec
+        )
         return ParslJob(future, workdir / "worker.log")

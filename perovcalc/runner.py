@@ -22,7 +22,7 @@ from typing import Protocol, TextIO
 
 from perovcalc.campaign import Campaign, TaskSpec
 from perovcalc.parallel import gpaw_environment, mpi_prefix
-from perovcalc.store import HEARTBEAT, Store
+from perovcalc.store import HEARTBEAT, Store, password_of, redact
 from perovcalc.tasks import get_kind
 
 SCF_LINE = re.compile(r"^\|\s*\d+\s*\|")  # one SCF iteration row in a GPAW text log
@@ -40,13 +40,14 @@ class Job(Protocol):
 class Executor(Protocol):
     """Where tasks run: the local machine, or a cluster through Parsl (:mod:`perovcalc.hpc`).
 
-    ``submit(command, workdir, ranks)`` starts ``command`` (the command line of one process)
-    on ``ranks`` MPI ranks in ``workdir``; the executor adds its own MPI launcher.
+    ``submit(command, workdir, ranks, env)`` starts ``command`` (the command line of one
+    process) on ``ranks`` MPI ranks in ``workdir``, with ``env`` added to its environment (kept
+    in memory, never written to disk); the executor adds its own MPI launcher.
     """
 
     max_running: int
 
-    def submit(self, command: list[str], workdir: Path, ranks: int) -> Job: ...
+    def submit(self, command: list[str], workdir: Path, ranks: int, env: dict[str, str]) -> Job: ...
 
 
 def _die_with_parent() -> None:
@@ -61,14 +62,16 @@ class LocalExecutor:
 
     max_running: int = 1
 
-    def submit(self, command: list[str], workdir: Path, ranks: int) -> subprocess.Popen:
+    def submit(
+        self, command: list[str], workdir: Path, ranks: int, env: dict[str, str]
+    ) -> subprocess.Popen:
         log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - owned by the child process
         return subprocess.Popen(
             [*mpi_prefix(ranks), *command],
             cwd=workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=gpaw_environment(),
+            env=gpaw_environment() | env,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
 
@@ -142,6 +145,8 @@ def run_campaign(
     """Run every task of ``campaign`` that has not finished; return what happened.
 
     ``db`` defaults to ``<workdir>/results.db``; ``workdir`` to ``results/<campaign name>``.
+    A password in a ``db`` URL reaches the workers as ``PGPASSWORD`` in their environment, not
+    through their task files.
     """
     campaign.validate()
     workdir = (Path(workdir) if workdir is not None else default_workdir(campaign)).resolve()
@@ -149,6 +154,8 @@ def run_campaign(
     db = str(db if db is not None else workdir / "results.db")
     store = Store(db if "://" in db else Path(db).resolve())
     executor = executor or LocalExecutor()
+    password = password_of(store.url)
+    secrets = {} if password is None else {"PGPASSWORD": password}
     ids = campaign.task_ids()
     order = campaign.order()
     names = [t.name for t in order]
@@ -193,7 +200,7 @@ def run_campaign(
             tdir = task_directory(workdir, task.name, ids[task.name])
             tdir.mkdir(parents=True, exist_ok=True)
             spec = {
-                "db": str(store.url),
+                "db": redact(store.url, mask=""),
                 "task_id": ids[task.name],
                 "name": task.name,
                 "campaign": campaign.name,
@@ -203,7 +210,7 @@ def run_campaign(
             }
             (tdir / "task.json").write_text(json.dumps(spec, indent=1, default=str))
             command = [sys.executable, "-m", "perovcalc.worker", str(tdir / "task.json")]
-            job = executor.submit(command, tdir, task_ranks(task, ranks))
+            job = executor.submit(command, tdir, task_ranks(task, ranks), secrets)
             now = time.time()
             running[task.name] = (job, now, tdir, now)
             launched = True

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ase import Atoms
 
@@ -37,6 +37,12 @@ def redact(url: str, mask: str = ":***") -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", f"{mask}@")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def password_of(url: str) -> str | None:
+    """The password in ``url`` (decoded), or None."""
+    password = urlsplit(url).password
+    return None if password is None else unquote(password)
 
 
 def owner_id() -> str:

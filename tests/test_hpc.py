@@ -8,6 +8,7 @@ PostgreSQL server on loopback (tests/services/) and stop them afterwards. SLURM 
 import json
 import math
 import multiprocessing
+import os
 import random
 import re
 import shlex
@@ -435,6 +436,33 @@ def test_dangerous_campaign_name_submits_a_job_named_exactly_that(
     assert any(p.name == f"slurm-{job}.out" for p in files)
     leaks = [p for p in files if postgres.password.encode() in p.read_bytes()]
     assert postgres.password not in outputs and not leaks
+
+
+@pytest.mark.services
+def test_local_run_keeps_the_database_password_out_of_task_files(postgres, tmp_path, perovcalc_cli):
+    """`perovcalc run --db URL-with-password` with no ~/.pgpass: the worker reaches the
+    database (it gets the password in its environment) and no file of the run holds it."""
+    url = postgres.create_database("password")
+    campaign = write_campaign(
+        tmp_path / "pw.toml", "pw", {"energy": {"kind": "single_point", "structure": "cspbbr3"}}
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGPASS")}
+    env["HOME"] = str(tmp_path)  # no ~/.pgpass to fall back on
+    run = subprocess.run(
+        [*perovcalc_cli, "run", str(campaign), "--db", url, "--workdir", str(tmp_path / "w")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (row,) = Store(url).rows(campaign="pw")
+    assert row.status == "done" and row.energy < 0
+    (task_file,) = (tmp_path / "w").rglob("task.json")
+    assert json.loads(task_file.read_text())["db"] == url.replace(f":{postgres.password}@", "@")
+    leaks = [
+        p
+        for p in tmp_path.rglob("*")
+        if p.is_file() and postgres.password.encode() in p.read_bytes()
+    ]
+    assert postgres.password not in run.stdout + run.stderr and not leaks
 
 
 def _writer(url: str, ids: list[str], writer: int, start_at: float) -> list[str]:
