@@ -164,14 +164,23 @@ def run_campaign(
     pending = list(order)
     running: dict[str, tuple[Job, float, Path, float]] = {}
 
+    # Every task leaves ``pending`` as done, failed or launched, and a dependency comes first in
+    # ``order``: the state of a dependency is known here, only a task's own row is looked up.
+    finished: set[str] = set()
+
     def deps_of(name: str) -> list[str]:
         return campaign.dependencies(campaign.tasks[name])
 
     while pending or running:
         launched = False
         for task in list(pending):
+            deps = deps_of(task.name)
+            broken = [d for d in deps if d in summary.failed or d in summary.interrupted]
+            if not broken and not finished.issuperset(deps):
+                continue
             row = store.get(ids[task.name])
             if row is not None and row.status == "done":
+                finished.add(task.name)
                 summary.skipped.append(task.name)
                 pending.remove(task)
                 continue
@@ -179,18 +188,12 @@ def run_campaign(
                 summary.failed[task.name] = row.reason
                 pending.remove(task)
                 continue
-            dep_rows = {d: store.get(ids[d]) for d in deps_of(task.name)}
-            broken = [
-                d for d, r in dep_rows.items() if d in summary.failed or d in summary.interrupted
-            ]
             if broken:
                 reason = f"dependency {broken[0]} did not finish"
                 if store.claim(ids[task.name], _metadata(campaign, task)):
                     store.mark(ids[task.name], "failed", reason)
                 summary.failed[task.name] = reason
                 pending.remove(task)
-                continue
-            if any(r is None or r.status != "done" for r in dep_rows.values()):
                 continue
             if len(running) >= executor.max_running:
                 break
@@ -231,6 +234,7 @@ def run_campaign(
                 row = store.get(ids[name])
             outcome = row.status
             if outcome == "done":
+                finished.add(name)
                 summary.done.append(name)
             elif outcome == "interrupted":
                 summary.interrupted.append(name)

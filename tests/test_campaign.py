@@ -194,6 +194,32 @@ def test_campaign_of_an_atoms_object_runs_and_is_stored(tmp_path):
     assert row.data["recipe"]["structure"]["builder"] == "atoms"  # readable again
 
 
+def test_runner_does_not_poll_the_store_for_tasks_it_runs_or_saw_done(tmp_path, monkeypatch):
+    """A chain of four quick tasks: the store is asked about each task a bounded number of
+    times, however many polls the run takes (a PostgreSQL store is a network round trip)."""
+    from ase.build import bulk
+
+    from perovcalc.runner import run_campaign
+    from perovcalc.store import Store
+
+    campaign = Campaign("chain")
+    campaign.add_structure("nacl", bulk("NaCl", "rocksalt", a=5.64))
+    for n in range(4):
+        campaign.add_task(f"x{n}", "xrd", "nacl", needs=[f"x{n - 1}"] if n else [])
+    calls = []
+    get = Store.get
+    monkeypatch.setattr(
+        Store, "get", lambda self, task_id: calls.append(task_id) or get(self, task_id)
+    )
+    summary = run_campaign(campaign, tmp_path / "r.db", 1, tmp_path / "w")
+    assert summary.ok and summary.done == ["x0", "x1", "x2", "x3"]
+    # its own row before the claim, in the claim, after its worker ends
+    assert max(calls.count(i) for i in campaign.task_ids().values()) == 3, calls
+    calls.clear()
+    assert run_campaign(campaign, tmp_path / "r.db", 1, tmp_path / "w").skipped == summary.done
+    assert len(calls) == 4  # a rerun: one look per task
+
+
 def test_order_is_declaration_order_with_dependencies_first():
     campaign = Campaign("order")
     campaign.add_structure("s", "perovskite", halide="Br", a=5.9)
