@@ -42,6 +42,7 @@ from ase import Atoms
 
 from perovcalc import imfp as imfp_mod
 from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.lineshape import check_widths, pseudo_voigt, voigt
 from perovcalc.reference import load_table
 
 #: Subtracted from hv - BE to get the kinetic energy that sets the IMFP, eV (see module docs).
@@ -284,36 +285,6 @@ def _shifts(atoms: Atoms, shifts) -> np.ndarray:
     return shifts
 
 
-def voigt(x, gaussian_fwhm: float, lorentzian_fwhm: float) -> np.ndarray:
-    """Area-normalised Voigt profile (1/eV) at offsets ``x`` (eV) for the two FWHMs (eV)."""
-    from scipy.special import voigt_profile
-
-    _check_widths(gaussian_fwhm, lorentzian_fwhm)
-    sigma = gaussian_fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-    return voigt_profile(x, sigma, lorentzian_fwhm / 2.0)
-
-
-def pseudo_voigt(x, gaussian_fwhm: float, lorentzian_fwhm: float) -> np.ndarray:
-    """Area-normalised pseudo-Voigt approximating :func:`voigt`: Gaussian and Lorentzian of a
-    common FWHM mixed with the weight of Thompson, Cox and Hastings, J. Appl. Cryst. 20, 79
-    (1987)."""
-    from perovcalc.xrd import pseudo_voigt_width
-
-    _check_widths(gaussian_fwhm, lorentzian_fwhm)
-    fwhm, eta = pseudo_voigt_width(gaussian_fwhm, lorentzian_fwhm)
-    half = fwhm / 2.0
-    lorentz = half / np.pi / (np.asarray(x) ** 2 + half**2)
-    gauss = np.exp(-4.0 * np.log(2.0) * (np.asarray(x) / fwhm) ** 2) / (
-        half * np.sqrt(np.pi / np.log(2.0))
-    )
-    return eta * lorentz + (1.0 - eta) * gauss
-
-
-def _check_widths(gaussian_fwhm, lorentzian_fwhm):
-    if gaussian_fwhm < 0 or lorentzian_fwhm < 0 or gaussian_fwhm + lorentzian_fwhm == 0:
-        raise InputError("FWHM", (gaussian_fwhm, lorentzian_fwhm), "widths >= 0 eV, not both zero")
-
-
 def simulate_spectrum(
     atoms: Atoms,
     level: str | CoreLevel,
@@ -336,7 +307,7 @@ def simulate_spectrum(
     if lineshape not in LINESHAPES:
         raise InputError("lineshape", lineshape, LINESHAPES)
     profile = voigt if lineshape == "voigt" else pseudo_voigt
-    _check_widths(gaussian_fwhm, lorentzian_fwhm)
+    check_widths(gaussian_fwhm, lorentzian_fwhm)
     material = material or matrix_material(atoms)
     indices, weights, _ = _weights(
         atoms, level, [photon_energy], material, geometry, emission_angle, directions

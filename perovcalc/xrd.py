@@ -28,6 +28,7 @@ from pymatgen.analysis.diffraction.xrd import ATOMIC_SCATTERING_PARAMS, WAVELENG
 
 from perovcalc.bulk import check_x, cubic_perovskite, vegard_lattice_constant
 from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.lineshape import pseudo_voigt
 from perovcalc.reference import lattice_constant
 
 #: Cu K-alpha wavelength (Angstrom) stated by the measured study (Yang et al., J. Am. Chem. Soc.
@@ -314,23 +315,6 @@ def scherrer_fwhm(
     return np.degrees(k * wavelength / (10.0 * size_nm * np.cos(theta)))
 
 
-def pseudo_voigt_width(gaussian_fwhm, lorentzian_fwhm) -> tuple[np.ndarray, np.ndarray]:
-    """Total FWHM and Lorentzian fraction eta of the pseudo-Voigt approximating a Voigt profile
-    (Thompson, Cox and Hastings 1987)."""
-    g = np.asarray(gaussian_fwhm, float)
-    lor = np.asarray(lorentzian_fwhm, float)
-    fwhm = (
-        g**5
-        + 2.69269 * g**4 * lor
-        + 2.42843 * g**3 * lor**2
-        + 4.47163 * g**2 * lor**3
-        + 0.07842 * g * lor**4
-        + lor**5
-    ) ** 0.2
-    q = lor / fwhm
-    return fwhm, 1.36603 * q - 0.47719 * q**2 + 0.11116 * q**3
-
-
 def powder_profile(
     reflections: Sequence[Reflection],
     two_theta: np.ndarray,
@@ -357,12 +341,8 @@ def powder_profile(
         if size_nm is None
         else scherrer_fwhm(centre, lam, size_nm, scherrer_k)
     )
-    fwhm, eta = pseudo_voigt_width(np.full_like(centre, instrument_fwhm), lorentzian)
-    for c, a, w, e in zip(centre, area, fwhm, eta, strict=True):
-        x2 = ((two_theta - c) / w) ** 2
-        gauss = 2 / w * np.sqrt(np.log(2) / np.pi) * np.exp(-4 * np.log(2) * x2)
-        lorentz = 2 / (np.pi * w) / (1 + 4 * x2)
-        intensity += a * ((1 - e) * gauss + e * lorentz)
+    for c, a, lor in zip(centre, area, lorentzian, strict=True):
+        intensity += a * pseudo_voigt(two_theta - c, instrument_fwhm, lor)
     return intensity
 
 

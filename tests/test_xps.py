@@ -7,7 +7,7 @@ import pytest
 from ase import Atoms
 from ase.io import write
 
-from perovcalc import imfp, xps
+from perovcalc import imfp, lineshape, xps
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError, PerovcalcError
 
@@ -190,16 +190,16 @@ def test_geometry_and_shift_errors():
 
 def test_voigt_is_normalised_and_pseudo_voigt_approximates_it():
     x = np.linspace(-30, 30, 60001)
-    exact = xps.voigt(x, 0.6, 0.3)
-    approx = xps.pseudo_voigt(x, 0.6, 0.3)
+    exact = lineshape.voigt(x, 0.6, 0.3)
+    approx = lineshape.pseudo_voigt(x, 0.6, 0.3)
     assert np.trapezoid(exact, x) == pytest.approx(1.0, abs=0.01)  # Lorentz tails beyond 30 eV
     assert np.trapezoid(approx, x) == pytest.approx(1.0, abs=0.01)
     assert np.max(np.abs(approx - exact)) < 0.02 * exact.max()
     # limits: pure Gaussian of FWHM 0.6 has half maximum at +-0.3
-    gauss = xps.voigt(np.array([0.0, 0.3]), 0.6, 0.0)
+    gauss = lineshape.voigt(np.array([0.0, 0.3]), 0.6, 0.0)
     assert gauss[1] / gauss[0] == pytest.approx(0.5)
     with pytest.raises(InputError, match="FWHM"):
-        xps.voigt(x, 0.0, 0.0)
+        lineshape.voigt(x, 0.0, 0.0)
 
 
 # --- ratios and centroids -------------------------------------------------------------------

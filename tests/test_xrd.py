@@ -10,7 +10,7 @@ from ase.data import atomic_numbers
 from pymatgen.analysis.diffraction.xrd import XRDCalculator
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from perovcalc import xrd
+from perovcalc import lineshape, xrd
 from perovcalc.bulk import competing_phase, cubic_perovskite
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.tasks import TaskContext
@@ -192,7 +192,7 @@ def test_profile_area_and_widths():
     assert np.ptp(grid[gauss >= gauss.max() / 2]) == pytest.approx(0.2, abs=0.002)
     assert np.trapezoid(gauss, grid) == pytest.approx(5.0, rel=1e-4)
     # Voigt limit of the TCH pseudo-Voigt: equal widths give FWHM ~1.64 x width
-    total, eta = xrd.pseudo_voigt_width(1.0, 1.0)
+    total, eta = lineshape.pseudo_voigt_width(1.0, 1.0)
     assert total == pytest.approx(1.6376, abs=0.005)  # Voigt FWHM, Olivero-Longbothum formula
     assert 0 < eta < 1
     # smaller crystallites broaden
