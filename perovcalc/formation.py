@@ -478,6 +478,19 @@ def dependency_row(ctx, kind: str):
     return found[0]
 
 
+def defect_host(ctx) -> tuple[object, Atoms, int | None]:
+    """The ``defect_host`` dependency of task ``ctx``: its row, the relaxed host (``ctx.atoms``)
+    with its per-atom ``layer`` array restored (the store keeps no per-atom arrays), and the
+    index of the outermost perovskite layer of a slab (None in bulk)."""
+    row = dependency_row(ctx, "defect_host")
+    data = row.data["result"]
+    host = ctx.atoms.copy()
+    if "layer" in data:
+        host.arrays["layer"] = np.array(data["layer"], dtype=int)
+    outer = (data["slab"]["layers"] - 1) // 2 if data.get("slab") else None
+    return row, host, outer
+
+
 def defect_parameters(params: dict, defect: Atoms, charge: int) -> dict:
     """The host's GPAW parameters for a defect cell: ``charge``, and spin polarisation when
     the electron count is odd."""
@@ -524,7 +537,7 @@ def vacancy_formation_task(ctx) -> CalcResult:
     from perovcalc.presets import system_kind
     from perovcalc.vacancy import distinct_halide_sites, remove_atom
 
-    host_row = dependency_row(ctx, "defect_host")
+    host_row, host, outer = defect_host(ctx)
     chem_row = dependency_row(ctx, "chemical_potentials")
     host_settings = _settings(host_row)
     kpts = "x".join(str(k) for k in ctx.params["kpts"]["size"])
@@ -544,9 +557,6 @@ def vacancy_formation_task(ctx) -> CalcResult:
         )
     region = StabilityRegion.fromdict(chem_row.data["result"]["region"])
     host_data = host_row.data["result"]
-    host = ctx.atoms.copy()
-    if "layer" in host_data:
-        host.arrays["layer"] = np.array(host_data["layer"], dtype=int)
     environment = system_kind(host)
     charges = _charges(ctx.options["charges"])
     if environment != "bulk" and charges != [0]:
@@ -568,7 +578,6 @@ def vacancy_formation_task(ctx) -> CalcResult:
     for s in sites:
         if s.species not in region.elements:
             raise InputError("species", s.species, region.elements, f"task {ctx.name}")
-    outer = (host_data["slab"]["layers"] - 1) // 2 if "slab" in host_data else None
     checkpoint = ctx.workdir / "vacancies.json"
     done = json.loads(checkpoint.read_text()) if checkpoint.exists() else {}
     for site in sites:

@@ -848,7 +848,7 @@ def migration_barrier_task(ctx) -> CalcResult:
     Energies in eV, lengths in A; the stored structure is the saddle image.
     """
     from perovcalc.calculate import CalcResult
-    from perovcalc.formation import defect_parameters, dependency_row, vacancy_moments
+    from perovcalc.formation import defect_host, defect_parameters, vacancy_moments
     from perovcalc.presets import system_kind
     from perovcalc.vacancy import hop_endpoints
 
@@ -859,14 +859,10 @@ def migration_barrier_task(ctx) -> CalcResult:
     )
     if options["endpoint_steps"] < 0:
         raise InputError("options.endpoint_steps", options["endpoint_steps"], "an integer >= 0")
-    host_row = dependency_row(ctx, "defect_host")
+    host_row, host, outer = defect_host(ctx)
     host_data = host_row.data["result"]
-    host = ctx.atoms.copy()
-    if "layer" in host_data:
-        host.arrays["layer"] = np.array(host_data["layer"], dtype=int)
-    environment = system_kind(host)
     slab = host_data.get("slab")
-    outer = (slab["layers"] - 1) // 2 if slab else None
+    environment = system_kind(host)
     species = options["species"]
     site, to = choose_hop(host, species, options["site"], options["to"], outer, where)
     sources = _vacancy_sources(ctx, host_row, species)
