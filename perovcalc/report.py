@@ -416,10 +416,11 @@ def xps_overlay_figure(models: dict[str, object]):
     from perovcalc import xps
 
     panels = []
+    structures = {name: row.toatoms() for name, row in models.items()}
     for label in XPS_LEVELS:
         element, spectra, reference = label.split()[0], [], None
         for name, row in models.items():
-            atoms = row.toatoms()
+            atoms = structures[name]
             if element not in atoms.get_chemical_symbols():
                 continue
             if reference is None and "delta_scf" in row.data["result"]["levels"].get(label, {}):
