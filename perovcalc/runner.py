@@ -25,7 +25,7 @@ from perovcalc.parallel import gpaw_environment, mpi_prefix
 from perovcalc.store import HEARTBEAT, Store, password_of, redact
 from perovcalc.tasks import get_kind
 
-SCF_LINE = re.compile(r"^\|\s*\d+\s*\|")  # one SCF iteration row in a GPAW text log
+SCF_LINE = re.compile(r"^\|?iter:\s*\d+")  # an SCF iteration in a GPAW log (new and old code)
 POLL = 0.5  # s
 
 
@@ -102,20 +102,22 @@ def task_directory(workdir: Path, name: str, task_id: str) -> Path:
 
 
 class Progress:
-    """One status line per running task: n of m, name, elapsed time, SCF iterations."""
+    """One status line per running task: n of m, name, elapsed time, SCF iterations of its
+    current GPAW calculation (the newest ``gpaw.txt`` in its directory)."""
 
     def __init__(self, total: int, stream: TextIO = sys.stderr):
         self.total, self.stream, self.last = total, stream, 0.0
         self.tty = stream.isatty()
 
-    def __call__(self, n: int, name: str, kind: str, started: float, log: Path, force=False):
+    def __call__(self, n: int, name: str, kind: str, started: float, taskdir: Path, force=False):
         now = time.time()
         if not force and now - self.last < (1.0 if self.tty else 30.0):
             return
         self.last = now
         try:
+            log = max(taskdir.rglob("gpaw.txt"), key=lambda p: p.stat().st_mtime)
             scf = sum(1 for line in log.open(errors="replace") if SCF_LINE.match(line))
-        except OSError:
+        except (OSError, ValueError):  # no log yet
             scf = 0
         line = f"[{n}/{self.total}] {name} ({kind}) {now - started:6.0f} s, SCF iterations {scf}"
         self.stream.write(f"\r{line:<78}" if self.tty else line + "\n")
@@ -221,7 +223,7 @@ def run_campaign(
             n = names.index(name) + 1
             status = job.poll()
             if status is None:
-                progress(n, name, campaign.tasks[name].kind, started, tdir / "gpaw.txt")
+                progress(n, name, campaign.tasks[name].kind, started, tdir)
                 if time.time() - beat > HEARTBEAT:
                     store.heartbeat(ids[name])
                     running[name] = (job, started, tdir, time.time())

@@ -220,6 +220,30 @@ def test_runner_does_not_poll_the_store_for_tasks_it_runs_or_saw_done(tmp_path, 
     assert len(calls) == 4  # a rerun: one look per task
 
 
+def test_progress_counts_scf_iterations_of_the_newest_gpaw_log(tmp_path):
+    """A task with logs in subdirectories (a vacancy per site): the status line counts the SCF
+    iterations of the calculation running now, in GPAW's new and old log formats."""
+    import io
+    import os
+
+    from perovcalc.runner import Progress
+
+    table = "|  0 |     Cs | -0.018484 | 0.006622 |\n"  # an atom table row: not an iteration
+    old = tmp_path / "Br3_q+0" / "gpaw.txt"
+    new = tmp_path / "Br6_q+0" / "gpaw.txt"
+    for log, rows in ((old, ["iter:   1 12:00:00  -12.3", "iter:   2 12:00:01  -12.4"]),
+                      (new, ["|iter:   1| 12:00:02 | -12.5 |"])):  # fmt: skip
+        log.parent.mkdir()
+        log.write_text(table + "\n".join(rows) + "\n")
+    os.utime(old, (1e9, 1e9))
+    stream = io.StringIO()
+    progress = Progress(3, stream)
+    progress(2, "vacancies", "vacancy_formation", 0.0, tmp_path, force=True)
+    assert stream.getvalue().endswith("SCF iterations 1\n")
+    progress(2, "vacancies", "vacancy_formation", 0.0, tmp_path / "empty", force=True)
+    assert stream.getvalue().endswith("SCF iterations 0\n")
+
+
 def test_order_is_declaration_order_with_dependencies_first():
     campaign = Campaign("order")
     campaign.add_structure("s", "perovskite", halide="Br", a=5.9)
