@@ -139,7 +139,8 @@ def relax_positions(
     steps: int = 200,
     analyse: Callable[[Atoms], dict] | None = None,
 ) -> CalcResult:
-    """Relax atomic positions (cell fixed, constraints kept) to ``fmax`` eV/A with BFGS.
+    """Relax atomic positions (cell fixed, constraints kept) to ``fmax`` eV/A with BFGS; the
+    data hold the energy before the first step (``initial_energy``, eV) next to the result.
 
     Checkpoint: ``relax.traj`` (every step) and ``relax.bfgs.json`` (Hessian) in ``workdir``.
     ``analyse(atoms)``, if given, is called with the final atoms and their live GPAW calculator
@@ -166,10 +167,12 @@ def relax_positions(
             return opt.run(fmax=fmax, steps=max(0, steps - done_steps))
 
     converged = run(atoms, optimise)
+    frames = read(traj_path, index=":")
     data = {
         "converged": bool(converged),
         "fmax": fmax,
-        "steps": len(read(traj_path, index=":")),
+        "steps": len(frames),
+        "initial_energy": frames[0].get_potential_energy(),
         "max_force": float(np.linalg.norm(atoms.get_forces(), axis=1).max()),
         "scf_attempts": len(run.attempts) + 1,
     }

@@ -629,6 +629,7 @@ def vacancy_formation_task(ctx) -> CalcResult:
                 "depth": site.depth,
                 "charge": q,
                 "energy": relaxed.energy,
+                "relaxation_energy": relaxed.data["initial_energy"] - relaxed.energy,
                 "correction": asdict(correction),
                 "formation_energy": energies,
                 "converged": relaxed.data["converged"],
@@ -725,19 +726,21 @@ def format_vacancy_table(name: str, result: Mapping) -> str:
         )
     if any(e["charge"] for e in result["entries"]):
         lines.append(f"  charged defects: Freysoldt correction, epsilon = {result['epsilon']:g}")
+    lines.append("  E_relax: energy given up by relaxing the defect cell (eV; unrelaxed - relaxed)")
     lines.append(
         f"  {'site':>5} {'X':<3}{'mult':>5} {'layer':>6} {'depth A':>8} {'q':>3} "
-        f"{'E_corr':>7} {'E_f X-rich':>11} {'E_f X-poor':>11}  relaxed"
+        f"{'E_corr':>7} {'E_f X-rich':>11} {'E_f X-poor':>11} {'E_relax':>8}  relaxed"
     )
     for e in result["entries"]:
         layer = "-" if e["layer_from_surface"] is None else str(e["layer_from_surface"])
         depth = "-" if e["depth"] is None else f"{e['depth']:.2f}"
+        e_relax = "-" if "relaxation_energy" not in e else f"{e['relaxation_energy']:.3f}"
         relaxed = "yes" if e["converged"] else f"no ({e['max_force']:.2f} eV/A)"
         lines.append(
             f"  {e['site']:>5} {e['species']:<3}{e['multiplicity']:>5} {layer:>6} {depth:>8} "
             f"{e['charge']:>+3d} {e['correction']['energy']:>7.3f} "
-            f"{e['formation_energy']['rich']:>11.3f} {e['formation_energy']['poor']:>11.3f}  "
-            f"{relaxed}"
+            f"{e['formation_energy']['rich']:>11.3f} {e['formation_energy']['poor']:>11.3f} "
+            f"{e_relax:>8}  {relaxed}"
         )
     distribution = site_distribution(result)
     if any(d["sites"] > 1 for d in distribution.values()):

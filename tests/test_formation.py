@@ -6,6 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.io import read
 from ase.units import Bohr, Hartree
 from scipy.optimize import linprog
 
@@ -328,6 +329,10 @@ def test_equivalent_sites_give_one_calculation_with_multiplicity(tiny):
     ]
     task_dir = next((folder / "w" / "tasks").glob("vacancy-*"))
     assert sorted(p.name for p in task_dir.iterdir() if p.is_dir()) == ["Br2_q+0", "Br2_q+1"]
+    for e in entries:  # relaxation energy: first frame of the relaxation minus the result
+        first = read(task_dir / f"Br2_q{e['charge']:+d}" / "relax.traj", 0)
+        assert e["relaxation_energy"] == pytest.approx(first.get_potential_energy() - e["energy"])
+        assert e["relaxation_energy"] > -1e-4  # BFGS does not raise the energy
 
 
 def test_cli_table_and_plots(tiny, perovcalc_cli, tmp_path):

@@ -78,7 +78,7 @@ def write_csv(rows: dict, output: str | None, source: str) -> None:
     columns = [
         "task", "environment", "host", "host_atoms", "species", "site", "multiplicity",
         "layer_from_surface", "charge", "E_f_rich_eV", "E_f_poor_eV", "E_corr_eV", "epsilon",
-        "relaxed", "max_force_eV_A", "relax_steps", "preset", "xc", "ecut_eV", "kpts",
+        "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "preset", "xc", "ecut_eV", "kpts",
         "gpaw_version", "source", "tag",
     ]  # fmt: skip
     handle = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
@@ -102,6 +102,7 @@ def write_csv(rows: dict, output: str | None, source: str) -> None:
                     "E_f_poor_eV": f"{e['formation_energy']['poor']:.4f}",
                     "E_corr_eV": f"{e['correction']['energy']:.4f}",
                     "epsilon": result["epsilon"] if e["charge"] else "",
+                    "E_relax_eV": f"{e.get('relaxation_energy', float('nan')):.4f}",
                     "relaxed": "yes" if e["converged"] else "no",
                     "max_force_eV_A": f"{e['max_force']:.3f}",
                     "relax_steps": e["steps"],
