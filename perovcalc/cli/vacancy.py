@@ -102,7 +102,7 @@ def write_csv(rows: dict, output: str | None, source: str) -> None:
                     "E_f_poor_eV": f"{e['formation_energy']['poor']:.4f}",
                     "E_corr_eV": f"{e['correction']['energy']:.4f}",
                     "epsilon": result["epsilon"] if e["charge"] else "",
-                    "E_relax_eV": f"{e.get('relaxation_energy', float('nan')):.4f}",
+                    "E_relax_eV": _number(e.get("relaxation_energy")),
                     "relaxed": "yes" if e["converged"] else "no",
                     "max_force_eV_A": f"{e['max_force']:.3f}",
                     "relax_steps": e["steps"],
@@ -117,3 +117,8 @@ def write_csv(rows: dict, output: str | None, source: str) -> None:
             )
     if output:
         handle.close()
+
+
+def _number(value: float | None) -> str:
+    """``value`` with four decimals; empty where a result predates the field."""
+    return "" if value is None else f"{value:.4f}"
