@@ -793,7 +793,7 @@ def _reused_relaxation(host: Atoms, vacancy: int, sources) -> tuple[np.ndarray, 
 def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float) -> dict:
     """Relaxed endpoint ``name``: positions (A), source and cost, checkpointed in
     ``<workdir>/endpoints.json`` and ``<workdir>/<name>/``."""
-    from perovcalc.calculate import relax_positions, write_checkpoint
+    from perovcalc.calculate import relax_positions
 
     checkpoint = ctx.workdir / "endpoints.json"
     done = json.loads(checkpoint.read_text()) if checkpoint.is_file() else {}

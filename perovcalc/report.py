@@ -385,19 +385,16 @@ def core_level_section(campaign: Campaign, done: Done) -> Section | None:
     return section
 
 
-def _atom_shifts(row, label: str, reference: float) -> np.ndarray | None:
-    """Delta-SCF binding energy of ``label`` on every atom of its element minus ``reference``
-    (eV; 0 on other atoms), or None where the model has no Delta-SCF energies of that level."""
-    from perovcalc.corelevel import site_classes
-
+def _atom_shifts(row, classes: list[int], label: str, reference: float) -> np.ndarray | None:
+    """Delta-SCF binding energy of ``label`` on every atom of its element (``classes``: the
+    site class of each atom of the row's model) minus ``reference`` (eV; 0 on other atoms), or
+    None where the model has no Delta-SCF energies of that level."""
     entry = row.data["result"]["levels"].get(label, {})
     if "delta_scf" not in entry:
         return None
-    atoms = row.toatoms()
-    classes = site_classes(atoms)
     element = label.split()[0]
-    shifts = np.zeros(len(atoms))
-    for i, symbol in enumerate(atoms.get_chemical_symbols()):
+    shifts = np.zeros(len(classes))
+    for i, symbol in enumerate(row.symbols):
         if symbol == element:
             shifts[i] = entry["delta_scf"][str(classes[i])] - reference
     return shifts
@@ -414,9 +411,11 @@ def xps_overlay_figure(models: dict[str, object]):
     from matplotlib.figure import Figure
 
     from perovcalc import xps
+    from perovcalc.corelevel import site_classes
 
     panels = []
     structures = {name: row.toatoms() for name, row in models.items()}
+    classes = {name: site_classes(atoms) for name, atoms in structures.items()}
     for label in XPS_LEVELS:
         element, spectra, reference = label.split()[0], [], None
         for name, row in models.items():
@@ -425,7 +424,9 @@ def xps_overlay_figure(models: dict[str, object]):
                 continue
             if reference is None and "delta_scf" in row.data["result"]["levels"].get(label, {}):
                 reference = weighted_binding_energy(row, label, XPS_PHOTON_ENERGY)
-            shifts = None if reference is None else _atom_shifts(row, label, reference)
+            shifts = (
+                None if reference is None else _atom_shifts(row, classes[name], label, reference)
+            )
             spectrum = xps.simulate_spectrum(
                 atoms, label, XPS_PHOTON_ENERGY, shifts, geometry="slab"
             )
