@@ -131,6 +131,13 @@ def single_point(
     )
 
 
+def _moves(frames: list[Atoms]) -> int:
+    """Optimizer steps in a trajectory: frames whose positions differ from the frame before
+    (a restarted relaxation evaluates its last positions once more)."""
+    positions = np.array([f.positions for f in frames])
+    return int(np.any(np.abs(np.diff(positions, axis=0)) > 1e-10, axis=(1, 2)).sum())
+
+
 def relax_positions(
     atoms: Atoms,
     params: dict,
@@ -139,10 +146,12 @@ def relax_positions(
     steps: int = 200,
     analyse: Callable[[Atoms], dict] | None = None,
 ) -> CalcResult:
-    """Relax atomic positions (cell fixed, constraints kept) to ``fmax`` eV/A with BFGS; the
-    data hold the energy before the first step (``initial_energy``, eV) next to the result.
+    """Relax atomic positions (cell fixed, constraints kept) to ``fmax`` eV/A with at most
+    ``steps`` BFGS steps; the data hold the energy before the first step (``initial_energy``,
+    eV), the BFGS ``steps`` taken and the DFT ``evaluations`` (one more than the steps, plus one
+    for each restart) next to the result.
 
-    Checkpoint: ``relax.traj`` (every step) and ``relax.bfgs.json`` (Hessian) in ``workdir``.
+    Checkpoint: ``relax.traj`` (every evaluation) and ``relax.bfgs.json`` (Hessian) in ``workdir``.
     ``analyse(atoms)``, if given, is called with the final atoms and their live GPAW calculator
     (eigenvalues, potentials); the dict it returns is added to the result data.
     """
@@ -157,7 +166,7 @@ def relax_positions(
     if traj_path.exists() and traj_path.stat().st_size > 0:
         frames = read(traj_path, index=":")
         atoms.positions = frames[-1].positions
-        done_steps = len(frames)
+        done_steps = _moves(frames)
     run = _Retrying(params, workdir)
 
     def optimise(a: Atoms) -> bool:
@@ -171,7 +180,8 @@ def relax_positions(
     data = {
         "converged": bool(converged),
         "fmax": fmax,
-        "steps": len(frames),
+        "steps": _moves(frames),
+        "evaluations": len(frames),
         "initial_energy": frames[0].get_potential_energy(),
         "max_force": float(np.linalg.norm(atoms.get_forces(), axis=1).max()),
         "scf_attempts": len(run.attempts) + 1,

@@ -557,6 +557,16 @@ def vacancy_formation_task(ctx) -> CalcResult:
         )
     region = StabilityRegion.fromdict(chem_row.data["result"]["region"])
     host_data = host_row.data["result"]
+    fmax, host_force = _fmax(ctx), host_data.get("max_force", 0.0)
+    if fmax < host_force:  # the defect cell would also gain the host's missing relaxation
+        raise InputError(
+            "options.fmax",
+            fmax,
+            f">= {host_force:.3f} eV/A, the largest force left in the host (task "
+            f"{host_row.task}); a defect relaxed further than its host biases E_f low: "
+            "relax the host to this fmax (its fmax option)",
+            f"task {ctx.name}",
+        )
     environment = system_kind(host)
     charges = _charges(ctx.options["charges"])
     if environment != "bulk" and charges != [0]:
@@ -593,7 +603,7 @@ def vacancy_formation_task(ctx) -> CalcResult:
                 defect,
                 params,
                 ctx.workdir / key,
-                _fmax(ctx),
+                fmax,
                 ctx.options["steps"],
                 _electrostatic_profile if q else None,
             )

@@ -815,7 +815,7 @@ def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float) -
         )
         atoms = relaxed.atoms
         record.update(
-            evaluations=relaxed.data["steps"],
+            evaluations=relaxed.data["evaluations"],
             converged=relaxed.data["converged"],
             max_force=relaxed.data["max_force"],
         )

@@ -4,9 +4,16 @@ import json
 
 import numpy as np
 import pytest
+from ase import Atoms
 
 from perovcalc.bulk import cubic_perovskite
-from perovcalc.calculate import SCFFailure, relax_lattice, safer_parameters, single_point
+from perovcalc.calculate import (
+    SCFFailure,
+    relax_lattice,
+    relax_positions,
+    safer_parameters,
+    single_point,
+)
 from perovcalc.presets import gpaw_parameters
 
 A_EXP = 5.874  # cubic CsPbBr3, Moller 1958 (reference/lattice_constants.csv)
@@ -53,3 +60,21 @@ def test_scf_failure_is_retried_then_reported(cspbbr3, tmp_path):
     assert retry["maxiter"] == 2
     with pytest.raises(SCFFailure, match=r"2 attempts \(maxiter \[1, 2\]"):
         single_point(cspbbr3, params, tmp_path)
+
+
+def test_relax_positions_resumes_and_counts_steps_apart_from_evaluations(tmp_path):
+    """Br2 stretched to 2.45 A: one BFGS step, then a resumed run to 0.05 eV/A. The resumed
+    run evaluates its starting point again: one evaluation more than steps + 1."""
+    br2 = Atoms("Br2", positions=[(0, 0, 0), (0, 0, 2.45)], cell=[9.0, 9.0, 9.0], pbc=True)
+    br2.center()
+    params = gpaw_parameters(br2, "demo")
+    first = relax_positions(br2, params, tmp_path, fmax=0.05, steps=1)
+    assert not first.data["converged"]
+    assert (first.data["steps"], first.data["evaluations"]) == (1, 2)
+    done = relax_positions(br2, params, tmp_path, fmax=0.05, steps=30)
+    assert done.data["converged"] and done.data["max_force"] < 0.05
+    assert done.data["evaluations"] == done.data["steps"] + 2
+    assert 2 <= done.data["steps"] <= 30
+    assert done.data["initial_energy"] == pytest.approx(first.data["initial_energy"], abs=1e-9)
+    assert done.data["initial_energy"] - done.energy > 0.05  # eV: the bond was 0.1 A too long
+    assert 2.28 < done.atoms.get_distance(0, 1) < 2.36  # PBE Br2: 2.31 A

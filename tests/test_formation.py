@@ -335,6 +335,53 @@ def test_equivalent_sites_give_one_calculation_with_multiplicity(tiny):
         assert e["relaxation_energy"] > -1e-4  # BFGS does not raise the energy
 
 
+def test_vacancies_relaxed_further_than_their_host_are_refused(tiny, perovcalc_cli):
+    """A host with forces left (a Br moved 0.1 A towards its Pb, no relaxation) and a vacancy
+    relaxed to the preset's 0.1 eV/A: refused with the host's residual force, before any DFT
+    of the defect, and the campaign's finished results stay."""
+    from perovcalc.bulk import cubic_perovskite
+
+    folder, campaign, rows = tiny
+    shaken = cubic_perovskite(5.874, "Br")
+    shaken.positions[2, 2] += 0.1  # along the Pb-Br bond
+    shaken.write(folder / "shaken.traj")
+    text = campaign.read_text() + textwrap.dedent(
+        f"""
+        [structures.shaken]
+        builder = "file"
+        filename = "{folder / "shaken.traj"}"
+        [tasks.shaken_host]
+        kind = "defect_host"
+        structure = "shaken"
+        params = {{ mode = {{ name = "pw", ecut = 250 }}, kpts = {{ size = [2, 2, 2] }} }}
+        options = {{ steps = 0 }}
+        [tasks.shaken_vacancy]
+        kind = "vacancy_formation"
+        structure = "task:shaken_host"
+        needs = ["mu"]
+        params = {{ mode = {{ name = "pw", ecut = 250 }}, kpts = {{ size = [2, 2, 2] }} }}
+        """
+    )
+    extended = folder / "shaken.toml"
+    extended.write_text(text)
+    done = subprocess.run(
+        [*perovcalc_cli, "run", str(extended), "--db", str(folder / "r.db"),
+         "--workdir", str(folder / "w"), "--ranks", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert done.returncode != 0
+    store = Store(folder / "r.db")
+    host_force = store.rows(task="shaken_host")[0].data["result"]["max_force"]
+    assert host_force > 0.1  # eV/A
+    refused = store.rows(task="shaken_vacancy")[0]
+    assert refused.status == "failed"
+    assert f"options.fmax = 0.1 is not allowed; allowed: >= {host_force:.3f} eV/A" in (
+        refused.reason
+    )
+    assert not list((folder / "w" / "tasks").glob("shaken_vacancy-*/Br*"))  # no defect DFT
+    assert all(store.rows(task=name)[0].status == "done" for name in rows)
+
+
 def test_cli_table_and_plots(tiny, perovcalc_cli, tmp_path):
     folder, campaign, rows = tiny
 
