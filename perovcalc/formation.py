@@ -558,7 +558,7 @@ def vacancy_formation_task(ctx) -> CalcResult:
     region = StabilityRegion.fromdict(chem_row.data["result"]["region"])
     host_data = host_row.data["result"]
     fmax, host_force = _fmax(ctx), host_data.get("max_force", 0.0)
-    if fmax < host_force:  # the defect cell would also gain the host's missing relaxation
+    if ctx.options["steps"] and fmax < host_force:  # it would gain the host's relaxation too
         raise InputError(
             "options.fmax",
             fmax,

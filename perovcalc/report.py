@@ -529,6 +529,13 @@ def vacancy_section(campaign: Campaign, done: Done) -> Section | None:
                                float(e["formation_energy"][condition]), "eV", row.preset, None,
                                "no reference", settings(row), f"{relaxed}, E_F at the VBM")
                 )  # fmt: skip
+        if env == "bulk":
+            headline += [
+                f"Bulk V_{e['species']} (site {e['site']}, neutral, X-poor): "
+                f"{e['formation_energy']['poor']:.3f} eV ({name})."
+                for e in result["entries"]
+                if e["charge"] == 0
+            ]
     reference = _trend("vacancy_formation_energy", "kbr_passivated > bare_surface")
     for bare, passivated in formation.slab_pairs(results):
         pair = [rows[bare][1], rows[passivated][1]]

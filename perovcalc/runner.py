@@ -103,7 +103,8 @@ def task_directory(workdir: Path, name: str, task_id: str) -> Path:
 
 class Progress:
     """One status line per running task: n of m, name, elapsed time, SCF iterations of its
-    current GPAW calculation (the newest ``gpaw.txt`` in its directory)."""
+    current GPAW calculation (the newest ``*.txt`` log in its directory: ``gpaw.txt``, the
+    images' ``gpaw-image1.txt``, a core hole's ``hole-Br3.txt``, ...)."""
 
     def __init__(self, total: int, stream: TextIO = sys.stderr):
         self.total, self.stream, self.last = total, stream, 0.0
@@ -115,7 +116,7 @@ class Progress:
             return
         self.last = now
         try:
-            log = max(taskdir.rglob("gpaw.txt"), key=lambda p: p.stat().st_mtime)
+            log = max(taskdir.rglob("*.txt"), key=lambda p: p.stat().st_mtime)
             scf = sum(1 for line in log.open(errors="replace") if SCF_LINE.match(line))
         except (OSError, ValueError):  # no log yet
             scf = 0

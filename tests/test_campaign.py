@@ -163,6 +163,16 @@ def test_demo_campaign_task_graph():
     deps = campaign.dependencies(campaign.tasks["barrier_kbr"])
     assert deps == ["thin_host_kbr", "vacancy_kbr"]
     assert kinds["barrier_bare"] == kinds["barrier_kbr"] == "migration_barrier"
+    # the third environment: bulk V_Br and its hop at the same preset and chemical potentials
+    assert campaign.dependencies(campaign.tasks["bulk_host"]) == ["lattice_x3"]
+    assert campaign.dependencies(campaign.tasks["vacancy_bulk"]) == ["bulk_host", "mu"]
+    assert campaign.dependencies(campaign.tasks["barrier_bulk"]) == ["bulk_host", "vacancy_bulk"]
+    environments = {
+        campaign.tasks[name].labels["environment"]
+        for name, kind in kinds.items()
+        if kind in ("vacancy_formation", "migration_barrier")
+    }
+    assert environments == {"bulk", "bare_surface", "kbr_passivated"}
     assert campaign.tasks["br2"].max_ranks == 1  # Gamma-only plane waves: one rank
     order = [t.name for t in campaign.order()]
     assert order.index("lattice_x3") < order.index("host_bare") < order.index("core_levels_bare")
@@ -242,6 +252,11 @@ def test_progress_counts_scf_iterations_of_the_newest_gpaw_log(tmp_path):
     assert stream.getvalue().endswith("SCF iterations 1\n")
     progress(2, "vacancies", "vacancy_formation", 0.0, tmp_path / "empty", force=True)
     assert stream.getvalue().endswith("SCF iterations 0\n")
+    image = tmp_path / "neb" / "gpaw-image1.txt"  # a band logs one file per image
+    image.parent.mkdir()
+    image.write_text("\n".join(f"|iter: {i:3d}| 12:01:00 | -12.5 |" for i in (1, 2, 3)) + "\n")
+    progress(2, "barrier", "migration_barrier", 0.0, tmp_path, force=True)
+    assert stream.getvalue().endswith("SCF iterations 3\n")
 
 
 def test_order_is_declaration_order_with_dependencies_first():

@@ -338,7 +338,7 @@ def test_equivalent_sites_give_one_calculation_with_multiplicity(tiny):
 def test_vacancies_relaxed_further_than_their_host_are_refused(tiny, perovcalc_cli):
     """A host with forces left (a Br moved 0.1 A towards its Pb, no relaxation) and a vacancy
     relaxed to the preset's 0.1 eV/A: refused with the host's residual force, before any DFT
-    of the defect, and the campaign's finished results stay."""
+    of the defect, and the campaign's finished results stay. Unrelaxed vacancies are allowed."""
     from perovcalc.bulk import cubic_perovskite
 
     folder, campaign, rows = tiny
@@ -360,6 +360,12 @@ def test_vacancies_relaxed_further_than_their_host_are_refused(tiny, perovcalc_c
         structure = "task:shaken_host"
         needs = ["mu"]
         params = {{ mode = {{ name = "pw", ecut = 250 }}, kpts = {{ size = [2, 2, 2] }} }}
+        [tasks.shaken_unrelaxed]  # neither relaxed: consistent, so allowed
+        kind = "vacancy_formation"
+        structure = "task:shaken_host"
+        needs = ["mu"]
+        params = {{ mode = {{ name = "pw", ecut = 250 }}, kpts = {{ size = [2, 2, 2] }} }}
+        options = {{ sites = [2], steps = 0 }}
         """
     )
     extended = folder / "shaken.toml"
@@ -380,6 +386,7 @@ def test_vacancies_relaxed_further_than_their_host_are_refused(tiny, perovcalc_c
     )
     assert not list((folder / "w" / "tasks").glob("shaken_vacancy-*/Br*"))  # no defect DFT
     assert all(store.rows(task=name)[0].status == "done" for name in rows)
+    assert store.rows(task="shaken_unrelaxed")[0].status == "done"
 
 
 def test_cli_table_and_plots(tiny, perovcalc_cli, tmp_path):

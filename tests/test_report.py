@@ -186,6 +186,11 @@ def test_vacancy_energies_and_the_passivation_change(report):
     md = (tmp / "out" / "report.md").read_text()
     assert f"change {change:+.3f} eV" in md and "(demo preset, 1x1 slabs: too crude" in md
     assert "Kang and Wang" in md  # the literature rows next to the computed ones
+    neutral = next(e for e in bulk if e["charge"] == 0)  # the third environment in the headline
+    assert (
+        f"Bulk V_Br (site {neutral['site']}, neutral, X-poor): "
+        f"{neutral['formation_energy']['poor']:.3f} eV (vacancy)." in md
+    )
 
 
 def test_migration_barriers_cost_and_change(report):
