@@ -665,6 +665,13 @@ def migration_literature() -> str:
     return "\n".join(lines)
 
 
+def _hop(r: dict) -> str | None:
+    """Where the vacancy of a slab hop moves, in perovskite layers from the surface
+    ("vacancy layer 1 -> 0": from the first PbX2 layer to the outer layer); None in bulk."""
+    depth = r.get("layer_from_surface")
+    return None if depth is None else f"vacancy layer {depth['site']} -> {depth['to']}"
+
+
 def migration_section(campaign: Campaign, done: Done) -> Section | None:
     rows = [(t, r) for t, r in done if t.kind == "migration_barrier"]
     if not rows:
@@ -678,49 +685,59 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         "again; the experiment proposes that K-Br raises the Br barrier (passivated minus bare "
         "> 0). The demo preset or an unconverged band makes that comparison inconclusive.",
     )
-    by_env: dict[tuple[str, str], tuple[object, dict]] = {}
-    table = []
+    entries = []  # (task, row, result, environment, conditions, settings text)
     for task, row in rows:
         r = row.data["result"]
         env = environment(task, r)
+        conditions = {"environment": env, "species": r["species"]}
+        if _hop(r) is not None:
+            conditions["hop"] = _hop(r)
+        if "model" in task.labels:
+            conditions["model"] = task.labels["model"]
         s = r.get("settings", {})
         neb = ", ".join(f"{k}={s[k]}" for k in ("n_images", "fmax", "optimizer", "climb") if k in s)
-        table.append((task.name, env, r, f"{settings(row)}; NEB {neb}", row))
-        by_env[env, r["species"]] = (row, r)
-    section.blocks["Barriers and cost"] = barrier_table([entry[:4] for entry in table])
-    for name, env, r, text, row in table:
+        entries.append((task, row, r, env, conditions, f"{settings(row)}; NEB {neb}"))
+    section.blocks["Barriers and cost"] = barrier_table(
+        [(task.name, env, r, text) for task, _, r, env, _, text in entries]
+    )
+    bulk = {
+        (_barrier_system(row), r["species"]): r for _, row, r, env, _, _ in entries if env == "bulk"
+    }
+    for task, row, r, env, conditions, text in entries:
         reasons = _too_crude([row], [] if r["converged"] else ["band not converged"])
         reference, agreement = None, "no reference"
+        system = _barrier_system(row)
         if env == "bulk":
-            found = _bulk_barrier_reference(_barrier_system(row), r["species"])
+            found = _bulk_barrier_reference(system, r["species"])
             if found is not None:
                 reference, low, high = found
                 agreement = "agrees" if low <= r["forward_barrier"] <= high else "disagrees"
-        elif env == "bare_surface" and ("bulk", r["species"]) in by_env:
-            bulk = by_env["bulk", r["species"]][1]["forward_barrier"]
+        elif env == "bare_surface" and (system, r["species"]) in bulk:
+            value = bulk[system, r["species"]]["forward_barrier"]
             trend = _trend("migration_barrier", "bare_surface < bulk")
-            reference = {"value": 0.5 * bulk, "source": f"half the computed bulk barrier, "
+            reference = {"value": 0.5 * value, "source": f"half the computed bulk barrier, "
                          f"{trend['source']}"}  # fmt: skip
-            agreement = _sign_agreement(r["forward_barrier"] - bulk, -0.5 * bulk, "decrease")
+            agreement = _sign_agreement(r["forward_barrier"] - value, -0.5 * value, "decrease")
         if reasons and agreement in ("agrees", "disagrees"):
             agreement = "inconclusive"
         cost = r.get("total_cost") or r["cost"]
         section.observables.append(
-            Observable("migration_barrier", {"environment": env, "species": r["species"]},
-                       float(r["forward_barrier"]), "eV", row.preset, reference, agreement, text,
-                       f"{name}; {cost['evaluations']} evaluations, {cost['wall_time']:.0f} s")
+            Observable("migration_barrier", conditions, float(r["forward_barrier"]), "eV",
+                       row.preset, reference, agreement, text,
+                       f"{task.name}; {cost['evaluations']} evaluations, {cost['wall_time']:.0f} s")
         )  # fmt: skip
     headline = []
     experiment = _trend("migration_barrier", "kbr_passivated > bare_surface")
     theory = _trend("migration_barrier", "alkali_halide_passivated > bare_surface")
     reference = {"value": None, "source": f"{experiment['source']}; {theory['source']}"}
-    for species in sorted({sp for _, sp in by_env}):
-        if not {("bare_surface", species), ("kbr_passivated", species)} <= set(by_env):
+    for _, bare_row, bare, env, conditions, _ in entries:
+        if env != "bare_surface":
             continue
-        (bare_row, bare), (kbr_row, kbr) = (
-            by_env["bare_surface", species],
-            by_env["kbr_passivated", species],
-        )
+        pair = {**conditions, "environment": "kbr_passivated"}
+        found = [(row, r) for _, row, r, _, c, _ in entries if c == pair]
+        if not found:
+            continue
+        kbr_row, kbr = found[0]
         unconverged = [] if bare["converged"] and kbr["converged"] else ["band not converged"]
         change = kbr["forward_barrier"] - bare["forward_barrier"]
         agreement, verdict = _decide(
@@ -728,17 +745,30 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         )
         section.observables.append(
             Observable("migration_barrier_change",
-                       {"environment": "kbr_passivated - bare_surface", "species": species},
+                       {**conditions, "environment": "kbr_passivated - bare_surface"},
                        float(change), "eV", kbr_row.preset, reference, agreement,
                        settings(kbr_row))
         )  # fmt: skip
+        where = f" ({conditions['hop']})" if "hop" in conditions else ""
         headline.append(
-            f"V_{species} barrier: bare {bare['forward_barrier']:.3f} eV, K-Br passivated "
-            f"{kbr['forward_barrier']:.3f} eV, change {change:+.3f} eV; expected > 0: {verdict}."
+            f"V_{bare['species']} barrier{where}: bare {bare['forward_barrier']:.3f} eV, K-Br "
+            f"passivated {kbr['forward_barrier']:.3f} eV, change {change:+.3f} eV; expected "
+            f"> 0: {verdict}."
         )
+    hosts: dict[str, dict[str, float]] = {}  # I and Br hops in one mixed-halide host
+    for _, row, r, _, _, _ in entries:
+        if _barrier_system(row) is None and r.get("host"):
+            hosts.setdefault(r["host"]["task"], {})[r["species"]] = r["forward_barrier"]
+    for host, barriers in hosts.items():
+        if {"I", "Br"} <= set(barriers):
+            i, br = barriers["I"], barriers["Br"]
+            headline.append(
+                f"In one mixed-halide host ({host}): V_I hop {i:.3f} eV, V_Br hop {br:.3f} eV, "
+                f"difference (I - Br) {i - br:+.3f} eV."
+            )
     if headline:
         section.text += "\n\nHeadline. " + " ".join(headline)
-    labels = {f"{env}, V_{sp}": r for (env, sp), (_, r) in by_env.items()}
+    labels = {", ".join(str(v) for v in c.values()): r for _, _, r, _, c, _ in entries}
     section.figures["Energy profiles along the band (spline through the images)"] = _png(
         profile_figure(labels)
     )

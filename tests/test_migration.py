@@ -285,7 +285,10 @@ def test_a_bad_hop_fails_before_any_dft(migration):
     assert json.loads((task_dir / "task.json").read_text())["recipe"]["options"]["to"] == 1
 
 
-@pytest.mark.parametrize("name", ["migration_barriers.toml", "kbr_passivation_demo.toml"])
+@pytest.mark.parametrize(
+    "name",
+    ["migration_barriers.toml", "kbr_passivation_demo.toml", "kbr_passivation_production.toml"],
+)
 def test_workflow_hops_are_valid_before_anything_runs(name):
     """Every migration_barrier task of the shipped campaigns names a hop along an octahedron
     edge of its (unrelaxed) host; the slab hops start in the outer layer or just below it."""

@@ -31,6 +31,14 @@ KEYS = {"observable", "conditions", "value", "unit", "preset", "reference", "agr
 # Lennard-Jones well depth (eV) of the toy hop in each labelled environment: the barrier scales
 # with it, so the "passivated" toy band is higher than the "bare" one by construction.
 TOY_EPSILON = {"bulk": 0.2, "bare_surface": 0.1, "kbr_passivated": 0.15}
+# More toy bands: (task, environment, species, well depth, slab layers of the hop, model). An
+# in-layer hop per slab (lower when passivated), and I and Br hops in one mixed-halide host.
+MORE_TOYS = [
+    ("hop_bare_in", "bare_surface", "Br", 0.12, {"site": 1, "to": 1}, None),
+    ("hop_kbr_in", "kbr_passivated", "Br", 0.09, {"site": 1, "to": 1}, None),
+    ("hop_mixed_i", "bulk", "I", 0.25, None, "mixed"),
+    ("hop_mixed_br", "bulk", "Br", 0.18, None, "mixed"),
+]
 NN = 4.1  # toy nearest-neighbour distance, Angstrom (the X-X octahedron edge of CsPbBr3)
 
 
@@ -57,14 +65,17 @@ def small_campaign(tiny_campaign: Campaign) -> Campaign:
     return c
 
 
-def toy_band(epsilon: float, workdir):
-    """A real CI-NEB of a vacancy hop in an fcc Br Lennard-Jones crystal (well depth eV)."""
+def toy_band(epsilon: float, workdir, mixed: bool = False):
+    """A real CI-NEB of a vacancy hop in an fcc Br Lennard-Jones crystal (well depth eV); with
+    ``mixed``, a third of the atoms are labelled I (the potential does not tell them apart)."""
     sigma = NN / 2 ** (1 / 6)
 
     def factory(communicator=None):
         return LennardJones(sigma=sigma, epsilon=epsilon, rc=2.5 * sigma, smooth=True)
 
     lattice = bulk("Br", "fcc", a=NN * np.sqrt(2), cubic=True).repeat(2)
+    if mixed:
+        lattice.symbols[1::3] = "I"
     j = int(np.argsort(lattice.get_all_distances(mic=True)[0])[1])
     initial, final = lattice.copy(), lattice.copy()
     final.positions[j] = lattice.positions[0]
@@ -76,23 +87,24 @@ def toy_band(epsilon: float, workdir):
     return neb.run_neb(initial, final, factory, workdir, n_images=3, fmax=0.02)
 
 
-def store_band(campaign: Campaign, db, env: str, workdir) -> None:
+def store_band(campaign: Campaign, db, name: str, env: str, species: str, epsilon: float,
+               hop: dict | None, model: str | None, workdir) -> None:  # fmt: skip
     """Run a toy band, declare it as a migration_barrier task and store it like the runner."""
-    result = toy_band(TOY_EPSILON[env], workdir)
+    result = toy_band(epsilon, workdir, mixed=model is not None)
     path, tangential = neb.band_profile(result.images)
-    name = f"hop_{env}"
+    labels = {"environment": env} if model is None else {"environment": env, "model": model}
     # no structure recipe (an Atoms recipe would not survive the store's data encoding);
-    # the toy's calculator parameter makes the three task ids differ (labels are not in an id)
-    campaign.add_task(name, "migration_barrier", None, params={"epsilon": TOY_EPSILON[env]},
-                      labels={"environment": env})  # fmt: skip
+    # the toy's calculator parameter makes the task ids differ (labels are not in an id)
+    campaign.add_task(name, "migration_barrier", None, params={"epsilon": epsilon},
+                      labels=labels)  # fmt: skip
     ids, task = campaign.task_ids(), campaign.tasks[name]
     recipe = campaign.recipe(task, ids)
     store = Store(db)
     metadata = {"campaign": campaign.name, "task": name, "kind": task.kind, "preset": task.preset}
     assert store.claim(ids[name], metadata)
     data = {**result.as_dict(), "path": path, "tangential_forces": tangential, "slab": None,
-            "environment": "bulk", "species": "Br", "site": result.hop.index, "to": None,
-            "layer_from_surface": None}  # fmt: skip
+            "environment": "bulk", "species": species, "site": result.hop.index, "to": None,
+            "layer_from_surface": hop, "host": {"task": f"host_{model}"}}  # fmt: skip
     saddle = result.images[result.saddle_index]
     keys = summary_keys({}, {"recipe": recipe}, saddle)
     store.finish(ids[name], saddle, keys, {"params": {}, "result": data, "recipe": recipe})
@@ -107,8 +119,9 @@ def report(tmp_path_factory, tiny):
     summary = run_campaign(campaign, tmp / "r.db", ranks=1, workdir=tmp / "w")
     assert summary.ok, summary.failed
     assert set(summary.skipped) == set(load_campaign(tiny_file).tasks)
-    for env in TOY_EPSILON:
-        store_band(campaign, tmp / "r.db", env, tmp / f"neb_{env}")
+    toys = [(f"hop_{env}", env, "Br", eps, None, None) for env, eps in TOY_EPSILON.items()]
+    for name, *toy in toys + MORE_TOYS:
+        store_band(campaign, tmp / "r.db", name, *toy, tmp / f"neb_{name}")
     write_report(campaign, tmp / "r.db", tmp / "out")
     return campaign, tmp
 
@@ -196,8 +209,11 @@ def test_vacancy_energies_and_the_passivation_change(report):
 def test_migration_barriers_cost_and_change(report):
     campaign, tmp = report
     summary, rows = _summary(tmp), _rows(campaign, tmp)
-    barriers = {e["conditions"]["environment"]: e for e in summary
-                if e["observable"] == "migration_barrier"}  # fmt: skip
+    barriers = {  # the toys without a hop or model label
+        e["conditions"]["environment"]: e
+        for e in summary
+        if e["observable"] == "migration_barrier" and len(e["conditions"]) == 2
+    }
     assert set(barriers) == set(TOY_EPSILON)
     for env, entry in barriers.items():
         result = rows[f"hop_{env}"].data["result"]
@@ -210,7 +226,15 @@ def test_migration_barriers_cost_and_change(report):
     assert barriers["bulk"]["reference"]["source"].startswith("0.25-0.4 eV")
     assert "Biega and Leppert" in barriers["bare_surface"]["reference"]["source"]
     assert barriers["bare_surface"]["agreement"] == "inconclusive"  # demo preset
-    change = next(e for e in summary if e["observable"] == "migration_barrier_change")
+    changes = [e for e in summary if e["observable"] == "migration_barrier_change"]
+    assert len(changes) == 2  # bare and passivated paired hop by hop
+    inlayer = next(e for e in changes if "hop" in e["conditions"])
+    assert inlayer["conditions"]["hop"] == "vacancy layer 1 -> 1"
+    bare_in, kbr_in = (
+        rows[f"hop_{s}_in"].data["result"]["forward_barrier"] for s in ("bare", "kbr")
+    )
+    assert inlayer["value"] == pytest.approx(kbr_in - bare_in) and inlayer["value"] < 0
+    change = next(e for e in changes if "hop" not in e["conditions"])
     bare, kbr = (rows[f"hop_{env}"].data["result"] for env in ("bare_surface", "kbr_passivated"))
     assert change["value"] == pytest.approx(kbr["forward_barrier"] - bare["forward_barrier"])
     assert change["agreement"] == "inconclusive"
@@ -218,6 +242,17 @@ def test_migration_barriers_cost_and_change(report):
     evaluations = kbr["total_cost"]["evaluations"]
     assert evaluations > 5 and re.search(rf"kbr_passivated\s+Br.*yes\s+{evaluations}\s", md)
     assert f"change {change['value']:+.3f} eV" in md
+    mixed = {
+        sp: rows[f"hop_mixed_{sp.lower()}"].data["result"]["forward_barrier"] for sp in ("I", "Br")
+    }
+    for sp, value in mixed.items():  # no literature value for the mixed halide
+        entry = next(e for e in summary if e["conditions"].get("model") == "mixed"
+                     and e["conditions"]["species"] == sp)  # fmt: skip
+        assert entry["value"] == value and entry["reference"] is None
+    assert (
+        f"In one mixed-halide host (host_mixed): V_I hop {mixed['I']:.3f} eV, V_Br hop "
+        f"{mixed['Br']:.3f} eV, difference (I - Br) {mixed['I'] - mixed['Br']:+.3f} eV."
+    ) in md
 
 
 def test_agreement_of_a_change_with_its_expected_sign():
