@@ -74,6 +74,7 @@ OPTIMIZERS = ("ode", "FIRE", "BFGS", "LBFGS", "MDMin")
 INTERPOLATIONS = ("idpp", "linear")
 DEFAULT_OPTIMIZER = "ode"
 SPRING_CONSTANT = 0.1  # eV/Angstrom^2
+ENDPOINT_TOLERANCE = 0.01  # eV: an image this far below its neighbouring endpoint: no minimum
 MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")  # set by Open MPI / MPICH, Slurm
 
 ENDPOINTS_FILE = "endpoints.traj"
@@ -114,8 +115,11 @@ class NEBResult:
     """Outcome of a CI-NEB. Energies in eV, forces in eV/A.
 
     ``energies`` are absolute total energies of all images, endpoints included; the barriers
-    are measured from the saddle (highest) image. ``cost`` is this call, ``total_cost`` all
-    calls on the same work directory.
+    are measured from the saddle (highest) image. ``unstable_endpoints`` names the endpoints
+    ("initial", "final") next to which an image lies more than ``ENDPOINT_TOLERANCE`` eV lower:
+    such an endpoint is no minimum (a symmetric saddle that its relaxation could not leave) and
+    the barrier from it means nothing. ``cost`` is this call, ``total_cost`` all calls on the
+    same work directory.
     """
 
     forward_barrier: float
@@ -130,6 +134,7 @@ class NEBResult:
     total_cost: NEBCost
     hop: Hop
     settings: dict
+    unstable_endpoints: list[str]
     images: list[Atoms] = field(repr=False)
 
     def as_dict(self) -> dict:
@@ -551,11 +556,19 @@ def run_neb(
         total_cost=total_before + this_run,
         hop=hop,
         settings=settings,
+        unstable_endpoints=unstable_endpoints(energies),
         images=band,
     )
     save_state(this_run)
     write_checkpoint(workdir / RESULT_FILE, result.as_dict())
     return result
+
+
+def unstable_endpoints(energies: list[float], tolerance: float = ENDPOINT_TOLERANCE) -> list[str]:
+    """The endpoints of a band (energies in eV, endpoints included) that are no minimum along
+    it: "initial" and/or "final" when the image next to it lies more than ``tolerance`` lower."""
+    ends = (("initial", energies[0], energies[1]), ("final", energies[-1], energies[-2]))
+    return [name for name, end, image in ends if image < end - tolerance]
 
 
 def plot_profile(result: NEBResult, path: str | Path) -> Path:

@@ -620,7 +620,25 @@ def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
             f"{cost['wall_time']:>8.0f}"
         )
     lines += [f"  {name}: {text}" for name, _, _, text in rows]
+    for name, _, r, _ in rows:
+        ends = _no_minimum(r)
+        if ends:
+            e = r["energies"]
+            lines.append(
+                f"  {name}: NO BARRIER: {' and '.join(ends)} "
+                f"{'endpoints are no minima' if len(ends) == 2 else 'endpoint is no minimum'} "
+                f"along the band (image next to each endpoint {e[1] - e[0]:+.3f} / "
+                f"{e[-2] - e[-1]:+.3f} eV): its relaxation stopped on a slope or a symmetric "
+                "saddle; relax that vacancy from a distorted start"
+            )
     return "\n".join(lines)
+
+
+def _no_minimum(r: dict) -> list[str]:
+    """The endpoints of a stored band that are no minimum along it (see neb.unstable_endpoints)."""
+    from perovcalc.neb import unstable_endpoints
+
+    return unstable_endpoints(r["energies"])
 
 
 def profile_figure(profiles: dict[str, dict]):
@@ -665,6 +683,12 @@ def migration_literature() -> str:
     return "\n".join(lines)
 
 
+def _band_problems(r: dict) -> list[str]:
+    """Why a stored band cannot decide anything: not converged, an endpoint no minimum."""
+    problems = [] if r["converged"] else ["band not converged"]
+    return problems + (["an endpoint is no minimum"] if _no_minimum(r) else [])
+
+
 def _hop(r: dict) -> str | None:
     """Where the vacancy of a slab hop moves, in perovskite layers from the surface
     ("vacancy layer 1 -> 0": from the first PbX2 layer to the outer layer); None in bulk."""
@@ -704,7 +728,7 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         (_barrier_system(row), r["species"]): r for _, row, r, env, _, _ in entries if env == "bulk"
     }
     for task, row, r, env, conditions, text in entries:
-        reasons = _too_crude([row], [] if r["converged"] else ["band not converged"])
+        reasons = _too_crude([row], _band_problems(r))
         reference, agreement = None, "no reference"
         system = _barrier_system(row)
         if env == "bulk":
@@ -738,11 +762,9 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         if not found:
             continue
         kbr_row, kbr = found[0]
-        unconverged = [] if bare["converged"] and kbr["converged"] else ["band not converged"]
+        problems = sorted(set(_band_problems(bare) + _band_problems(kbr)))
         change = kbr["forward_barrier"] - bare["forward_barrier"]
-        agreement, verdict = _decide(
-            change, "increase", _too_crude([bare_row, kbr_row], unconverged)
-        )
+        agreement, verdict = _decide(change, "increase", _too_crude([bare_row, kbr_row], problems))
         section.observables.append(
             Observable("migration_barrier_change",
                        {**conditions, "environment": "kbr_passivated - bare_surface"},

@@ -115,12 +115,26 @@ def test_symmetric_hop_barrier_matches_the_constrained_saddle(reference, toy_sad
     assert toy_saddle > 0.3
     assert result.forward_barrier == pytest.approx(toy_saddle, abs=5e-3)
     assert result.saddle_energy - result.energies[0] == pytest.approx(result.forward_barrier)
+    assert result.unstable_endpoints == []
     # every evaluation the calculators did is counted, and nothing else
     assert result.cost.evaluations == factory.calls == result.total_cost.evaluations
     assert factory.created == 2 + 5  # endpoints, then one calculator per moving image
     saved = json.loads((workdir / neb.RESULT_FILE).read_text())
     assert saved["forward_barrier"] == result.forward_barrier
     assert saved["cost"]["evaluations"] == factory.calls
+
+
+@pytest.mark.parametrize(
+    "energies, unstable",
+    [
+        ([0.0, 0.2, 0.3, 0.1], []),  # an ordinary hop
+        ([0.0, -0.005, 0.3, 0.1], []),  # within the tolerance
+        ([0.0, -0.145, 0.0], ["initial", "final"]),  # a symmetric saddle between two of them
+        ([0.0, 0.3, 0.05, 0.1], ["final"]),
+    ],
+)
+def test_endpoints_with_a_lower_image_beside_them_are_no_minima(energies, unstable):
+    assert neb.unstable_endpoints(energies) == unstable
 
 
 def test_fire_evaluates_each_moving_image_once_per_step(toy_hop, tmp_path):

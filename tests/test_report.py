@@ -19,7 +19,13 @@ from ase.optimize import BFGS
 
 from perovcalc import neb
 from perovcalc.campaign import Campaign, load_campaign
-from perovcalc.report import AGREEMENTS, _decide, weighted_binding_energy, write_report
+from perovcalc.report import (
+    AGREEMENTS,
+    _decide,
+    barrier_table,
+    weighted_binding_energy,
+    write_report,
+)
 from perovcalc.runner import run_campaign
 from perovcalc.store import Store
 from perovcalc.worker import summary_keys
@@ -253,6 +259,24 @@ def test_migration_barriers_cost_and_change(report):
         f"In one mixed-halide host (host_mixed): V_I hop {mixed['I']:.3f} eV, V_Br hop "
         f"{mixed['Br']:.3f} eV, difference (I - Br) {mixed['I'] - mixed['Br']:+.3f} eV."
     ) in md
+
+
+def test_bands_whose_endpoints_are_no_minima_are_marked():
+    """The demo's in-layer hop on the 1x1 K-Br slab: the image between two equivalent
+    vacancy sites lies 0.145 eV below both, so neither endpoint is a minimum."""
+    cost = {"evaluations": 17, "steps": 14, "wall_time": 299.0}
+    saddle = {"species": "Br", "forward_barrier": -0.145, "reverse_barrier": -0.145,
+              "reaction_energy": 0.0, "converged": True, "energies": [-10.0, -10.145, -10.0],
+              "cost": cost}  # fmt: skip
+    text = barrier_table([("hop_in", "kbr_passivated", saddle, "demo")])
+    assert "hop_in: NO BARRIER: initial and final endpoints are no minima" in text
+    assert "(image next to each endpoint -0.145 / -0.145 eV)" in text
+    slope = {**saddle, "energies": [-10.0, -9.6, -9.5]}  # the final state slides back
+    assert "hop_in: NO BARRIER: final endpoint is no minimum" in barrier_table(
+        [("hop_in", "bare_surface", slope, "demo")]
+    )
+    hop = {**saddle, "energies": [-10.0, -9.7, -10.0]}
+    assert "NO BARRIER" not in barrier_table([("hop_in", "bulk", hop, "demo")])
 
 
 def test_agreement_of_a_change_with_its_expected_sign():
