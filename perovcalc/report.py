@@ -689,6 +689,20 @@ def _band_problems(r: dict) -> list[str]:
     return problems + (["an endpoint is no minimum"] if _no_minimum(r) else [])
 
 
+def mixed_host_headline(host: str, i: dict, br: dict) -> str:
+    """The I and Br hops (stored band results) of one mixed-halide host side by side (eV)."""
+
+    def barrier(r: dict) -> str:
+        return "no barrier (an endpoint is no minimum)" if _no_minimum(r) else (
+            f"{r['forward_barrier']:.3f} eV"
+        )  # fmt: skip
+
+    text = f"In one mixed-halide host ({host}): V_I hop {barrier(i)}, V_Br hop {barrier(br)}"
+    if _no_minimum(i) or _no_minimum(br):
+        return text + "."
+    return text + f", difference (I - Br) {i['forward_barrier'] - br['forward_barrier']:+.3f} eV."
+
+
 def _hop(r: dict) -> str | None:
     """Where the vacancy of a slab hop moves, in perovskite layers from the surface
     ("vacancy layer 1 -> 0": from the first PbX2 layer to the outer layer); None in bulk."""
@@ -777,17 +791,13 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
             f"passivated {kbr['forward_barrier']:.3f} eV, change {change:+.3f} eV; expected "
             f"> 0: {verdict}."
         )
-    hosts: dict[str, dict[str, float]] = {}  # I and Br hops in one mixed-halide host
+    hosts: dict[str, dict[str, dict]] = {}  # I and Br hops in one mixed-halide host
     for _, row, r, _, _, _ in entries:
         if _barrier_system(row) is None and r.get("host"):
-            hosts.setdefault(r["host"]["task"], {})[r["species"]] = r["forward_barrier"]
-    for host, barriers in hosts.items():
-        if {"I", "Br"} <= set(barriers):
-            i, br = barriers["I"], barriers["Br"]
-            headline.append(
-                f"In one mixed-halide host ({host}): V_I hop {i:.3f} eV, V_Br hop {br:.3f} eV, "
-                f"difference (I - Br) {i - br:+.3f} eV."
-            )
+            hosts.setdefault(r["host"]["task"], {})[r["species"]] = r
+    for host, bands in hosts.items():
+        if {"I", "Br"} <= set(bands):
+            headline.append(mixed_host_headline(host, bands["I"], bands["Br"]))
     if headline:
         section.text += "\n\nHeadline. " + " ".join(headline)
     labels = {", ".join(str(v) for v in c.values()): r for _, _, r, _, c, _ in entries}

@@ -23,6 +23,7 @@ from perovcalc.report import (
     AGREEMENTS,
     _decide,
     barrier_table,
+    mixed_host_headline,
     weighted_binding_energy,
     write_report,
 )
@@ -277,6 +278,18 @@ def test_bands_whose_endpoints_are_no_minima_are_marked():
     )
     hop = {**saddle, "energies": [-10.0, -9.7, -10.0]}
     assert "NO BARRIER" not in barrier_table([("hop_in", "bulk", hop, "demo")])
+
+
+def test_mixed_host_headline_leaves_out_a_hop_without_barrier():
+    """The demo's CsPbI2Br SQS: the Br band's first image lies 0.033 eV below its start."""
+    i = {"forward_barrier": 0.027, "energies": [0.0, 0.027, -0.126]}
+    br = {"forward_barrier": -0.033, "energies": [0.0, -0.033, -0.182]}
+    assert mixed_host_headline("host", i, br) == (
+        "In one mixed-halide host (host): V_I hop 0.027 eV, V_Br hop no barrier (an endpoint is "
+        "no minimum)."
+    )
+    br = {"forward_barrier": 0.1, "energies": [0.0, 0.1, -0.182]}
+    assert mixed_host_headline("host", i, br).endswith("difference (I - Br) -0.073 eV.")
 
 
 def test_agreement_of_a_change_with_its_expected_sign():
