@@ -629,7 +629,7 @@ def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
                 f"{'endpoints are no minima' if len(ends) == 2 else 'endpoint is no minimum'} "
                 f"along the band (image next to each endpoint {e[1] - e[0]:+.3f} / "
                 f"{e[-2] - e[-1]:+.3f} eV): its relaxation stopped on a slope or a symmetric "
-                "saddle; relax that vacancy from a distorted start"
+                "saddle, and a lower state lies along the band"
             )
     return "\n".join(lines)
 
