@@ -85,9 +85,10 @@ class Store:
         if not self.is_postgres:
             Path(self.url).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         self.db = ase.db.connect(self.url, use_lock_file=False)
-        if self.is_postgres:  # create the tables once, not in a race between new writers
-            with self._exclusive(), self.db.managed_connection():
-                pass
+        # create the tables once, under the lock: ASE checks for them and then creates them, so
+        # a second process could find the tables without the version row and fail to read them
+        with self._exclusive(), self.db.managed_connection():
+            pass
 
     def __repr__(self) -> str:
         return f"Store({redact(self.url)!r})"
