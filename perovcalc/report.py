@@ -692,13 +692,15 @@ def _band_problems(r: dict) -> list[str]:
 def mixed_host_headline(host: str, i: dict, br: dict) -> str:
     """The I and Br hops (stored band results) of one mixed-halide host side by side (eV)."""
 
-    def barrier(r: dict) -> str:
-        return "no barrier (an endpoint is no minimum)" if _no_minimum(r) else (
-            f"{r['forward_barrier']:.3f} eV"
-        )  # fmt: skip
+    ok_i, ok_br = not _no_minimum(i), not _no_minimum(br)
 
-    text = f"In one mixed-halide host ({host}): V_I hop {barrier(i)}, V_Br hop {barrier(br)}"
-    if _no_minimum(i) or _no_minimum(br):
+    def shown(r: dict, ok: bool) -> str:
+        return f"{r['forward_barrier']:.3f} eV" if ok else "no barrier (an endpoint is no minimum)"
+
+    text = (
+        f"In one mixed-halide host ({host}): V_I hop {shown(i, ok_i)}, V_Br hop {shown(br, ok_br)}"
+    )
+    if not (ok_i and ok_br):
         return text + "."
     return text + f", difference (I - Br) {i['forward_barrier'] - br['forward_barrier']:+.3f} eV."
 
@@ -723,28 +725,26 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         "again; the experiment proposes that K-Br raises the Br barrier (passivated minus bare "
         "> 0). The demo preset or an unconverged band makes that comparison inconclusive.",
     )
-    entries = []  # (task, row, result, environment, conditions, settings text)
+    entries = []  # (task, row, result, environment, conditions, settings text, compound)
     for task, row in rows:
         r = row.data["result"]
         env = environment(task, r)
         conditions = {"environment": env, "species": r["species"]}
-        if _hop(r) is not None:
-            conditions["hop"] = _hop(r)
+        if (hop := _hop(r)) is not None:
+            conditions["hop"] = hop
         if "model" in task.labels:
             conditions["model"] = task.labels["model"]
         s = r.get("settings", {})
         neb = ", ".join(f"{k}={s[k]}" for k in ("n_images", "fmax", "optimizer", "climb") if k in s)
-        entries.append((task, row, r, env, conditions, f"{settings(row)}; NEB {neb}"))
+        text = f"{settings(row)}; NEB {neb}"
+        entries.append((task, row, r, env, conditions, text, _barrier_system(row)))
     section.blocks["Barriers and cost"] = barrier_table(
-        [(task.name, env, r, text) for task, _, r, env, _, text in entries]
+        [(task.name, env, r, text) for task, _, r, env, _, text, _ in entries]
     )
-    bulk = {
-        (_barrier_system(row), r["species"]): r for _, row, r, env, _, _ in entries if env == "bulk"
-    }
-    for task, row, r, env, conditions, text in entries:
+    bulk = {(system, r["species"]): r for *_, r, env, _, _, system in entries if env == "bulk"}
+    for task, row, r, env, conditions, text, system in entries:
         reasons = _too_crude([row], _band_problems(r))
         reference, agreement = None, "no reference"
-        system = _barrier_system(row)
         if env == "bulk":
             found = _bulk_barrier_reference(system, r["species"])
             if found is not None:
@@ -768,11 +768,11 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
     experiment = _trend("migration_barrier", "kbr_passivated > bare_surface")
     theory = _trend("migration_barrier", "alkali_halide_passivated > bare_surface")
     reference = {"value": None, "source": f"{experiment['source']}; {theory['source']}"}
-    for _, bare_row, bare, env, conditions, _ in entries:
+    for _, bare_row, bare, env, conditions, _, _ in entries:
         if env != "bare_surface":
             continue
         pair = {**conditions, "environment": "kbr_passivated"}
-        found = [(row, r) for _, row, r, _, c, _ in entries if c == pair]
+        found = [(row, r) for _, row, r, _, c, _, _ in entries if c == pair]
         if not found:
             continue
         kbr_row, kbr = found[0]
@@ -792,15 +792,15 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
             f"> 0: {verdict}."
         )
     hosts: dict[str, dict[str, dict]] = {}  # I and Br hops in one mixed-halide host
-    for _, row, r, _, _, _ in entries:
-        if _barrier_system(row) is None and r.get("host"):
+    for _, _, r, _, _, _, system in entries:
+        if system is None and r.get("host"):
             hosts.setdefault(r["host"]["task"], {})[r["species"]] = r
     for host, bands in hosts.items():
         if {"I", "Br"} <= set(bands):
             headline.append(mixed_host_headline(host, bands["I"], bands["Br"]))
     if headline:
         section.text += "\n\nHeadline. " + " ".join(headline)
-    labels = {", ".join(str(v) for v in c.values()): r for _, _, r, _, c, _ in entries}
+    labels = {", ".join(str(v) for v in c.values()): r for _, _, r, _, c, _, _ in entries}
     section.figures["Energy profiles along the band (spline through the images)"] = _png(
         profile_figure(labels)
     )
