@@ -1,3 +1,3 @@
 """perovcalc: GPAW workflows for halide perovskite nanocrystals."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -40,7 +40,7 @@ from ase import Atoms
 
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.presets import PRESETS
-from perovcalc.tasks import get_kind, resolve_options
+from perovcalc.tasks import get_kind, keyed_options, resolve_options
 
 BUILDERS: dict[str, str] = {
     "perovskite": "perovcalc.bulk:cubic_perovskite",
@@ -235,10 +235,15 @@ class Campaign:
         return [self.tasks[n] for n in names]
 
     # ----------------------------------------------------------------- identity
-    def recipe(self, task: TaskSpec, ids: dict[str, str] | None = None) -> dict:
+    def recipe(
+        self, task: TaskSpec, ids: dict[str, str] | None = None, legacy: bool = False
+    ) -> dict:
         """What determines the result of ``task``: kind, settings, input structure recipe, and
-        the ids of the tasks it depends on (so the id is known before anything runs)."""
-        ids = self.task_ids() if ids is None else ids
+        the ids of the tasks it depends on (so the id is known before anything runs).
+
+        ``legacy``: the recipe of perovcalc 0.1, which named the tasks in ``needs`` instead of
+        giving their ids (a changed dependency left the id alone); to adopt its rows."""
+        ids = self.task_ids(legacy) if ids is None else ids
 
         def substitute(value):
             if isinstance(value, str) and value.startswith(TASK_REF):
@@ -252,23 +257,24 @@ class Campaign:
         structure = task.structure
         if structure in self.structures:
             structure = self.structures[structure].recipe()
+        needs = sorted(task.needs)
         return substitute(
             {
                 "kind": task.kind,
                 "structure": structure,
                 "preset": task.preset,
                 "params": task.params,
-                "options": resolve_options(task.kind, task.options),  # the same before validate()
+                "options": keyed_options(task.kind, task.options),  # the same before validate()
                 "charge": task.charge,
-                "needs": sorted(task.needs),
+                "needs": needs if legacy else [TASK_REF + n for n in needs],
             }
         )
 
-    def task_ids(self) -> dict[str, str]:
-        """Content-hash id of every task: "t" and 16 hex digits."""
+    def task_ids(self, legacy: bool = False) -> dict[str, str]:
+        """Content-hash id of every task: "t" and 16 hex digits (``legacy``: see :meth:`recipe`)."""
         ids: dict[str, str] = {}
         for task in self.order():
-            text = json.dumps(self.recipe(task, ids), sort_keys=True, default=str)
+            text = json.dumps(self.recipe(task, ids, legacy), sort_keys=True, default=str)
             # a letter first: ASE db refuses string values that parse as numbers
             ids[task.name] = "t" + hashlib.sha256(text.encode()).hexdigest()[:16]
         return ids

@@ -371,6 +371,18 @@ def _fmax(ctx) -> float:
     return ctx.options["fmax"] or get_preset(ctx.preset).fmax
 
 
+def rattle_option(ctx, steps: int, steps_field: str) -> float:
+    """The task's ``rattle`` option (A), checked against its relaxation ``steps``."""
+    rattle, where = ctx.options["rattle"], f"task {ctx.name}"
+    if rattle < 0:
+        raise InputError("options.rattle", rattle, "a standard deviation >= 0 A", where)
+    if rattle and not steps:
+        raise InputError(
+            "options.rattle", rattle, f"0 with options.{steps_field} = 0 (no relaxation)", where
+        )
+    return rattle
+
+
 def _formula_units(atoms: Atoms) -> tuple[str, float]:
     comp = _composition(atoms.get_chemical_formula())
     reduced, factor = comp.get_reduced_composition_and_factor()
@@ -567,6 +579,7 @@ def vacancy_formation_task(ctx) -> CalcResult:
             "relax the host to this fmax (its fmax option)",
             f"task {ctx.name}",
         )
+    rattle = rattle_option(ctx, ctx.options["steps"], "steps")
     environment = system_kind(host)
     charges = _charges(ctx.options["charges"])
     if environment != "bulk" and charges != [0]:
@@ -596,6 +609,8 @@ def vacancy_formation_task(ctx) -> CalcResult:
             if key in done:
                 continue
             defect = remove_atom(host, site.index)
+            if rattle:
+                defect.rattle(rattle, seed=site.index)
             params = defect_parameters(ctx.params, defect, q)
             if params.get("spinpol"):
                 vacancy_moments(host, defect, site.index, site.index)
@@ -639,7 +654,10 @@ def vacancy_formation_task(ctx) -> CalcResult:
                 "depth": site.depth,
                 "charge": q,
                 "energy": relaxed.energy,
-                "relaxation_energy": relaxed.data["initial_energy"] - relaxed.energy,
+                "relaxation_energy": None  # the rattled start is no reference
+                if rattle
+                else relaxed.data["initial_energy"] - relaxed.energy,
+                "rattle": rattle,
                 "correction": asdict(correction),
                 "formation_energy": energies,
                 "converged": relaxed.data["converged"],
@@ -737,6 +755,12 @@ def format_vacancy_table(name: str, result: Mapping) -> str:
     if any(e["charge"] for e in result["entries"]):
         lines.append(f"  charged defects: Freysoldt correction, epsilon = {result['epsilon']:g}")
     lines.append("  E_relax: energy given up by relaxing the defect cell (eV; unrelaxed - relaxed)")
+    rattled = sorted({e["rattle"] for e in result["entries"] if e.get("rattle")})
+    if rattled:
+        lines.append(
+            f"  rattled starts (free atoms displaced by {', '.join(f'{r:g}' for r in rattled)} A, "
+            "std. dev.): no E_relax"
+        )
     lines.append(
         f"  {'site':>5} {'X':<3}{'mult':>5} {'layer':>6} {'depth A':>8} {'q':>3} "
         f"{'E_corr':>7} {'E_f X-rich':>11} {'E_f X-poor':>11} {'E_relax':>8}  relaxed"
@@ -744,7 +768,7 @@ def format_vacancy_table(name: str, result: Mapping) -> str:
     for e in result["entries"]:
         layer = "-" if e["layer_from_surface"] is None else str(e["layer_from_surface"])
         depth = "-" if e["depth"] is None else f"{e['depth']:.2f}"
-        e_relax = "-" if "relaxation_energy" not in e else f"{e['relaxation_energy']:.3f}"
+        e_relax = "-" if e.get("relaxation_energy") is None else f"{e['relaxation_energy']:.3f}"
         relaxed = "yes" if e["converged"] else f"no ({e['max_force']:.2f} eV/A)"
         lines.append(
             f"  {e['site']:>5} {e['species']:<3}{e['multiplicity']:>5} {layer:>6} {depth:>8} "

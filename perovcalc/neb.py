@@ -803,9 +803,10 @@ def _reused_relaxation(host: Atoms, vacancy: int, sources) -> tuple[np.ndarray, 
     return None
 
 
-def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float) -> dict:
+def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float, seed: int) -> dict:
     """Relaxed endpoint ``name``: positions (A), source and cost, checkpointed in
-    ``<workdir>/endpoints.json`` and ``<workdir>/<name>/``."""
+    ``<workdir>/endpoints.json`` and ``<workdir>/<name>/``. A fresh relaxation starts rattled
+    (``rattle`` option, ``seed``: the vacancy's host index)."""
     from perovcalc.calculate import relax_positions
 
     checkpoint = ctx.workdir / "endpoints.json"
@@ -823,6 +824,9 @@ def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float) -
     if record["source"] == "reused":
         record.update(evaluations=0, converged=True, max_force=record["reused_from"]["max_force"])
     else:
+        if record["source"] == "relaxed" and ctx.options["rattle"]:
+            atoms.rattle(ctx.options["rattle"], seed=seed)
+            record["rattle"] = ctx.options["rattle"]
         relaxed = relax_positions(
             atoms, params, ctx.workdir / name, fmax, ctx.options["endpoint_steps"]
         )
@@ -861,7 +865,7 @@ def migration_barrier_task(ctx) -> CalcResult:
     Energies in eV, lengths in A; the stored structure is the saddle image.
     """
     from perovcalc.calculate import CalcResult
-    from perovcalc.formation import defect_host, defect_parameters, vacancy_moments
+    from perovcalc.formation import defect_host, defect_parameters, rattle_option, vacancy_moments
     from perovcalc.presets import system_kind
     from perovcalc.vacancy import hop_endpoints
 
@@ -872,6 +876,7 @@ def migration_barrier_task(ctx) -> CalcResult:
     )
     if options["endpoint_steps"] < 0:
         raise InputError("options.endpoint_steps", options["endpoint_steps"], "an integer >= 0")
+    rattle_option(ctx, options["endpoint_steps"], "endpoint_steps")
     host_row, host, outer = defect_host(ctx)
     host_data = host_row.data["result"]
     slab = host_data.get("slab")
@@ -895,11 +900,11 @@ def migration_barrier_task(ctx) -> CalcResult:
     if reused_initial is not None:
         reused_initial = (np.delete(reused_initial[0], site, axis=0), reused_initial[1])
     endpoints = {}
-    for name, start, reused in (
-        ("initial", initial, reused_initial),
-        ("final", final, reused_final),
+    for name, start, reused, vacancy in (
+        ("initial", initial, reused_initial, site),
+        ("final", final, reused_final, to),
     ):
-        endpoints[name] = _endpoint(ctx, name, start, params, reused, fmax)
+        endpoints[name] = _endpoint(ctx, name, start, params, reused, fmax, vacancy)
         start.set_positions(endpoints[name]["positions"], apply_constraint=False)
     validate_endpoints(initial, final)
 

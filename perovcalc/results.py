@@ -18,7 +18,10 @@ HEADLINE_KEYS = {  # result key -> (label, unit, format)
 
 def task_rows(campaign: Campaign, db: str | Path) -> list[tuple[str, str, object]]:
     """(task name, task id, row or None) for every task, in dependency order."""
+    from perovcalc.runner import adopt_legacy_rows
+
     store = Store(db)
+    adopt_legacy_rows(campaign, store, None)
     ids = campaign.task_ids()
     return [(t.name, ids[t.name], store.get(ids[t.name])) for t in campaign.order()]
 

@@ -22,7 +22,7 @@ from typing import Protocol, TextIO
 
 from perovcalc.campaign import Campaign, TaskSpec
 from perovcalc.parallel import gpaw_environment, mpi_prefix
-from perovcalc.store import HEARTBEAT, Store, password_of, redact
+from perovcalc.store import HEARTBEAT, Store, is_stale, password_of, redact
 from perovcalc.tasks import get_kind
 
 SCF_LINE = re.compile(r"^\|?iter:\s*\d+")  # an SCF iteration in a GPAW log (new and old code)
@@ -101,6 +101,38 @@ def task_directory(workdir: Path, name: str, task_id: str) -> Path:
     return workdir / "tasks" / f"{safe}-{task_id[:8]}"
 
 
+def adopt_legacy_rows(campaign: Campaign, store: Store, workdir: Path | None) -> list[str]:
+    """Move the rows that perovcalc 0.1 stored under its task ids (see ``Campaign.recipe``) to
+    the current ids, with their task folders in ``workdir``; the names of the tasks adopted.
+
+    A row is adopted only if it is the same computation: every task it depends on has its
+    current result, finished before the row's task started. Without ``workdir`` only finished
+    rows are adopted (an interrupted task needs its checkpoints)."""
+    ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
+    adopted = []
+    for task in campaign.order():
+        name = task.name
+        if ids[name] == legacy[name] or store.get(ids[name]) is not None:
+            continue
+        old = store.get(legacy[name])
+        if old is None:
+            continue
+        resumable = old.status == "interrupted" or is_stale(old)
+        if old.status != "done" and not (workdir is not None and resumable):
+            continue
+        deps = [store.get(ids[d]) for d in campaign.dependencies(task)]
+        if any(d is None or d.status != "done" or d.finished > old.started for d in deps):
+            continue
+        if not store.rekey(legacy[name], ids[name]):
+            continue
+        if workdir is not None:
+            folder = task_directory(workdir, name, legacy[name])
+            if folder.is_dir() and not task_directory(workdir, name, ids[name]).exists():
+                folder.rename(task_directory(workdir, name, ids[name]))
+        adopted.append(name)
+    return adopted
+
+
 class Progress:
     """One status line per running task: n of m, name, elapsed time, SCF iterations of its
     current GPAW calculation (the newest ``*.txt`` log in its directory: ``gpaw.txt``, the
@@ -159,6 +191,8 @@ def run_campaign(
     executor = executor or LocalExecutor()
     password = password_of(store.url)
     secrets = {} if password is None else {"PGPASSWORD": password}
+    for name in adopt_legacy_rows(campaign, store, workdir):
+        print(f"{name}: result of perovcalc 0.1 adopted under the task's current id", file=stream)
     ids = campaign.task_ids()
     order = campaign.order()
     names = [t.name for t in order]

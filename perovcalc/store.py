@@ -163,6 +163,15 @@ class Store:
                 **key_value_pairs,
             )
 
+    def rekey(self, old_id: str, new_id: str) -> bool:
+        """Give the row of ``old_id`` the id ``new_id``; False if either makes that impossible."""
+        with self._exclusive():
+            row = self.get(old_id)
+            if row is None or self.get(new_id) is not None:
+                return False
+            self.db.update(row.id, task_id=new_id)
+            return True
+
     def mark(self, task_id: str, status: str, reason: str) -> None:
         """Set a claimed task to ``failed`` or ``interrupted`` with a one-line ``reason``."""
         with self._exclusive():

@@ -22,12 +22,16 @@ from perovcalc.neb import DEFAULT_OPTIMIZER, OPTIMIZERS
 
 @dataclass(frozen=True)
 class Option:
-    """One option of a task kind: its type and default (None = no default, use the preset)."""
+    """One option of a task kind: its type and default (None = no default, use the preset).
+
+    ``keyed_at_default=False`` leaves the option out of task ids while it has its default, so
+    that adding an option to a kind keeps the ids (and stored results) of existing tasks."""
 
     type: type
     default: object = None
     help: str = ""
     choices: tuple = ()
+    keyed_at_default: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ def relax_lattice_task(ctx: TaskContext) -> CalcResult:
         ctx.atoms, ctx.params, ctx.workdir, ctx.options["strain"], ctx.options["points"]
     )
 
+
+RATTLE = Option(
+    float,
+    0.0,
+    "standard deviation (A) of random displacements of the free atoms of a vacancy cell before "
+    "its relaxation, seeded with the vacancy's host index: lets it leave a symmetric saddle",
+    keyed_at_default=False,  # added after stores existed
+)
 
 KINDS: dict[str, Kind] = {
     "single_point": Kind(
@@ -177,6 +189,7 @@ KINDS: dict[str, Kind] = {
             "epsilon": Option(float, None, "static dielectric constant (default: reference)"),
             "fmax": Option(float, None, "force criterion, eV/A (default: the preset's)"),
             "steps": Option(int, 100, "maximum optimizer steps per vacancy"),
+            "rattle": RATTLE,
         },
         help="halide vacancy formation energies at every distinct site of a defect_host",
     ),
@@ -202,6 +215,7 @@ KINDS: dict[str, Kind] = {
             "optimizer": Option(str, DEFAULT_OPTIMIZER, "band optimizer", OPTIMIZERS),
             "max_steps": Option(int, 300, "maximum band optimizer steps per run"),
             "endpoint_steps": Option(int, 100, "maximum BFGS steps per endpoint relaxation"),
+            "rattle": RATTLE,
         },
         help="vacancy-mediated halide hop barrier by CI-NEB on a defect_host (reuses the "
         "relaxed vacancies of a vacancy_formation task in needs)",
@@ -235,3 +249,14 @@ def resolve_options(kind_name: str, options: dict, where: str = "") -> dict:
             raise InputError(f"options.{key}", value, opt.choices, where)
         resolved[key] = value
     return resolved
+
+
+def keyed_options(kind_name: str, options: dict) -> dict:
+    """The options of a task that enter its id: ``options`` resolved, less those at their
+    default that are not keyed at their default (see :class:`Option`)."""
+    kind = get_kind(kind_name)
+    return {
+        key: value
+        for key, value in resolve_options(kind_name, options).items()
+        if kind.options[key].keyed_at_default or value != kind.options[key].default
+    }

@@ -18,7 +18,7 @@ from ase import Atoms
 from perovcalc.campaign import TASK_REF, builder_function
 from perovcalc.errors import PerovcalcError
 from perovcalc.store import Store
-from perovcalc.tasks import TaskContext, get_kind
+from perovcalc.tasks import TaskContext, get_kind, resolve_options
 
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 143
@@ -122,7 +122,7 @@ def run_task(spec: dict) -> int:
             name=spec["name"],
             atoms=atoms,
             params=params,
-            options=recipe["options"],
+            options=resolve_options(recipe["kind"], recipe["options"]),
             workdir=Path(spec["workdir"]),
             preset=recipe["preset"],
             dependencies=dependencies,

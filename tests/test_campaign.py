@@ -82,6 +82,32 @@ def test_task_ids_are_content_hashes():
     assert a.task_ids() == load_campaign(WORKFLOWS / "smoke.toml").task_ids()
 
 
+def test_ids_follow_needs_and_options_added_later_keep_them():
+    """A task's id changes with the tasks in its needs (perovcalc 0.1 named them, and kept
+    its id: its legacy id, pinned here as 0.1 computed it). ``rattle`` came after stores held
+    vacancy and barrier results: at its default it leaves ids alone; set, it changes them. A
+    keyed option (steps) enters the id even at its default."""
+    from perovcalc.tasks import keyed_options
+
+    campaign = Campaign("ids")
+    campaign.add_structure("cspbbr3", "perovskite", halide="Br", a=5.874)
+    campaign.add_task("host", "defect_host", "cspbbr3")
+    campaign.add_task("vacancy", "vacancy_formation", "task:host")
+    campaign.add_task("barrier", "migration_barrier", "task:host", needs=["vacancy"])
+    of_01 = {"vacancy": "t8cca8f9e388ae1ac", "barrier": "td6fa3607155709e9"}
+    ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
+    assert {n: legacy[n] for n in of_01} == of_01
+    assert ids["vacancy"] == of_01["vacancy"] and ids["barrier"] != of_01["barrier"]
+    campaign.tasks["vacancy"].options["rattle"] = 0.0  # the default, given
+    assert campaign.task_ids() == ids
+    campaign.tasks["vacancy"].options["rattle"] = 0.05
+    changed = campaign.task_ids()
+    assert changed["vacancy"] != ids["vacancy"] and changed["barrier"] != ids["barrier"]
+    assert campaign.task_ids(legacy=True)["barrier"] == of_01["barrier"]  # 0.1's flaw
+    options = keyed_options("vacancy_formation", {})
+    assert "rattle" not in options and options["steps"] == 100
+
+
 def test_max_ranks_caps_the_ranks_of_dft_tasks(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text(GOOD.replace('structure = "task:a"', 'structure = "task:a"\nmax_ranks = 1'))
@@ -223,11 +249,14 @@ def test_runner_does_not_poll_the_store_for_tasks_it_runs_or_saw_done(tmp_path, 
     )
     summary = run_campaign(campaign, tmp_path / "r.db", 1, tmp_path / "w")
     assert summary.ok and summary.done == ["x0", "x1", "x2", "x3"]
-    # its own row before the claim, in the claim, after its worker ends
-    assert max(calls.count(i) for i in campaign.task_ids().values()) == 3, calls
+    # its own row before the claim, in the claim, after its worker ends; once more, with its
+    # perovcalc 0.1 id, for a task with needs (no row of 0.1 to adopt)
+    ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
+    assert [calls.count(ids[f"x{n}"]) for n in range(4)] == [3, 4, 4, 4], calls
+    assert [calls.count(legacy[f"x{n}"]) for n in range(1, 4)] == [1, 1, 1]
     calls.clear()
     assert run_campaign(campaign, tmp_path / "r.db", 1, tmp_path / "w").skipped == summary.done
-    assert len(calls) == 4  # a rerun: one look per task
+    assert len(calls) == 4 + 3  # a rerun: one look per task, and one per task with needs
 
 
 def test_progress_counts_scf_iterations_of_the_newest_gpaw_log(tmp_path):
@@ -267,3 +296,44 @@ def test_order_is_declaration_order_with_dependencies_first():
     campaign.add_task("early", "relax_lattice", "s")
     campaign.validate()
     assert [t.name for t in campaign.order()] == ["free", "early", "late"]
+
+
+def test_results_of_perovcalc_01_are_adopted_unless_a_dependency_changed(tmp_path, monkeypatch):
+    """A store written with 0.1's ids: rerun, its finished results move to the current ids
+    (nothing recomputed), an interrupted task resumes in its own folder; a task whose
+    dependency was changed since is computed again, as 0.1 would not have."""
+    import io
+
+    from ase.build import bulk
+
+    from perovcalc.runner import run_campaign, task_directory
+    from perovcalc.store import Store
+
+    campaign = Campaign("chain")
+    campaign.add_structure("nacl", bulk("NaCl", "rocksalt", a=5.64))
+    for n in range(3):
+        campaign.add_task(f"x{n}", "xrd", "nacl", needs=[f"x{n - 1}"] if n else [])
+    db, work = tmp_path / "r.db", tmp_path / "w"
+    ids_now = Campaign.task_ids
+    with monkeypatch.context() as patch:  # perovcalc 0.1
+        patch.setattr(Campaign, "task_ids", lambda self, legacy=False: ids_now(self, True))
+        assert run_campaign(campaign, db, 1, work).done == ["x0", "x1", "x2"]
+    ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
+    store = Store(db)
+    store.mark(legacy["x2"], "interrupted", "test")
+    out = io.StringIO()
+    summary = run_campaign(campaign, db, 1, work, stream=out)
+    assert summary.skipped == ["x0", "x1"] and summary.done == ["x2"]
+    assert "x1: result of perovcalc 0.1 adopted" in out.getvalue()
+    assert {r.task_id for r in store.rows()} == set(ids.values())
+    assert task_directory(work, "x2", ids["x2"]).is_dir()
+    assert not task_directory(work, "x2", legacy["x2"]).exists()
+
+    # 0.1 again, then x0 changes: 0.1 kept x1 and x2 (same ids); now they are recomputed
+    db2 = tmp_path / "r2.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(Campaign, "task_ids", lambda self, legacy=False: ids_now(self, True))
+        run_campaign(campaign, db2, 1, work)
+        campaign.tasks["x0"].options["two_theta_max"] = 50.0
+        assert run_campaign(campaign, db2, 1, work).done == ["x0"]  # 0.1's stale reuse
+    assert run_campaign(campaign, db2, 1, work).done == ["x1", "x2"]

@@ -389,6 +389,73 @@ def test_vacancies_relaxed_further_than_their_host_are_refused(tiny, perovcalc_c
     assert store.rows(task="shaken_unrelaxed")[0].status == "done"
 
 
+def test_a_rattled_vacancy_relaxes_back_and_says_so(tiny, perovcalc_cli, tmp_path):
+    """V_Br^+ relaxed from a start rattled by 0.05 A (seeded with its host index) ends well
+    below the relaxed symmetric start: in the primitive cell that is a saddle (zero forces by
+    symmetry) which BFGS cannot leave. E_relax is not defined then, and the table and CSV say
+    that the start was rattled. A rattle without relaxation is refused."""
+    from perovcalc.vacancy import remove_atom
+
+    folder, campaign, rows = tiny
+    params = '{ mode = { name = "pw", ecut = 250 }, kpts = { size = [2, 2, 2], gamma = true } }'
+    extended = folder / "rattled.toml"
+    extended.write_text(
+        campaign.read_text()
+        + textwrap.dedent(
+            f"""
+            [tasks.rattled]
+            kind = "vacancy_formation"
+            structure = "task:host"
+            needs = ["mu"]
+            params = {params}
+            options = {{ sites = [2], charges = [1], steps = 20, rattle = 0.05 }}
+            [tasks.rattled_unrelaxed]
+            kind = "vacancy_formation"
+            structure = "task:host"
+            needs = ["mu"]
+            params = {params}
+            options = {{ steps = 0, rattle = 0.05 }}
+            """
+        )
+    )
+    db = ["--db", str(folder / "r.db")]
+    done = subprocess.run(
+        [*perovcalc_cli, "run", str(extended), *db, "--workdir", str(folder / "w"), "--ranks", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    assert done.returncode != 0
+    store = Store(folder / "r.db")
+    refused = store.rows(task="rattled_unrelaxed")[0]
+    assert refused.status == "failed"
+    assert "options.rattle = 0.05 is not allowed; allowed: 0 with options.steps = 0" in (
+        refused.reason
+    )
+    [entry] = store.rows(task="rattled")[0].data["result"]["entries"]
+    symmetric = next(e for e in rows["vacancy"].data["result"]["entries"] if e["charge"] == 1)
+    assert entry["rattle"] == 0.05 and entry["relaxation_energy"] is None
+    assert entry["converged"] and symmetric["converged"]
+    assert entry["energy"] < symmetric["energy"] - 0.1  # eV; 0.54 eV at these settings
+    start = remove_atom(rows["host"].toatoms(), 2)
+    start.rattle(0.05, seed=2)
+    task_dir = next((folder / "w" / "tasks").glob("rattled-*"))
+    first = read(task_dir / "Br2_q+1" / "relax.traj", 0)
+    assert np.allclose(first.positions, start.positions)
+    assert np.abs(first.positions - symmetric["positions"]).max() > 0.01
+    table = subprocess.run(
+        [*perovcalc_cli, "vacancy", "table", str(extended), *db],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert "rattled starts (free atoms displaced by 0.05 A, std. dev.): no E_relax" in table.stdout
+    written = subprocess.run(
+        [*perovcalc_cli, "vacancy", "csv", str(extended), *db, "-o", str(tmp_path / "c.csv")],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    by_task = {r["task"]: r for r in load_table("c", tmp_path)}
+    assert by_task["rattled"]["rattle_A"] == 0.05 and by_task["rattled"]["E_relax_eV"] is None
+    assert by_task["vacancy"]["rattle_A"] == 0.0
+
+
 def test_cli_table_and_plots(tiny, perovcalc_cli, tmp_path):
     folder, campaign, rows = tiny
 

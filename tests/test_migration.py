@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from ase.geometry import find_mic
+from ase.io import read
 
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError
@@ -164,6 +165,22 @@ structure = "task:host"
 {PARAMS}
 options = {{ to = 1 }}
 """
+RATTLED = f"""
+[campaign]
+name = "rattled"
+preset = "demo"
+{HOST}
+[tasks.rattled]
+kind = "migration_barrier"
+structure = "task:host"
+{PARAMS}
+options = {{ n_images = 1, fmax = 0.1, max_steps = 0, endpoint_steps = 40, rattle = 0.05 }}
+[tasks.rattled_unrelaxed]
+kind = "migration_barrier"
+structure = "task:host"
+{PARAMS}
+options = {{ n_images = 1, fmax = 0.1, endpoint_steps = 0, rattle = 0.05 }}
+"""
 
 
 def _run(folder, campaign):
@@ -310,3 +327,36 @@ def test_workflow_hops_are_valid_before_anything_runs(name):
         assert to in neighbour_hops(host, site)
         if outer is not None:
             assert outer - host.arrays["layer"][site] in (0, 1)
+
+
+def test_rattled_endpoints_relax_back_and_unrelaxed_ones_are_refused(migration):
+    """Endpoints relaxed from rattled starts (0.05 A, seeded with the vacancy's host index) end
+    no higher than the symmetric starts (lower where those are saddles); a rattle without
+    endpoint relaxation is refused before any DFT."""
+    folder, _ = migration
+    campaign = folder / "rattled.toml"
+    campaign.write_text(RATTLED)
+    done = _run(folder, campaign)
+    assert done.returncode == 1
+    rows = _rows(folder)
+    refused = rows["rattled_unrelaxed"]
+    assert refused.status == "failed"
+    assert "options.rattle = 0.05 is not allowed" in refused.reason
+    assert "0 with options.endpoint_steps = 0" in refused.reason
+    task_dir = next((folder / "w" / "tasks").glob("rattled_unrelaxed-*"))
+    assert not list(task_dir.rglob("gpaw*.txt"))
+
+    rattled, plain = rows["rattled"].data["result"], rows["barrier"].data["result"]
+    host = rows["host"].toatoms()
+    for name, vacancy, index in (("initial", 2, 0), ("final", 3, -1)):
+        endpoint = rattled["endpoints"][name]
+        assert endpoint["source"] == "relaxed" and endpoint["rattle"] == 0.05
+        assert endpoint["converged"] and endpoint["max_force"] <= 0.1
+        start = hop_endpoints(host, 2, 3)[index]
+        symmetric = start.positions.copy()
+        start.rattle(0.05, seed=vacancy)
+        task_dir = next((folder / "w" / "tasks").glob("rattled-*"))
+        first = read(task_dir / name / "relax.traj", 0)
+        assert np.allclose(first.positions, start.positions)
+        assert not np.allclose(first.positions, symmetric, atol=0.01)
+        assert rattled["energies"][index] < plain["energies"][index] + 0.005  # eV

@@ -78,8 +78,8 @@ def write_csv(rows: dict, output: str | None, source: str) -> None:
     columns = [
         "task", "environment", "host", "host_atoms", "species", "site", "multiplicity",
         "layer_from_surface", "charge", "E_f_rich_eV", "E_f_poor_eV", "E_corr_eV", "epsilon",
-        "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "preset", "xc", "ecut_eV", "kpts",
-        "gpaw_version", "source", "tag",
+        "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "rattle_A", "preset", "xc",
+        "ecut_eV", "kpts", "gpaw_version", "source", "tag",
     ]  # fmt: skip
     handle = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
     writer = csv.DictWriter(handle, columns, lineterminator="\n")
@@ -106,6 +106,7 @@ def write_csv(rows: dict, output: str | None, source: str) -> None:
                     "relaxed": "yes" if e["converged"] else "no",
                     "max_force_eV_A": f"{e['max_force']:.3f}",
                     "relax_steps": e["steps"],
+                    "rattle_A": e.get("rattle", 0.0),
                     "preset": row.get("preset"),
                     "xc": row.get("xc"),
                     "ecut_eV": row.get("ecut"),
