@@ -69,7 +69,7 @@ if TYPE_CHECKING:  # ase.mep (scipy) is imported where a band runs: tasks.py imp
 
 HALOGENS = ("F", "Cl", "Br", "I")
 HOP_DISTANCE = (3.0, 5.3)  # Angstrom: the X-X octahedron edge a/sqrt(2) is 4.1-4.5 A in CsPbX3
-MAX_OTHER_DISPLACEMENT = 1.0  # Angstrom: relaxation of the other atoms between the endpoints
+MAX_OTHER_DISPLACEMENT = 1.5  # A: relaxation differences; a misordered atom moves >= 3.5 A
 OPTIMIZERS = ("ode", "FIRE", "BFGS", "LBFGS", "MDMin")
 INTERPOLATIONS = ("idpp", "linear")
 DEFAULT_OPTIMIZER = "ode"
@@ -707,17 +707,17 @@ def choose_hop(
     return site, to
 
 
-def _symmetry_operation(host: Atoms, source: int, target: int, tolerance: float = 0.01):
-    """A space-group operation of ``host`` that takes atom ``source`` onto atom ``target``:
-    (Cartesian matrix M acting on row vectors, u' = u @ M; permutation p, atom i -> p[i]);
-    None if there is none. ``tolerance`` in A."""
+def _symmetry_operations(host: Atoms, source: int, target: int, tolerance: float = 0.01):
+    """The space-group operations of ``host`` that take atom ``source`` onto atom ``target``:
+    (Cartesian matrix M acting on row vectors, u' = u @ M; permutation p, atom i -> p[i]).
+    ``tolerance`` in A."""
     import spglib
 
     cell = np.array(host.cell)
     frac = host.get_scaled_positions(wrap=False)
     ops = spglib.get_symmetry((cell, frac, host.numbers), symprec=tolerance)
     if ops is None:
-        return None
+        return
 
     def distances(delta: np.ndarray) -> np.ndarray:
         return np.linalg.norm((delta - np.round(delta)) @ cell, axis=-1)
@@ -730,28 +730,37 @@ def _symmetry_operation(host: Atoms, source: int, target: int, tolerance: float 
         gaps[host.numbers[:, None] != host.numbers[None, :]] = np.inf
         permutation = gaps.argmin(axis=1)
         if gaps.min(axis=1).max() < tolerance and len(set(permutation)) == len(host):
-            return np.linalg.inv(cell) @ rotation.T @ cell, permutation
-    return None
+            yield np.linalg.inv(cell) @ rotation.T @ cell, permutation
 
 
-def vacancy_displacements(host: Atoms, source: int, positions, target: int) -> np.ndarray | None:
+def vacancy_displacements(
+    host: Atoms, source: int, positions, target: int, reference: np.ndarray | None = None
+) -> np.ndarray | None:
     """Relaxation of ``host`` around a vacancy at ``target``, from a relaxed vacancy at
     ``source`` (``positions``: host without atom ``source``, host order, A).
 
     Returns the displacement (A) of every host atom from its host position (the row of
     ``target`` is zero), carried over by a space-group operation of the host that takes
     ``source`` to ``target`` (the identity if they are equal); None if no operation does.
+    Given ``reference`` displacements (A, every host atom), the operation whose result is
+    closest to them (largest deviation, atoms ``source`` and ``target`` aside) is taken, else
+    the first: a symmetric vacancy gives the same result for all, a distorted one several.
     """
-    operation = _symmetry_operation(host, source, target)
-    if operation is None:
-        return None
-    matrix, permutation = operation
-    positions = np.asarray(positions, dtype=float)
     others = np.delete(np.arange(len(host)), source)
-    moved = find_mic(positions - host.positions[others], host.cell, host.pbc)[0]
-    result = np.zeros((len(host), 3))
-    result[permutation[others]] = moved @ matrix
-    return result
+    moved = np.asarray(positions, dtype=float) - host.positions[others]
+    moved = find_mic(moved, host.cell, host.pbc)[0]
+    compared = np.ones(len(host), dtype=bool)
+    compared[[source, target]] = False
+    best = None
+    for matrix, permutation in _symmetry_operations(host, source, target):
+        result = np.zeros((len(host), 3))
+        result[permutation[others]] = moved @ matrix
+        if reference is None:
+            return result
+        gap = np.linalg.norm(result[compared] - reference[compared], axis=1).max(initial=0.0)
+        if best is None or gap < best[0]:
+            best = (gap, result)
+    return None if best is None else best[1]
 
 
 def _same_params(a: dict, b: dict) -> bool:
@@ -787,14 +796,18 @@ def _vacancy_sources(ctx, host_row, species: str) -> list[tuple[str, dict]]:
     return found
 
 
-def _reused_relaxation(host: Atoms, vacancy: int, sources) -> tuple[np.ndarray, dict] | None:
-    """Displacements around a vacancy at ``vacancy`` from the first source that maps onto it."""
+def _reused_relaxation(
+    host: Atoms, vacancy: int, sources, reference: np.ndarray | None = None
+) -> tuple[np.ndarray, dict] | None:
+    """Displacements around a vacancy at ``vacancy`` from the first source that maps onto it
+    (the mapping closest to ``reference``: see :func:`vacancy_displacements`)."""
     for name, entry in sorted(sources, key=lambda s: s[1]["site"] != vacancy):
-        moved = vacancy_displacements(host, int(entry["site"]), entry["positions"], vacancy)
+        site = int(entry["site"])
+        moved = vacancy_displacements(host, site, entry["positions"], vacancy, reference)
         if moved is not None:
             info = {
                 "task": name,
-                "site": int(entry["site"]),
+                "site": site,
                 "mapping": "identity" if entry["site"] == vacancy else "space-group operation",
                 "converged": bool(entry["converged"]),
                 "max_force": float(entry["max_force"]),
@@ -861,7 +874,9 @@ def migration_barrier_task(ctx) -> CalcResult:
     parameters, spin-polarised when the electron count is odd, unless a ``vacancy_formation``
     task in ``needs`` holds the same vacancy relaxed or one a space-group operation of the host
     takes onto it: then its positions are used (and relaxed further if they were relaxed
-    less tightly than ``fmax``). The band is then :func:`run_neb` on ``<workdir>/neb``.
+    less tightly than ``fmax``). Failing that, a final vacancy equivalent to the initial one is
+    the relaxed initial one carried over by the symmetry operation (a symmetric hop stays
+    symmetric, rattled or not). The band is then :func:`run_neb` on ``<workdir>/neb``.
     Energies in eV, lengths in A; the stored structure is the saddle image.
     """
     from perovcalc.calculate import CalcResult
@@ -892,20 +907,27 @@ def migration_barrier_task(ctx) -> CalcResult:
         vacancy_moments(host, final, to, site)
     fmax = options["fmax"]
     reused_initial = _reused_relaxation(host, site, sources)
-    reused_final = _reused_relaxation(host, to, sources)
+    if reused_initial is not None:
+        reused_initial = (np.delete(reused_initial[0], site, axis=0), reused_initial[1])
+    endpoints = {"initial": _endpoint(ctx, "initial", initial, params, reused_initial, fmax, site)}
+    initial.set_positions(endpoints["initial"]["positions"], apply_constraint=False)
+    # the final vacancy from a vacancy task, else from the initial one where a symmetry maps
+    # it; of several mappings the one that moves the other atoms least from the initial state
+    own = {"site": site, **{k: endpoints["initial"][k] for k in ("positions", "converged")}}
+    own["max_force"] = endpoints["initial"]["max_force"]
+    start = np.zeros((len(host), 3))
+    start[np.arange(len(host)) != site] = find_mic(
+        initial.positions - np.delete(host.positions, site, axis=0), host.cell, host.pbc
+    )[0]
+    reused_final = _reused_relaxation(host, to, sources, start) or _reused_relaxation(
+        host, to, [("initial endpoint", own)], start
+    )
     if reused_final is not None:  # the atom at ``site`` of the vacancy-at-``to`` cell is ``to``
         moved = reused_final[0].copy()
         moved[to] = moved[site]
         reused_final = (np.delete(moved, site, axis=0), reused_final[1])
-    if reused_initial is not None:
-        reused_initial = (np.delete(reused_initial[0], site, axis=0), reused_initial[1])
-    endpoints = {}
-    for name, start, reused, vacancy in (
-        ("initial", initial, reused_initial, site),
-        ("final", final, reused_final, to),
-    ):
-        endpoints[name] = _endpoint(ctx, name, start, params, reused, fmax, vacancy)
-        start.set_positions(endpoints[name]["positions"], apply_constraint=False)
+    endpoints["final"] = _endpoint(ctx, "final", final, params, reused_final, fmax, to)
+    final.set_positions(endpoints["final"]["positions"], apply_constraint=False)
     validate_endpoints(initial, final)
 
     # images have less symmetry than the endpoints: no point group unless params set one

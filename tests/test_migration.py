@@ -236,10 +236,10 @@ def test_barrier_is_consistent_with_the_stored_energies(migration):
     assert result["path"][0] == 0.0 and np.all(np.diff(result["path"]) > 0)
     assert hop - 1e-9 <= result["path"][-1] < 1.2 * hop
     assert abs(result["tangential_forces"][saddle]) < 0.1  # the climbing image sits on the top
-    for name in ("initial", "final"):
-        endpoint = result["endpoints"][name]
-        assert endpoint["source"] == "relaxed" and endpoint["converged"]
-        assert endpoint["evaluations"] >= 1
+    initial, final = result["endpoints"]["initial"], result["endpoints"]["final"]
+    assert initial["source"] == "relaxed" and initial["converged"] and initial["evaluations"] >= 1
+    assert final["source"] == "reused" and final["reused_from"]["task"] == "initial endpoint"
+    assert result["endpoint_evaluations"] == initial["evaluations"]
     # one GPAW log per endpoint and image
     task_dir = next((folder / "w" / "tasks").glob("barrier-*"))
     logs = sorted(p.name for p in (task_dir / "neb").glob("gpaw-*.txt"))
@@ -304,7 +304,12 @@ def test_a_bad_hop_fails_before_any_dft(migration):
 
 @pytest.mark.parametrize(
     "name",
-    ["migration_barriers.toml", "kbr_passivation_demo.toml", "kbr_passivation_production.toml"],
+    [
+        "migration_barriers.toml",
+        "surface_barriers.toml",
+        "kbr_passivation_demo.toml",
+        "kbr_passivation_production.toml",
+    ],
 )
 def test_workflow_hops_are_valid_before_anything_runs(name):
     """Every migration_barrier task of the shipped campaigns names a hop along an octahedron
@@ -330,9 +335,10 @@ def test_workflow_hops_are_valid_before_anything_runs(name):
 
 
 def test_rattled_endpoints_relax_back_and_unrelaxed_ones_are_refused(migration):
-    """Endpoints relaxed from rattled starts (0.05 A, seeded with the vacancy's host index) end
-    no higher than the symmetric starts (lower where those are saddles); a rattle without
-    endpoint relaxation is refused before any DFT."""
+    """An endpoint relaxed from a rattled start (0.05 A, seeded with the vacancy's host index)
+    ends no higher than the symmetric start (lower where that is a saddle); the equivalent final
+    vacancy is the relaxed initial one carried over by symmetry, so the hop stays symmetric. A
+    rattle without endpoint relaxation is refused before any DFT."""
     folder, _ = migration
     campaign = folder / "rattled.toml"
     campaign.write_text(RATTLED)
@@ -347,16 +353,21 @@ def test_rattled_endpoints_relax_back_and_unrelaxed_ones_are_refused(migration):
     assert not list(task_dir.rglob("gpaw*.txt"))
 
     rattled, plain = rows["rattled"].data["result"], rows["barrier"].data["result"]
-    host = rows["host"].toatoms()
-    for name, vacancy, index in (("initial", 2, 0), ("final", 3, -1)):
-        endpoint = rattled["endpoints"][name]
-        assert endpoint["source"] == "relaxed" and endpoint["rattle"] == 0.05
-        assert endpoint["converged"] and endpoint["max_force"] <= 0.1
-        start = hop_endpoints(host, 2, 3)[index]
-        symmetric = start.positions.copy()
-        start.rattle(0.05, seed=vacancy)
-        task_dir = next((folder / "w" / "tasks").glob("rattled-*"))
-        first = read(task_dir / name / "relax.traj", 0)
-        assert np.allclose(first.positions, start.positions)
-        assert not np.allclose(first.positions, symmetric, atol=0.01)
-        assert rattled["energies"][index] < plain["energies"][index] + 0.005  # eV
+    initial = rattled["endpoints"]["initial"]
+    assert initial["source"] == "relaxed" and initial["rattle"] == 0.05
+    assert initial["converged"] and initial["max_force"] <= 0.1
+    start = hop_endpoints(rows["host"].toatoms(), 2, 3)[0]
+    symmetric = start.positions.copy()
+    start.rattle(0.05, seed=2)
+    task_dir = next((folder / "w" / "tasks").glob("rattled-*"))
+    first = read(task_dir / "initial" / "relax.traj", 0)
+    assert np.allclose(first.positions, start.positions)
+    assert not np.allclose(first.positions, symmetric, atol=0.01)
+    assert rattled["energies"][0] < plain["energies"][0] + 0.005  # eV
+    # sites 2 and 3 are equivalent: the final vacancy is the initial one, carried over
+    final = rattled["endpoints"]["final"]
+    assert final["source"] == "reused" and final["evaluations"] == 0
+    assert final["reused_from"]["task"] == "initial endpoint"
+    assert final["reused_from"]["mapping"] == "space-group operation"
+    assert not (task_dir / "final").exists()
+    assert rattled["reaction_energy"] == pytest.approx(0.0, abs=2e-3)
