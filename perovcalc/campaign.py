@@ -33,7 +33,7 @@ import importlib
 import inspect
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ase import Atoms
@@ -142,6 +142,20 @@ class Campaign:
             elif task.structure in self.structures:
                 deps += task_refs(self.structures[task.structure].args)
         return sorted(set(deps))
+
+    def subset(self, names: list[str]) -> Campaign:
+        """The campaign cut down to the tasks ``names`` and everything they depend on (the
+        same task ids: a part of a campaign runs into the campaign's store)."""
+        keep: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name not in self.tasks:
+                raise InputError("task", name, sorted(self.tasks), self.source)
+            if name not in keep:
+                keep.add(name)
+                todo += self.dependencies(self.tasks[name])
+        return replace(self, tasks={n: t for n, t in self.tasks.items() if n in keep})
 
     def validate(self) -> None:
         """Check every name, kind, option, preset and dependency; raise InputError."""

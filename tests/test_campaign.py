@@ -337,3 +337,22 @@ def test_results_of_perovcalc_01_are_adopted_unless_a_dependency_changed(tmp_pat
         campaign.tasks["x0"].options["two_theta_max"] = 50.0
         assert run_campaign(campaign, db2, 1, work).done == ["x0"]  # 0.1's stale reuse
     assert run_campaign(campaign, db2, 1, work).done == ["x1", "x2"]
+
+
+def test_a_subset_keeps_its_dependencies_and_their_ids(tmp_path, perovcalc_cli):
+    campaign = load_campaign(WORKFLOWS / "vacancy_convergence.toml")
+    part = campaign.subset(["vac_slab21"])
+    assert sorted(part.tasks) == [
+        "br2", "cs", "csbr", "cspbbr3", "host_slab21", "mu", "pb", "pbbr2", "vac_slab21",
+    ]  # fmt: skip
+    ids = campaign.task_ids()
+    assert part.task_ids() == {name: ids[name] for name in part.tasks}
+    with pytest.raises(PerovcalcError, match="task = 'vac_slab33'.*'vac_slab22'"):
+        campaign.subset(["vac_slab21", "vac_slab33"])
+    done = subprocess.run(
+        [*perovcalc_cli, "run", str(WORKFLOWS / "smoke.toml"), "--only", "lattcie",
+         "--db", str(tmp_path / "r.db"), "--workdir", str(tmp_path / "w")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and "task = 'lattcie' is not allowed" in done.stderr
+    assert not (tmp_path / "r.db").exists()

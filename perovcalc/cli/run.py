@@ -22,6 +22,12 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--retry-failed", action="store_true", help="run failed tasks again")
     parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="TASK",
+        help="run only these tasks and the tasks they depend on",
+    )
+    parser.add_argument(
         "--profile",
         help="cluster profile (TOML, see workflows/profiles/): run the tasks in SLURM or PBS "
         "batch jobs through Parsl, with the ranks per task of the profile",
@@ -45,6 +51,8 @@ def run(args) -> int:
     from perovcalc.runner import LocalExecutor, default_workdir, run_campaign
 
     campaign = load_campaign(args.campaign)
+    if args.only:
+        campaign = campaign.subset(args.only)
     workdir = Path(args.workdir or default_workdir(campaign))
     db = args.db or f"{workdir}/results.db"
     if args.profile is None:
