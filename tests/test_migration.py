@@ -81,6 +81,31 @@ def test_relaxation_carried_to_an_equivalent_vacancy_is_congruent():
     assert vacancy_displacements(host, source, relaxed.positions, 1) is None
 
 
+def test_of_several_equivalent_relaxations_the_closest_to_a_reference_is_taken():
+    """A distorted vacancy goes onto an equivalent site in several ways (one per operation
+    taking source to target): with a reference, the one nearest to it; without, the first."""
+    from perovcalc.neb import _symmetry_operations
+
+    host = cubic_perovskite(A, "Br")
+    source, target = 2, 3
+    relaxed = remove_atom(host, source)
+    relaxed.positions += np.random.default_rng(2).normal(scale=0.1, size=relaxed.positions.shape)
+    others = np.delete(np.arange(len(host)), source)
+    moved = relaxed.positions - host.positions[others]
+    variants = []
+    for matrix, permutation in _symmetry_operations(host, source, target):
+        field = np.zeros((len(host), 3))
+        field[permutation[others]] = moved @ matrix
+        variants.append(field)
+    assert len(variants) == 16  # the 4/mmm stabiliser of a Br site in Pm-3m
+    first, last = variants[0], variants[-1]
+    assert np.abs(first - last).max() > 0.05
+    plain = vacancy_displacements(host, source, relaxed.positions, target)
+    assert np.allclose(plain, first)
+    nearest = vacancy_displacements(host, source, relaxed.positions, target, last + 0.01)
+    assert np.allclose(nearest, last)
+
+
 # ----------------------------------------------------------------- real GPAW, end to end
 PARAMS = (
     'params = { mode = { name = "pw", ecut = 200 }, kpts = { size = [1, 1, 1], gamma = true } }'
