@@ -365,12 +365,6 @@ def _electrostatic_profile(atoms: Atoms) -> dict:
 
 
 # ------------------------------------------------------------------ task kinds
-def _fmax(ctx) -> float:
-    from perovcalc.presets import get_preset
-
-    return ctx.options["fmax"] or get_preset(ctx.preset).fmax
-
-
 def rattle_option(ctx, steps: int, steps_field: str) -> float:
     """The task's ``rattle`` option (A), checked against its relaxation ``steps``."""
     rattle, where = ctx.options["rattle"], f"task {ctx.name}"
@@ -401,7 +395,7 @@ def competing_phase_task(ctx) -> CalcResult:
         )
         atoms = eos.atoms
         data = {k: eos.data[k] for k in ("lattice_constant", "volume", "bulk_modulus", "points")}
-    result = relax_positions(atoms, ctx.params, ctx.workdir, _fmax(ctx), ctx.options["steps"])
+    result = relax_positions(atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"])
     formula, units = _formula_units(result.atoms)
     data.update(result.data)
     data.update(
@@ -423,7 +417,7 @@ def defect_host_task(ctx) -> CalcResult:
         }
 
     result = relax_positions(
-        ctx.atoms, ctx.params, ctx.workdir, _fmax(ctx), ctx.options["steps"], analyse
+        ctx.atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"], analyse
     )
     if "layer" in ctx.atoms.arrays:  # the results store keeps no per-atom arrays
         result.data["layer"] = ctx.atoms.arrays["layer"].tolist()
@@ -569,7 +563,7 @@ def vacancy_formation_task(ctx) -> CalcResult:
         )
     region = StabilityRegion.fromdict(chem_row.data["result"]["region"])
     host_data = host_row.data["result"]
-    fmax, host_force = _fmax(ctx), host_data.get("max_force", 0.0)
+    fmax, host_force = ctx.fmax(), host_data.get("max_force", 0.0)
     if ctx.options["steps"] and fmax < host_force:  # it would gain the host's relaxation too
         raise InputError(
             "options.fmax",

@@ -61,6 +61,13 @@ class TaskContext:
     preset: str
     dependencies: dict  # task name -> ase.db row (atoms via row.toatoms(), results in row.data)
 
+    def fmax(self) -> float:
+        """The force criterion of the task's relaxations: its ``fmax`` option, else its
+        preset's (eV/A)."""
+        from perovcalc.presets import get_preset
+
+        return self.options["fmax"] or get_preset(self.preset).fmax
+
 
 def single_point_task(ctx: TaskContext) -> CalcResult:
     properties = ("energy", "forces", "stress") if ctx.options["stress"] else ("energy", "forces")
@@ -68,10 +75,9 @@ def single_point_task(ctx: TaskContext) -> CalcResult:
 
 
 def relax_positions_task(ctx: TaskContext) -> CalcResult:
-    from perovcalc.presets import get_preset
-
-    fmax = ctx.options["fmax"] or get_preset(ctx.preset).fmax
-    return calculate.relax_positions(ctx.atoms, ctx.params, ctx.workdir, fmax, ctx.options["steps"])
+    return calculate.relax_positions(
+        ctx.atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"]
+    )
 
 
 def relax_lattice_task(ctx: TaskContext) -> CalcResult:
