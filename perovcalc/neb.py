@@ -733,6 +733,16 @@ def _symmetry_operations(host: Atoms, source: int, target: int, tolerance: float
             yield np.linalg.inv(cell) @ rotation.T @ cell, permutation
 
 
+def _displacements(host: Atoms, vacancy: int, positions) -> np.ndarray:
+    """Displacement (A) of every host atom from its host position in a cell without atom
+    ``vacancy`` (``positions``: host order without it; its own row is zero)."""
+    field = np.zeros((len(host), 3))
+    others = np.arange(len(host)) != vacancy
+    moved = np.asarray(positions, dtype=float) - host.positions[others]
+    field[others] = find_mic(moved, host.cell, host.pbc)[0]
+    return field
+
+
 def vacancy_displacements(
     host: Atoms, source: int, positions, target: int, reference: np.ndarray | None = None
 ) -> np.ndarray | None:
@@ -747,8 +757,7 @@ def vacancy_displacements(
     the first: a symmetric vacancy gives the same result for all, a distorted one several.
     """
     others = np.delete(np.arange(len(host)), source)
-    moved = np.asarray(positions, dtype=float) - host.positions[others]
-    moved = find_mic(moved, host.cell, host.pbc)[0]
+    moved = _displacements(host, source, positions)[others]
     compared = np.ones(len(host), dtype=bool)
     compared[[source, target]] = False
     best = None
@@ -913,12 +922,8 @@ def migration_barrier_task(ctx) -> CalcResult:
     initial.set_positions(endpoints["initial"]["positions"], apply_constraint=False)
     # the final vacancy from a vacancy task, else from the initial one where a symmetry maps
     # it; of several mappings the one that moves the other atoms least from the initial state
-    own = {"site": site, **{k: endpoints["initial"][k] for k in ("positions", "converged")}}
-    own["max_force"] = endpoints["initial"]["max_force"]
-    start = np.zeros((len(host), 3))
-    start[np.arange(len(host)) != site] = find_mic(
-        initial.positions - np.delete(host.positions, site, axis=0), host.cell, host.pbc
-    )[0]
+    own = {"site": site, **endpoints["initial"]}
+    start = _displacements(host, site, initial.positions)
     reused_final = _reused_relaxation(host, to, sources, start) or _reused_relaxation(
         host, to, [("initial endpoint", own)], start
     )

@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -712,6 +713,18 @@ def _hop(r: dict) -> str | None:
     return None if depth is None else f"vacancy layer {depth['site']} -> {depth['to']}"
 
 
+class _Band(NamedTuple):
+    """A finished barrier task as the migration section uses it."""
+
+    task: TaskSpec
+    row: object  # its ase.db row
+    result: dict
+    env: str
+    conditions: dict
+    text: str  # its settings in words
+    system: str | None  # the compound of a pure host (see _barrier_system)
+
+
 def migration_section(campaign: Campaign, done: Done) -> Section | None:
     rows = [(t, r) for t, r in done if t.kind == "migration_barrier"]
     if not rows:
@@ -725,7 +738,7 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         "again; the experiment proposes that K-Br raises the Br barrier (passivated minus bare "
         "> 0). The demo preset or an unconverged band makes that comparison inconclusive.",
     )
-    entries = []  # (task, row, result, environment, conditions, settings text, compound)
+    entries: list[_Band] = []
     for task, row in rows:
         r = row.data["result"]
         env = environment(task, r)
@@ -737,11 +750,11 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         s = r.get("settings", {})
         neb = ", ".join(f"{k}={s[k]}" for k in ("n_images", "fmax", "optimizer", "climb") if k in s)
         text = f"{settings(row)}; NEB {neb}"
-        entries.append((task, row, r, env, conditions, text, _barrier_system(row)))
+        entries.append(_Band(task, row, r, env, conditions, text, _barrier_system(row)))
     section.blocks["Barriers and cost"] = barrier_table(
-        [(task.name, env, r, text) for task, _, r, env, _, text, _ in entries]
+        [(b.task.name, b.env, b.result, b.text) for b in entries]
     )
-    bulk = {(system, r["species"]): r for *_, r, env, _, _, system in entries if env == "bulk"}
+    bulk = {(b.system, b.result["species"]): b.result for b in entries if b.env == "bulk"}
     for task, row, r, env, conditions, text, system in entries:
         reasons = _too_crude([row], _band_problems(r))
         reference, agreement = None, "no reference"
@@ -768,14 +781,15 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
     experiment = _trend("migration_barrier", "kbr_passivated > bare_surface")
     theory = _trend("migration_barrier", "alkali_halide_passivated > bare_surface")
     reference = {"value": None, "source": f"{experiment['source']}; {theory['source']}"}
-    for _, bare_row, bare, env, conditions, _, _ in entries:
-        if env != "bare_surface":
+    for band in entries:
+        if band.env != "bare_surface":
             continue
+        bare_row, bare, conditions = band.row, band.result, band.conditions
         pair = {**conditions, "environment": "kbr_passivated"}
-        found = [(row, r) for _, row, r, _, c, _, _ in entries if c == pair]
+        found = [b for b in entries if b.conditions == pair]
         if not found:
             continue
-        kbr_row, kbr = found[0]
+        kbr_row, kbr = found[0].row, found[0].result
         problems = sorted(set(_band_problems(bare) + _band_problems(kbr)))
         change = kbr["forward_barrier"] - bare["forward_barrier"]
         agreement, verdict = _decide(change, "increase", _too_crude([bare_row, kbr_row], problems))
@@ -792,15 +806,15 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
             f"> 0: {verdict}."
         )
     hosts: dict[str, dict[str, dict]] = {}  # I and Br hops in one mixed-halide host
-    for _, _, r, _, _, _, system in entries:
-        if system is None and r.get("host"):
-            hosts.setdefault(r["host"]["task"], {})[r["species"]] = r
+    for b in entries:
+        if b.system is None and b.result.get("host"):
+            hosts.setdefault(b.result["host"]["task"], {})[b.result["species"]] = b.result
     for host, bands in hosts.items():
         if {"I", "Br"} <= set(bands):
             headline.append(mixed_host_headline(host, bands["I"], bands["Br"]))
     if headline:
         section.text += "\n\nHeadline. " + " ".join(headline)
-    labels = {", ".join(str(v) for v in c.values()): r for _, _, r, _, c, _, _ in entries}
+    labels = {", ".join(str(v) for v in b.conditions.values()): b.result for b in entries}
     section.figures["Energy profiles along the band (spline through the images)"] = _png(
         profile_figure(labels)
     )

@@ -21,9 +21,11 @@ def task_rows(campaign: Campaign, db: str | Path) -> list[tuple[str, str, object
     from perovcalc.runner import adopt_legacy_rows
 
     store = Store(db)
-    adopt_legacy_rows(campaign, store, None)
     ids = campaign.task_ids()
-    return [(t.name, ids[t.name], store.get(ids[t.name])) for t in campaign.order()]
+    rows = [(t.name, ids[t.name], store.get(ids[t.name])) for t in campaign.order()]
+    if any(row is None for *_, row in rows) and adopt_legacy_rows(campaign, store, None):
+        rows = [(name, i, store.get(i)) for name, i, _ in rows]
+    return rows
 
 
 def state(row) -> str:
