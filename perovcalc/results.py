@@ -53,9 +53,59 @@ def settings(row) -> str:
     return ", ".join(parts)
 
 
+def _limits(result: dict) -> str:
+    """Chemical-potential limits of a chemical_potentials result (eV)."""
+    return "; ".join(
+        f"mu_{el} {mu['rich']:.3f} ({el}-rich) to {mu['poor']:.3f} ({el}-poor) eV"
+        for el, mu in result["limits"].items()
+    )
+
+
+def _vacancies(result: dict) -> str:
+    """One line per computed vacancy (site, charge) of a vacancy_formation result (eV)."""
+    lines = ["E_f at the X-rich / X-poor limit, E_F at the VBM:"]
+    for e in result["entries"]:
+        depth = e["layer_from_surface"]
+        where = "" if depth is None else f", layer {depth}"
+        f = e["formation_energy"]
+        lines.append(
+            f"V_{e['species']} site {e['site']} (x{e['multiplicity']}{where}, q {e['charge']:+d}): "
+            f"{f['rich']:.3f} / {f['poor']:.3f} eV"
+            + ("" if e["converged"] else f" (not relaxed: {e['max_force']:.2f} eV/A left)")
+        )
+    return "\n    ".join(lines)
+
+
+def _barrier(result: dict) -> str:
+    """Barriers, reaction energy, convergence and cost of a migration_barrier result (eV)."""
+    from perovcalc.neb import unstable_endpoints
+
+    r = result
+    cost = r.get("total_cost") or r["cost"]
+    text = (
+        f"V_{r['species']} hop (vacancy {r['site']} -> {r['to']}): forward "
+        f"{r['forward_barrier']:.3f} eV, reverse {r['reverse_barrier']:.3f} eV, reaction "
+        f"{r['reaction_energy']:+.3f} eV; {'converged' if r['converged'] else 'NOT converged'} "
+        f"({r['residual']:.3f} eV/A), {cost['evaluations']} DFT evaluations"
+    )
+    ends = unstable_endpoints(r["energies"])
+    if ends:
+        text += f"; NO BARRIER: {' and '.join(ends)} endpoint no minimum along the band"
+    return text
+
+
+SUMMARIES = {  # task kind -> its main numbers in words
+    "chemical_potentials": _limits,
+    "vacancy_formation": _vacancies,
+    "migration_barrier": _barrier,
+}
+
+
 def headline(row) -> str:
     """The main computed numbers of a finished task."""
     result = row.data.get("result", {}) if row.get("data") is not None else {}
+    if row.get("kind") in SUMMARIES and result:
+        return SUMMARIES[row.kind](result)
     parts = [
         f"{label} = {result[key]:{fmt}} {unit}"
         for key, (label, unit, fmt) in HEADLINE_KEYS.items()

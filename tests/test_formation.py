@@ -1,5 +1,6 @@
 """Halide vacancy formation energies: chemical potentials, correction, real GPAW end to end."""
 
+import io
 import subprocess
 import textwrap
 
@@ -23,6 +24,7 @@ from perovcalc.formation import (
     surface_change,
 )
 from perovcalc.reference import load_table
+from perovcalc.results import print_results
 from perovcalc.store import Store
 from tests.conftest import ROOT, TINY, WORKFLOWS
 
@@ -318,6 +320,20 @@ def test_end_to_end_bookkeeping_by_hand(tiny):
     assert charged["formation_energy"]["poor"] < neutral["formation_energy"]["poor"]
     # the host gap includes R of the primitive cell (PBE CsPbBr3 at a_exp: about 1.4 eV)
     assert 1.0 < result["host"]["gap"] < 2.0
+
+
+def test_run_prints_the_limits_and_formation_energies(tiny):
+    folder, campaign, rows = tiny
+    out = io.StringIO()
+    print_results(load_campaign(campaign), folder / "r.db", out)
+    limits = rows["mu"].data["result"]["limits"]["Br"]
+    assert f"mu_Br {limits['rich']:.3f} (Br-rich) to {limits['poor']:.3f} (Br-poor) eV" in (
+        out.getvalue()
+    )
+    for e in rows["vacancy"].data["result"]["entries"]:
+        f = e["formation_energy"]
+        line = f"V_Br site 2 (x3, q {e['charge']:+d}): {f['rich']:.3f} / {f['poor']:.3f} eV"
+        assert f"\n    {line}" in out.getvalue()
 
 
 def test_equivalent_sites_give_one_calculation_with_multiplicity(tiny):

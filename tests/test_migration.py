@@ -301,6 +301,11 @@ def test_rerun_does_no_new_work_and_an_interrupted_task_resumes_free(migration):
     assert again.returncode == 0, again.stdout + again.stderr
     after = _rows(folder)
     assert {n: r.finished for n, r in after.items()} == {n: r.finished for n, r in before.items()}
+    r = before["barrier"].data["result"]  # the run prints the barriers, not a total energy
+    assert (
+        f"barrier: V_Br hop (vacancy 2 -> 3): forward {r['forward_barrier']:.3f} eV, reverse "
+        f"{r['reverse_barrier']:.3f} eV, reaction {r['reaction_energy']:+.3f} eV; converged"
+    ) in again.stdout
 
     # as if killed after the band was saved: endpoints and band come from the checkpoints
     Store(folder / "r.db").mark(before["barrier"].task_id, "interrupted", "test")
