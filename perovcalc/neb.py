@@ -36,6 +36,11 @@ Launch with ``mpiexec -n N gpaw python script.py`` (or set ``GPAW_MPI_BACKEND=cg
 ``ase.parallel.world`` is the MPI world; a run under MPI whose ``ase.parallel.world`` has a
 single rank is refused.
 
+A hop need not be one band: :func:`run_path` stops a band whose image falls below both
+endpoints, relaxes that image (or a minimum between images) into an intermediate state and
+runs a band on each side of it, ``<workdir>/neb-<from>-<to>``; the barriers of the whole path
+count from the lowest state before each saddle (:func:`path_barriers`).
+
 Campaign task kind ``migration_barrier`` (:func:`migration_barrier_task`): the barrier of a
 neutral halide vacancy hopping between neighbouring sites of a relaxed ``defect_host``.
 """
@@ -44,7 +49,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import json
+import operator
 import os
 import sys
 import time
@@ -75,6 +82,7 @@ INTERPOLATIONS = ("idpp", "linear")
 DEFAULT_OPTIMIZER = "ode"
 SPRING_CONSTANT = 0.1  # eV/Angstrom^2
 ENDPOINT_TOLERANCE = 0.01  # eV: an image this far below its neighbouring endpoint: no minimum
+SAME_STATE = 0.1  # A: a relaxed intermediate no atom of which is further from an end is that end
 MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")  # set by Open MPI / MPICH, Slurm
 
 ENDPOINTS_FILE = "endpoints.traj"
@@ -120,6 +128,11 @@ class NEBResult:
     such an endpoint is no minimum (a symmetric saddle that its relaxation could not leave) and
     the barrier from it means nothing. ``cost`` is this call, ``total_cost`` all calls on the
     same work directory.
+
+    A path through relaxed intermediate minima (:func:`run_path`) is one result over all its
+    bands: ``minima`` are the image indices of the relaxed states (the endpoints and each
+    intermediate), ``intermediates`` describe the intermediates, and the barriers are those of
+    :func:`path_barriers`. A single band has ``minima == [0, len(energies) - 1]``.
     """
 
     forward_barrier: float
@@ -135,6 +148,8 @@ class NEBResult:
     hop: Hop
     settings: dict
     unstable_endpoints: list[str]
+    minima: list[int]
+    intermediates: list[dict]
     images: list[Atoms] = field(repr=False)
 
     def as_dict(self) -> dict:
@@ -144,12 +159,14 @@ class NEBResult:
         return data
 
 
-def validate_endpoints(initial: Atoms, final: Atoms) -> Hop:
+def validate_endpoints(initial: Atoms, final: Atoms, hopper: int | None = None) -> Hop:
     """Check that ``initial`` -> ``final`` is a single-halide hop; raise PerovcalcError if not.
 
     Both must have the same cell, boundary conditions and atoms in the same order; exactly one
     halogen atom moves by an octahedron-edge distance (``HOP_DISTANCE``, A, minimum image) and
-    no other atom moves more than ``MAX_OTHER_DISPLACEMENT`` A.
+    no other atom moves more than ``MAX_OTHER_DISPLACEMENT`` A. With ``hopper`` (an atom index)
+    the endpoints are a part of such a hop: that halogen moves at most the longest hop distance,
+    any distance less, and no other atom more than ``MAX_OTHER_DISPLACEMENT`` A.
     """
     hint = "the endpoints must list the same atoms in the same order; only the hopping halide moves"
     if initial.get_chemical_formula() != final.get_chemical_formula():
@@ -171,19 +188,22 @@ def validate_endpoints(initial: Atoms, final: Atoms) -> Hop:
         )
     step, lengths = find_mic(final.positions - initial.positions, initial.cell, initial.pbc)
     order = np.argsort(lengths)[::-1]
-    index = int(order[0])
-    other = float(lengths[order[1]]) if len(order) > 1 else 0.0
-    movers = [int(k) for k in order if lengths[k] > MAX_OTHER_DISPLACEMENT]
-    if len(movers) > 1:
+    index = int(order[0]) if hopper is None else hopper
+    others = [int(k) for k in order if k != index]
+    other = float(lengths[others[0]]) if others else 0.0
+    movers = [k for k in others if lengths[k] > MAX_OTHER_DISPLACEMENT]
+    if movers:
         listed = ", ".join(f"{k} ({symbols_i[k]}, {lengths[k]:.2f} A)" for k in movers[:6])
         raise PerovcalcError(
-            f"not a single-atom hop: {len(movers)} atoms move more than "
-            f"{MAX_OTHER_DISPLACEMENT} A between the endpoints: {listed}; {hint}"
+            f"not a single-atom hop: atom {index} ({symbols_i[index]}, {lengths[index]:.2f} A) "
+            f"hops and {len(movers)} other atom(s) move more than {MAX_OTHER_DISPLACEMENT} A "
+            f"between the endpoints: {listed}; {hint}"
         )
-    low, high = HOP_DISTANCE
+    low, high = HOP_DISTANCE if hopper is None else (0.0, HOP_DISTANCE[1])
     if not low <= lengths[index] <= high:
+        largest = "the largest displacement" if hopper is None else "the hopping atom moves"
         raise PerovcalcError(
-            f"no hop along an octahedron edge: the largest displacement is {lengths[index]:.2f} A "
+            f"no hop along an octahedron edge: {largest} is {lengths[index]:.2f} A "
             f"(atom {index}, {symbols_i[index]}); a halide hop moves one atom {low}-{high} A"
         )
     if symbols_i[index] not in HALOGENS:
@@ -287,7 +307,8 @@ def _endpoints(
     world,
     layout: _Layout,
 ) -> tuple[list[Atoms], int]:
-    """Endpoints with energy and forces, from ``path`` where saved; and the evaluations spent.
+    """Endpoints with energy and forces, from ``path`` where saved, else from the atoms where
+    they carry them (see :func:`_carried`); and the evaluations spent.
 
     Image-parallel runs compute the initial state on the ranks of the first image and the final
     state on those of the last image, at the same time.
@@ -303,6 +324,10 @@ def _endpoints(
     for k, atoms in enumerate((initial, final)):
         if k < len(saved):
             endpoints.append(_frozen(atoms, saved[k].get_potential_energy(), saved[k].get_forces()))
+            continue
+        if (carried := _carried(atoms)) is not None:
+            endpoints.append(_frozen(atoms, *carried))
+            _write_frames(path, endpoints[-1:])
             continue
         group = 0 if k == 0 else n_images - 1
         data = np.zeros(1 + 3 * len(atoms))
@@ -320,6 +345,15 @@ def _endpoints(
         _write_frames(path, [frozen])
         endpoints.append(frozen)
     return endpoints, evaluations
+
+
+def _carried(atoms: Atoms) -> tuple[float, np.ndarray] | None:
+    """Energy (eV) and unconstrained forces (eV/A) that ``atoms`` carry from a calculation on
+    exactly these positions (an endpoint taken from another band or relaxation), else None."""
+    calc = atoms.calc
+    if calc is None or not {"energy", "forces"} <= set(calc.results) or calc.check_state(atoms):
+        return None
+    return float(calc.results["energy"]), np.array(calc.results["forces"])
 
 
 def _saved_band(path: Path, n_total: int) -> list[Atoms] | None:
@@ -443,16 +477,22 @@ def run_neb(
     interpolation: str = "idpp",
     optimizer: str = DEFAULT_OPTIMIZER,
     max_steps: int = 300,
+    hopper: int | None = None,
+    stop_below_endpoints: bool = False,
 ) -> NEBResult:
-    """CI-NEB between relaxed endpoints ``initial`` and ``final`` (a single-halide hop).
+    """CI-NEB between relaxed endpoints ``initial`` and ``final`` (a single-halide hop, or with
+    ``hopper`` a part of one: see :func:`validate_endpoints`).
 
     ``n_images`` moving images are placed by ``interpolation`` (IDPP or linear, minimum image)
     and relaxed with ``optimizer`` until the NEB force is below ``fmax`` eV/A or ``max_steps``
     steps were taken in this call. ``calc_factory()`` returns a new calculator per image; for
-    image-parallel MPI runs it is called as ``calc_factory(communicator=comm)``. Rerunning with
-    the same ``workdir`` continues the band saved there (see the module docstring).
+    image-parallel MPI runs it is called as ``calc_factory(communicator=comm)``. Endpoints that
+    carry their energy and forces are not computed again. With ``stop_below_endpoints`` the
+    band stops, unconverged, as soon as a moving image lies below both endpoints
+    (:func:`below_endpoints`). Rerunning with the same ``workdir`` continues the band saved
+    there (see the module docstring).
     """
-    hop = validate_endpoints(initial, final)
+    hop = validate_endpoints(initial, final, hopper)
     _check_options(n_images, fmax, interpolation, optimizer, max_steps)
     world = _mpi_world()
     parallel = world.size > 1 and world.size % n_images == 0
@@ -522,6 +562,8 @@ def run_neb(
         if write_band:
             _write_frames(workdir / BAND_FILE, band)
         save_state(cost())
+        if stop_below_endpoints and below_endpoints([a.get_potential_energy() for a in band]):
+            raise _LowerState
 
     def save_state(this_run: NEBCost) -> None:
         data = {
@@ -534,10 +576,13 @@ def run_neb(
         write_checkpoint(state_path, data)
 
     neb.get_forces()  # the starting band; free when it comes from band.traj
-    checkpoint(write_band=saved is None)
-    opt.attach(checkpoint)
-    # NEBOptimizer answers True also when it ran out of steps: check the force as well
-    converged = bool(opt.run(fmax=fmax, steps=max_steps)) and snapshot["residual"] <= fmax
+    try:
+        checkpoint(write_band=saved is None)
+        opt.attach(checkpoint)
+        # NEBOptimizer answers True also when it ran out of steps: check the force as well
+        converged = bool(opt.run(fmax=fmax, steps=max_steps)) and snapshot["residual"] <= fmax
+    except _LowerState:
+        converged = False
 
     band = snapshot["band"]
     energies = [float(a.get_potential_energy()) for a in band]
@@ -557,11 +602,174 @@ def run_neb(
         hop=hop,
         settings=settings,
         unstable_endpoints=unstable_endpoints(energies),
+        minima=[0, len(band) - 1],
+        intermediates=[],
         images=band,
     )
     save_state(this_run)
     write_checkpoint(workdir / RESULT_FILE, result.as_dict())
     return result
+
+
+class _LowerState(Exception):
+    """A band stopped because a state lower than both endpoints lies along it."""
+
+
+def below_endpoints(energies: list[float], tolerance: float = ENDPOINT_TOLERANCE) -> bool:
+    """Whether a moving image of a band (energies in eV, endpoints included) lies more than
+    ``tolerance`` below both endpoints: then a state lower than either lies along the hop,
+    converged band or not, and the barrier between the endpoints means nothing."""
+    return min(energies[1:-1]) < min(energies[0], energies[-1]) - tolerance
+
+
+def intermediate_minimum(
+    energies: list[float], tolerance: float = ENDPOINT_TOLERANCE
+) -> int | None:
+    """The moving image of a band (energies in eV, endpoints included) to relax into a minimum
+    between the endpoints: the lowest if it lies below both endpoints (:func:`below_endpoints`),
+    else the lowest that lies more than ``tolerance`` below both its neighbours; else None."""
+    if below_endpoints(energies, tolerance):
+        return 1 + int(np.argmin(energies[1:-1]))
+    found = [
+        i
+        for i in range(1, len(energies) - 1)
+        if energies[i] < min(energies[i - 1], energies[i + 1]) - tolerance
+    ]
+    return min(found, key=lambda i: energies[i]) if found else None
+
+
+def unresolved_minima(energies: list[float], minima: list[int] | None = None) -> bool:
+    """Whether a band or path (energies in eV) has an image to relax into an intermediate
+    (:func:`intermediate_minimum`) between two of its relaxed ``minima`` (image indices;
+    default: the endpoints)."""
+    minima = minima or [0, len(energies) - 1]
+    return any(
+        intermediate_minimum(energies[a : b + 1]) is not None for a, b in itertools.pairwise(minima)
+    )
+
+
+def path_barriers(energies: list[float], minima: list[int]) -> tuple[float, float, int]:
+    """Forward and reverse barriers (eV) of a path through relaxed minima, and its saddle.
+
+    ``energies`` (eV) of all images; ``minima`` the indices of the relaxed states, the
+    endpoints first and last. Each step between neighbouring minima has its saddle (highest
+    image); a barrier is the highest saddle above the lowest minimum before it (forward) or
+    after it (reverse): a hop trapped in a deep intermediate starts again from there. With no
+    intermediate: saddle - initial and saddle - final. The saddle returned (an image index) is
+    the one that sets the forward barrier.
+    """
+    saddles = [a + 1 + int(np.argmax(energies[a + 1 : b])) for a, b in itertools.pairwise(minima)]
+    low = [energies[m] for m in minima]
+    forward = [energies[s] - min(low[: k + 1]) for k, s in enumerate(saddles)]
+    reverse = [energies[s] - min(low[k + 1 :]) for k, s in enumerate(saddles)]
+    return max(forward), max(reverse), saddles[int(np.argmax(forward))]
+
+
+def _largest_displacement(a: Atoms, b: Atoms) -> float:
+    """Largest minimum-image displacement (A) of an atom between two configurations."""
+    return float(find_mic(b.positions - a.positions, a.cell, a.pbc)[1].max())
+
+
+def _hop_fraction(state: Atoms, initial: Atoms, final: Atoms, index: int) -> float:
+    """How far atom ``index`` of ``state`` lies along its hop from ``initial`` to ``final``
+    (0 at the initial, 1 at the final position; projection on the hop vector)."""
+
+    def step(a: Atoms) -> np.ndarray:
+        delta = a.positions[index] - initial.positions[index]
+        return find_mic(delta, initial.cell, initial.pbc)[0]
+
+    hop = step(final)
+    return float(step(state) @ hop / (hop @ hop))
+
+
+def _labelled(calc_factory: Callable[..., Calculator], prefix: str) -> Callable[..., Calculator]:
+    """``calc_factory`` with ``prefix`` before the label it is given, if it takes one."""
+    if not _accepts_label(calc_factory):
+        return calc_factory
+
+    def factory(communicator=None, label: str = "image"):
+        kwargs = {} if communicator is None else {"communicator": communicator}
+        return calc_factory(label=f"{prefix}-{label}", **kwargs)
+
+    return factory
+
+
+def run_path(
+    initial: Atoms,
+    final: Atoms,
+    calc_factory: Callable[..., Calculator],
+    workdir: str | Path,
+    relax: Callable[[Atoms, str], tuple[Atoms, dict]],
+    max_intermediates: int = 2,
+    **band,
+) -> NEBResult:
+    """CI-NEB of a hop (:func:`run_neb` with the ``band`` options) through the minima along it.
+
+    A band stops as soon as a moving image lies below both its endpoints. Where an image is
+    such a lower state, or a minimum between its neighbours (:func:`intermediate_minimum`),
+    ``relax(image, name)`` relaxes it (``name``: ``intermediate1``, ...), returning the relaxed
+    atoms carrying their energy and forces and a JSON-able record of the relaxation; the band
+    is replaced by two bands through that intermediate, at most ``max_intermediates`` times.
+    The bands lie in ``workdir/neb`` (the whole hop) and ``workdir/neb-<from>-<to>`` (named
+    by their end states), so that a rerun resumes each. Returns one result over the whole path
+    (:class:`NEBResult`, barriers from :func:`path_barriers`): ``cost`` and ``total_cost``
+    count the bands, ``intermediates`` hold the records with the energy (eV, from the initial
+    state), band index and ``hop_fraction`` (:func:`_hop_fraction`) of each intermediate.
+    """
+    if isinstance(max_intermediates, bool) or not isinstance(max_intermediates, int):
+        raise InputError("max_intermediates", max_intermediates, "an integer >= 0")
+    if max_intermediates < 0:
+        raise InputError("max_intermediates", max_intermediates, "an integer >= 0")
+    hop = validate_endpoints(initial, final)
+    workdir = Path(workdir)
+    names = ["initial", "final"]
+    bands = [
+        run_neb(initial, final, calc_factory, workdir / "neb", stop_below_endpoints=True, **band)
+    ]
+    intermediates: list[dict] = []
+    while len(intermediates) < max_intermediates:
+        k = next((k for k, b in enumerate(bands) if intermediate_minimum(b.energies)), None)
+        if k is None:
+            break
+        name = f"intermediate{len(intermediates) + 1}"
+        state, record = relax(bands[k].images[intermediate_minimum(bands[k].energies)], name)
+        first, last, before, after = bands[k].images[0], bands[k].images[-1], *names[k : k + 2]
+        if min(_largest_displacement(state, end) for end in (first, last)) < SAME_STATE:
+            break  # relaxed back into an end of its band: no intermediate
+        segment = {"hopper": hop.index, "stop_below_endpoints": True, **band}
+        bands[k : k + 1] = [
+            run_neb(a, b, _labelled(calc_factory, band_dir), workdir / band_dir, **segment)
+            for a, b, band_dir in ((first, state, f"neb-{before}-{name}"),
+                                   (state, last, f"neb-{name}-{after}"))
+        ]  # fmt: skip
+        names.insert(k + 1, name)
+        fraction = _hop_fraction(state, initial, final, hop.index)
+        intermediates.append({"name": name, "hop_fraction": fraction, **record})
+    images = bands[0].images + [image for b in bands[1:] for image in b.images[1:]]
+    energies = [float(a.get_potential_energy()) for a in images]
+    minima = [0, *np.cumsum([len(b.images) - 1 for b in bands]).tolist()]
+    for entry in intermediates:
+        entry["index"] = minima[names.index(entry["name"])]
+        entry["energy"] = energies[entry["index"]] - energies[0]
+    forward, reverse, saddle = path_barriers(energies, minima)
+    return NEBResult(
+        forward_barrier=forward,
+        reverse_barrier=reverse,
+        reaction_energy=energies[-1] - energies[0],
+        saddle_index=saddle,
+        saddle_energy=energies[saddle],
+        energies=energies,
+        residual=max(b.residual for b in bands),
+        converged=all(b.converged for b in bands),
+        cost=functools.reduce(operator.add, (b.cost for b in bands)),
+        total_cost=functools.reduce(operator.add, (b.total_cost for b in bands)),
+        hop=hop,
+        settings={**bands[0].settings, "max_intermediates": max_intermediates},
+        unstable_endpoints=unstable_endpoints(energies),
+        minima=minima,
+        intermediates=intermediates,
+        images=images,
+    )
 
 
 def unstable_endpoints(energies: list[float], tolerance: float = ENDPOINT_TOLERANCE) -> list[str]:
@@ -826,9 +1034,10 @@ def _reused_relaxation(
 
 
 def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float, seed: int) -> dict:
-    """Relaxed endpoint ``name``: positions (A), source and cost, checkpointed in
+    """Relaxed endpoint or intermediate ``name``: positions (A), source and cost, and where it
+    was relaxed here its energy (eV) and forces (eV/A), checkpointed in
     ``<workdir>/endpoints.json`` and ``<workdir>/<name>/``. A fresh relaxation starts rattled
-    (``rattle`` option, ``seed``: the vacancy's host index)."""
+    (``rattle`` option, ``seed``: the vacancy's host index, or the intermediate's number)."""
     from perovcalc.calculate import relax_positions
 
     checkpoint = ctx.workdir / "endpoints.json"
@@ -857,11 +1066,18 @@ def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float, s
             evaluations=relaxed.data["evaluations"],
             converged=relaxed.data["converged"],
             max_force=relaxed.data["max_force"],
+            energy=atoms.get_potential_energy(),
+            forces=atoms.get_forces(apply_constraint=False).tolist(),
         )
     record["positions"] = atoms.positions.tolist()
     done[name] = record
     write_checkpoint(checkpoint, done)
     return record
+
+
+def _summary(record: dict) -> dict:
+    """An endpoint or intermediate record without its positions and forces."""
+    return {key: value for key, value in record.items() if key not in ("positions", "forces")}
 
 
 def _gpaw_factory(params: dict, logdir: Path) -> Callable[..., Calculator]:
@@ -885,7 +1101,9 @@ def migration_barrier_task(ctx) -> CalcResult:
     takes onto it: then its positions are used (and relaxed further if they were relaxed
     less tightly than ``fmax``). Failing that, a final vacancy equivalent to the initial one is
     the relaxed initial one carried over by the symmetry operation (a symmetric hop stays
-    symmetric, rattled or not). The band is then :func:`run_neb` on ``<workdir>/neb``.
+    symmetric, rattled or not). The band is then :func:`run_path` on ``<workdir>``: a state
+    below both endpoints or a minimum along the band is relaxed like an endpoint
+    (``<workdir>/intermediate1``, ...) and the hop split there, up to ``intermediates`` times.
     Energies in eV, lengths in A; the stored structure is the saddle image.
     """
     from perovcalc.calculate import CalcResult
@@ -937,11 +1155,21 @@ def migration_barrier_task(ctx) -> CalcResult:
 
     # images have less symmetry than the endpoints: no point group unless params set one
     band_params = {"symmetry": {"point_group": False}, **params}
-    result = run_neb(
+
+    def relax_intermediate(image: Atoms, name: str) -> tuple[Atoms, dict]:
+        number = int(name.removeprefix("intermediate"))
+        record = _endpoint(ctx, name, image, band_params, None, fmax, number)
+        state = image.copy()
+        state.set_positions(record["positions"], apply_constraint=False)
+        return _frozen(state, record["energy"], record["forces"]), _summary(record)
+
+    result = run_path(
         initial,
         final,
         _gpaw_factory(band_params, ctx.workdir / "neb"),
-        ctx.workdir / "neb",
+        ctx.workdir,
+        relax_intermediate,
+        options["intermediates"],
         n_images=options["n_images"],
         fmax=fmax,
         climb=options["climb"],
@@ -968,10 +1196,9 @@ def migration_barrier_task(ctx) -> CalcResult:
         layer_from_surface=None
         if depth is None
         else {"site": int(depth[site]), "to": int(depth[to])},
-        endpoints={
-            k: {key: v for key, v in e.items() if key != "positions"} for k, e in endpoints.items()
-        },
+        endpoints={k: _summary(e) for k, e in endpoints.items()},
         endpoint_evaluations=sum(e["evaluations"] for e in endpoints.values()),
+        intermediate_evaluations=sum(e["evaluations"] for e in result.intermediates),
         path=path,
         tangential_forces=tangential,
         host={

@@ -622,6 +622,13 @@ def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
         )
     lines += [f"  {name}: {text}" for name, _, _, text in rows]
     for name, _, r, _ in rows:
+        for m in r.get("intermediates", []):
+            lines.append(
+                f"  {name}: through {m['name']}, a minimum {m['energy']:+.3f} eV from the "
+                f"initial state with the hopping {r['species']} {m['hop_fraction']:.0%} of the "
+                f"way (relaxed in {m['evaluations']} evaluations): barriers from the lowest "
+                "state before (forward) or after (reverse) each saddle"
+            )
         ends = _no_minimum(r)
         if ends:
             e = r["energies"]
@@ -685,9 +692,15 @@ def migration_literature() -> str:
 
 
 def _band_problems(r: dict) -> list[str]:
-    """Why a stored band cannot decide anything: not converged, an endpoint no minimum."""
+    """Why a stored band cannot decide anything: not converged, an endpoint no minimum, a
+    minimum along it not relaxed."""
+    from perovcalc.neb import unresolved_minima
+
     problems = [] if r["converged"] else ["band not converged"]
-    return problems + (["an endpoint is no minimum"] if _no_minimum(r) else [])
+    problems += ["an endpoint is no minimum"] if _no_minimum(r) else []
+    if unresolved_minima(r["energies"], r.get("minima")):
+        problems.append("a minimum along the band not relaxed")
+    return problems
 
 
 def mixed_host_headline(host: str, i: dict, br: dict) -> str:
@@ -733,10 +746,13 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         "Halide migration barriers (CI-NEB)",
         "Vacancy-mediated halide hops: forward barrier from the initial state to the highest "
         "(climbing) image, reverse barrier and reaction energy, with the cost of each band in "
-        "energy/force evaluations and wall time. Biega and Leppert (2021) find the bare (001) "
-        "surface V_Br barrier about half the bulk one and an alkali-halide monolayer raising it "
-        "again; the experiment proposes that K-Br raises the Br barrier (passivated minus bare "
-        "> 0). The demo preset or an unconverged band makes that comparison inconclusive.",
+        "energy/force evaluations and wall time. Where a state lower than both endpoints or a "
+        "minimum between images lies along a band, it is relaxed and the hop split there: the "
+        "barrier is then the highest saddle above the lowest state before it. Biega and "
+        "Leppert (2021) find the bare (001) surface V_Br barrier about half the bulk one and an "
+        "alkali-halide monolayer raising it again; the experiment proposes that K-Br raises "
+        "the Br barrier (passivated minus bare > 0). The demo preset or an unconverged band "
+        "makes that comparison inconclusive.",
     )
     entries: list[_Band] = []
     for task, row in rows:

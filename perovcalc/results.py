@@ -88,6 +88,8 @@ def _barrier(result: dict) -> str:
         f"{r['reaction_energy']:+.3f} eV; {'converged' if r['converged'] else 'NOT converged'} "
         f"({r['residual']:.3f} eV/A), {cost['evaluations']} DFT evaluations"
     )
+    for m in r.get("intermediates", []):
+        text += f"; via {m['name']} at {m['energy']:+.3f} eV ({m['hop_fraction']:.0%} of the hop)"
     ends = unstable_endpoints(r["energies"])
     if ends:
         text += f"; NO BARRIER: {' and '.join(ends)} endpoint no minimum along the band"

@@ -222,9 +222,16 @@ KINDS: dict[str, Kind] = {
             "max_steps": Option(int, 300, "maximum band optimizer steps per run"),
             "endpoint_steps": Option(int, 100, "maximum BFGS steps per endpoint relaxation"),
             "rattle": RATTLE,
+            "intermediates": Option(
+                int,
+                2,
+                "minima along the hop (an image below both endpoints or its neighbours) to "
+                "relax and split the band at, as neb.run_path does; 0: one band",
+                keyed_at_default=False,  # added after stores existed
+            ),
         },
         help="vacancy-mediated halide hop barrier by CI-NEB on a defect_host (reuses the "
-        "relaxed vacancies of a vacancy_formation task in needs)",
+        "relaxed vacancies of a vacancy_formation task in needs), through the minima along it",
     ),
 }
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import bulk
+from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.lj import LennardJones
 from ase.constraints import FixAtoms
 from ase.geometry import find_mic
@@ -231,6 +233,196 @@ def test_profile_plot(reference, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+# --- a hop through an intermediate minimum ----------------------------------------------------
+# Toy: a Br atom hopping L = 4 A along x over E(u) = B sin^2(2 pi u) - D sin^2(pi u)
+# + T sin^2(pi u / 2), u = x / L, harmonic in y and z, beside a fixed Cs. Minima at u = 0 (0 eV)
+# and u = 1 (T); with B = 0.5 eV, D = 0.3 eV one more near u = 1/2 (about T / 2 - D) between
+# two saddles; with B = 0, D < 0 a single barrier. The minimum energy path is the x axis, so
+# the stationary energies come independently from E(u) alone.
+L = 4.0
+TILT = 0.1
+TWO_STEPS, ONE_STEP = (0.5, 0.3), (0.0, -0.5)  # (B, D), eV
+
+
+def _profile(u, wells, depth):
+    return (
+        wells * np.sin(2 * np.pi * u) ** 2
+        - depth * np.sin(np.pi * u) ** 2
+        + TILT * np.sin(np.pi * u / 2) ** 2
+    )
+
+
+def _slope(u, wells, depth):
+    return (
+        2 * np.pi * wells * np.sin(4 * np.pi * u) - depth * np.pi * np.sin(2 * np.pi * u)
+        + TILT * np.pi / 2 * np.sin(np.pi * u)
+    )  # fmt: skip
+
+
+class _PathToy(Calculator):
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, owner):
+        super().__init__()
+        self.owner = owner
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.owner.calls += 1
+        x, y, z = self.atoms.positions[0] - ORIGIN
+        u, k = x / L, 1.0
+        forces = np.zeros((len(self.atoms), 3))
+        forces[0] = [-_slope(u, *self.owner.shape) / L, -k * y, -k * z]
+        energy = _profile(u, *self.owner.shape) + 0.5 * k * (y**2 + z**2)
+        self.results = {"energy": float(energy), "forces": forces}
+
+
+class PathFactory:
+    """Calculators of the toy path; counts their evaluations and where relax was asked to."""
+
+    def __init__(self, shape):
+        self.shape, self.calls, self.labels = shape, 0, []
+
+    def __call__(self, communicator=None, label="image"):
+        self.labels.append(label)
+        return _PathToy(self)
+
+    def relax(self, image, name):
+        """Relax ``image`` (BFGS, 1e-4 eV/A) once per name: stored beside the bands."""
+        saved = self.workdir / f"{name}.traj"
+        if not saved.is_file():
+            atoms = image.copy()
+            atoms.calc = _PathToy(self)
+            BFGS(atoms, logfile=None).run(fmax=1e-4)
+            write(saved, atoms)
+        atoms = read(saved)
+        return atoms, {"evaluations": 1, "relaxed_from": float(image.positions[0, 0] - ORIGIN[0])}
+
+
+ORIGIN = np.array([5.0, 10.0, 10.0])
+
+
+def _path_endpoints():
+    initial = Atoms("BrCs", positions=[ORIGIN, ORIGIN + [2.0, 5.0, 0.0]], cell=[20, 20, 20])
+    initial.set_constraint(FixAtoms([1]))
+    final = initial.copy()
+    final.positions[0, 0] += L
+    return initial, final
+
+
+def _stationary(shape):
+    """Energies (eV) and u of the toy's middle minimum and its two saddles, from E(u)."""
+    from scipy.optimize import brentq
+
+    grid = np.linspace(0.01, 0.99, 99)
+    slope = _slope(grid, *shape)
+    roots = [brentq(_slope, a, b, args=shape) for a, b, s, t in
+             zip(grid, grid[1:], slope, slope[1:], strict=False) if s * t < 0]  # fmt: skip
+    assert len(roots) == 3  # saddle, minimum, saddle
+    return [(float(_profile(u, *shape)), float(u)) for u in roots]
+
+
+@pytest.fixture(scope="module")
+def through_intermediate(tmp_path_factory):
+    factory = PathFactory(TWO_STEPS)
+    factory.workdir = tmp_path_factory.mktemp("path")
+    initial, final = _path_endpoints()
+    result = neb.run_path(
+        initial, final, factory, factory.workdir, factory.relax, n_images=1, fmax=0.005
+    )
+    return result, factory
+
+
+def test_a_hop_through_an_intermediate_has_the_barriers_of_its_stationary_points(
+    through_intermediate,
+):
+    result, factory = through_intermediate
+    (s1, _), (m, u), (s2, _) = _stationary(TWO_STEPS)
+    assert m < 0 < s1 < s2  # the intermediate lies below both endpoints (0 and TILT eV)
+    assert result.converged and result.minima == [0, 2, 4] and len(result.energies) == 5
+    (entry,) = result.intermediates
+    assert entry["name"] == "intermediate1" and entry["index"] == 2
+    assert entry["energy"] == pytest.approx(m, abs=1e-6)
+    assert entry["hop_fraction"] == pytest.approx(u, abs=1e-3)
+    assert result.energies[1] == pytest.approx(s1, abs=1e-4)  # each band's climbing image
+    assert result.energies[3] == pytest.approx(s2, abs=1e-4)
+    # out of the intermediate, not from the endpoints: forward s2 - m, reverse s1 - m
+    assert result.forward_barrier == pytest.approx(s2 - m, abs=1e-4)
+    assert result.reverse_barrier == pytest.approx(s1 - m, abs=1e-4)
+    assert result.saddle_index == 3
+    assert result.reaction_energy == pytest.approx(TILT, abs=1e-9)
+    assert result.unstable_endpoints == []
+    # three bands were run, each counted: the whole hop (stopped once its image fell below
+    # both endpoints) and one band on each side of the intermediate
+    assert result.cost.evaluations == result.total_cost.evaluations
+    assert {label.split("-image")[0] for label in factory.labels} >= {
+        "image1", "neb-initial-intermediate1", "neb-intermediate1-final"
+    }  # fmt: skip
+    whole = json.loads((factory.workdir / "neb" / neb.RESULT_FILE).read_text())
+    assert not whole["converged"] and neb.below_endpoints(whole["energies"])
+    assert neb.plot_profile(result, factory.workdir / "profile.png").stat().st_size > 0
+
+
+def test_a_path_is_resumed_at_no_cost(through_intermediate, tmp_path):
+    result, factory = through_intermediate
+    copy = tmp_path / "copy"
+    shutil.copytree(factory.workdir, copy)
+    again = PathFactory(TWO_STEPS)
+    again.workdir = copy
+    resumed = neb.run_path(*_path_endpoints(), again, copy, again.relax, n_images=1, fmax=0.005)
+    assert again.calls == 0 and resumed.cost.evaluations == 0
+    assert resumed.energies == result.energies
+    assert resumed.total_cost.evaluations == result.total_cost.evaluations
+
+
+def test_without_intermediates_the_band_stops_below_its_endpoints(tmp_path):
+    factory = PathFactory(TWO_STEPS)
+    factory.workdir = tmp_path
+    one = neb.run_path(*_path_endpoints(), factory, tmp_path, factory.relax, 0, n_images=1)
+    assert one.intermediates == [] and one.minima == [0, 2] and not one.converged
+    assert one.unstable_endpoints == ["initial", "final"]
+    assert not list(tmp_path.glob("intermediate*"))
+
+
+def test_a_path_without_an_intermediate_is_one_band(tmp_path):
+    factory = PathFactory(ONE_STEP)
+    factory.workdir = tmp_path
+    result = neb.run_path(*_path_endpoints(), factory, tmp_path, factory.relax, n_images=3)
+    assert result.converged and result.intermediates == [] and result.minima == [0, 4]
+    band = json.loads((tmp_path / "neb" / neb.RESULT_FILE).read_text())
+    assert result.energies == band["energies"] and result.forward_barrier > 0.4
+    assert result.forward_barrier == pytest.approx(max(band["energies"]) - band["energies"][0])
+    assert not list(tmp_path.glob("neb-*"))
+
+
+@pytest.mark.parametrize(
+    "energies, minima, forward, reverse, saddle",
+    [
+        ([0.0, 0.3, 0.1], [0, 2], 0.3, 0.2, 1),  # one band
+        ([0.0, 0.4, -0.25, 0.45, 0.1], [0, 2, 4], 0.7, 0.65, 3),  # a deep intermediate
+        ([0.0, 0.5, 0.2, 0.3, 0.1], [0, 2, 4], 0.5, 0.4, 1),  # a shallow one: the first saddle
+    ],
+)
+def test_path_barriers_count_from_the_lowest_state_before_the_saddle(
+    energies, minima, forward, reverse, saddle
+):
+    assert neb.path_barriers(energies, minima) == pytest.approx((forward, reverse, saddle))
+
+
+@pytest.mark.parametrize(
+    "energies, index",
+    [
+        ([0.0, 0.3, 0.1], None),
+        ([0.0, -0.145, 0.0], 1),  # below both endpoints
+        ([0.0, 0.5, 0.2, 0.3, 0.1], 2),  # a minimum between its neighbours
+        ([0.0, 0.5, 0.295, 0.3, 0.1], None),  # within the tolerance
+        ([0.0, -0.2, -0.1, -0.3, 0.0], 3),  # below both: the lowest image
+    ],
+)
+def test_the_image_to_relax_into_an_intermediate(energies, index):
+    assert neb.intermediate_minimum(energies) == index
+
+
 # --- endpoints that are not a hop: a clear error before any calculator exists ---------------
 
 
@@ -262,7 +454,10 @@ def _swap(atoms, i, j):
             "differ in composition",
         ),
         (lambda f: _swap(f, 0, 1), "different order"),  # Cs and Pb listed the other way round
-        (lambda f: _swap(f, 21, 22), "3 atoms move more than"),  # two Br swapped
+        (
+            lambda f: _swap(f, 21, 22),
+            "hops and 2 other atom\\(s\\) move more than",
+        ),  # two Br swapped
         (lambda f: f.set_cell(f.cell * 1.01) or f, "different cells"),
     ],
 )
@@ -287,7 +482,7 @@ def test_hops_that_are_not_an_octahedron_edge_are_refused(perovskite_hop, tmp_pa
         neb.run_neb(initial, cation, _never_called, tmp_path)
     two = final.copy()  # the hopping Br and a second Br both move
     two.positions[11] += [0, A / 2, A / 2]
-    with pytest.raises(PerovcalcError, match="2 atoms move"):
+    with pytest.raises(PerovcalcError, match=r"hops and 1 other atom\(s\) move"):
         neb.run_neb(initial, two, _never_called, tmp_path)
 
 

@@ -21,6 +21,7 @@ from perovcalc import neb
 from perovcalc.campaign import Campaign, load_campaign
 from perovcalc.report import (
     AGREEMENTS,
+    _band_problems,
     _decide,
     barrier_table,
     mixed_host_headline,
@@ -278,6 +279,26 @@ def test_bands_whose_endpoints_are_no_minima_are_marked():
     )
     hop = {**saddle, "energies": [-10.0, -9.7, -10.0]}
     assert "NO BARRIER" not in barrier_table([("hop_in", "bulk", hop, "demo")])
+
+
+def test_a_hop_through_an_intermediate_is_reported_with_it():
+    cost = {"evaluations": 30, "steps": 25, "wall_time": 900.0}
+    energies = [-10.0, -9.6, -10.25, -9.55, -9.9]  # initial, saddle, intermediate, saddle, final
+    intermediate = {"name": "intermediate1", "energy": -0.25, "hop_fraction": 0.41,
+                    "evaluations": 12}  # fmt: skip
+    path = {"species": "Br", "forward_barrier": 0.7, "reverse_barrier": 0.65,
+            "reaction_energy": 0.1, "converged": True, "energies": energies, "cost": cost,
+            "minima": [0, 2, 4], "intermediates": [intermediate]}  # fmt: skip
+    text = barrier_table([("hop_down", "bare_surface", path, "demo")])
+    assert (
+        "hop_down: through intermediate1, a minimum -0.250 eV from the initial state with the "
+        "hopping Br 41% of the way (relaxed in 12 evaluations)"
+    ) in text
+    assert "NO BARRIER" not in text and _band_problems(path) == []
+    # the same energies as one band: the minimum in the middle was never relaxed
+    band = {**path, "minima": [0, 4], "intermediates": []}
+    assert _band_problems(band) == ["a minimum along the band not relaxed"]
+    assert _band_problems({**band, "energies": [-10.0, -9.6, -9.9]}) == []
 
 
 def test_mixed_host_headline_leaves_out_a_hop_without_barrier():
