@@ -144,8 +144,9 @@ class Campaign:
         return sorted(set(deps))
 
     def subset(self, names: list[str]) -> Campaign:
-        """The campaign cut down to the tasks ``names`` and everything they depend on (the
-        same task ids: a part of a campaign runs into the campaign's store)."""
+        """The campaign cut down to the tasks ``names``, everything they depend on and the
+        structures those tasks build (the same task ids: a part of a campaign runs into the
+        campaign's store)."""
         keep: set[str] = set()
         todo = list(names)
         while todo:
@@ -155,7 +156,10 @@ class Campaign:
             if name not in keep:
                 keep.add(name)
                 todo += self.dependencies(self.tasks[name])
-        return replace(self, tasks={n: t for n, t in self.tasks.items() if n in keep})
+        tasks = {n: t for n, t in self.tasks.items() if n in keep}
+        used = {t.structure for t in tasks.values()}
+        structures = {n: s for n, s in self.structures.items() if n in used}
+        return replace(self, tasks=tasks, structures=structures)
 
     def validate(self) -> None:
         """Check every name, kind, option, preset and dependency; raise InputError."""

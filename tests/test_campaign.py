@@ -347,6 +347,13 @@ def test_a_subset_keeps_its_dependencies_and_their_ids(tmp_path, perovcalc_cli):
     ]  # fmt: skip
     ids = campaign.task_ids()
     assert part.task_ids() == {name: ids[name] for name in part.tasks}
+    assert sorted(part.structures) == ["br2", "cs", "csbr", "cspbbr3", "pb", "pbbr2", "slab21"]
+    # structures of the left-out tasks go too: the demo's XRD cells name lattice tasks
+    demo = load_campaign(WORKFLOWS / "kbr_passivation_demo.toml")
+    part = demo.subset(["barrier_mixed_sqs_i"])
+    part.validate()
+    assert "xrd_x2" not in part.structures and "lattice_x2" not in part.tasks
+    assert part.task_ids()["barrier_mixed_sqs_i"] == demo.task_ids()["barrier_mixed_sqs_i"]
     with pytest.raises(PerovcalcError, match="task = 'vac_slab33'.*'vac_slab22'"):
         campaign.subset(["vac_slab21", "vac_slab33"])
     done = subprocess.run(
