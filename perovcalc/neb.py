@@ -716,9 +716,7 @@ def run_path(
     count the bands, ``intermediates`` hold the records with the energy (eV, from the initial
     state), band index and ``hop_fraction`` (:func:`_hop_fraction`) of each intermediate.
     """
-    if isinstance(max_intermediates, bool) or not isinstance(max_intermediates, int):
-        raise InputError("max_intermediates", max_intermediates, "an integer >= 0")
-    if max_intermediates < 0:
+    if type(max_intermediates) is not int or max_intermediates < 0:
         raise InputError("max_intermediates", max_intermediates, "an integer >= 0")
     hop = validate_endpoints(initial, final)
     workdir = Path(workdir)
@@ -1075,6 +1073,21 @@ def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float, s
     return record
 
 
+def intermediate_relaxer(ctx, params: dict, fmax: float) -> Callable[[Atoms, str], tuple]:
+    """``relax(image, name)`` for :func:`run_path` in task ``ctx``: the image relaxed like an
+    endpoint (:func:`_endpoint`; GPAW ``params``, ``fmax`` eV/A, rattled with the number of
+    the intermediate as seed), carrying its energy and forces, and the record of it."""
+
+    def relax(image: Atoms, name: str) -> tuple[Atoms, dict]:
+        number = int(name.removeprefix("intermediate"))
+        record = _endpoint(ctx, name, image, params, None, fmax, number)
+        state = image.copy()
+        state.set_positions(record["positions"], apply_constraint=False)
+        return _frozen(state, record["energy"], record["forces"]), _summary(record)
+
+    return relax
+
+
 def _summary(record: dict) -> dict:
     """An endpoint or intermediate record without its positions and forces."""
     return {key: value for key, value in record.items() if key not in ("positions", "forces")}
@@ -1156,19 +1169,12 @@ def migration_barrier_task(ctx) -> CalcResult:
     # images have less symmetry than the endpoints: no point group unless params set one
     band_params = {"symmetry": {"point_group": False}, **params}
 
-    def relax_intermediate(image: Atoms, name: str) -> tuple[Atoms, dict]:
-        number = int(name.removeprefix("intermediate"))
-        record = _endpoint(ctx, name, image, band_params, None, fmax, number)
-        state = image.copy()
-        state.set_positions(record["positions"], apply_constraint=False)
-        return _frozen(state, record["energy"], record["forces"]), _summary(record)
-
     result = run_path(
         initial,
         final,
         _gpaw_factory(band_params, ctx.workdir / "neb"),
         ctx.workdir,
-        relax_intermediate,
+        intermediate_relaxer(ctx, band_params, fmax),
         options["intermediates"],
         n_images=options["n_images"],
         fmax=fmax,

@@ -9,6 +9,7 @@ import pytest
 from ase.geometry import find_mic
 from ase.io import read
 
+from perovcalc import neb
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError
 from perovcalc.neb import choose_hop, vacancy_displacements, validate_endpoints
@@ -104,6 +105,33 @@ def test_of_several_equivalent_relaxations_the_closest_to_a_reference_is_taken()
     assert np.allclose(plain, first)
     nearest = vacancy_displacements(host, source, relaxed.positions, target, last + 0.01)
     assert np.allclose(nearest, last)
+
+
+def test_an_intermediate_is_relaxed_once_and_carries_its_energy(tmp_path):
+    """The relaxation run_path asks the barrier task for, with real GPAW (4 atoms, Gamma):
+    the primitive-cell V_Br with the hopping Br half-way to the vacancy, three BFGS steps."""
+    from perovcalc.presets import gpaw_parameters
+    from perovcalc.tasks import TaskContext
+
+    host = cubic_perovskite(A, "Br")
+    initial, final = hop_endpoints(host, 2, 3)
+    image = initial.copy()
+    image.positions[2] = (initial.positions[2] + final.positions[2]) / 2
+    params = {**gpaw_parameters(image, "demo"), "kpts": {"size": [1, 1, 1], "gamma": True}}
+    options = {"rattle": 0.0, "endpoint_steps": 3}
+    ctx = TaskContext("hop", None, params, options, tmp_path, "demo", {})
+    relax = neb.intermediate_relaxer(ctx, params, 0.05)
+    state, record = relax(image, "intermediate1")
+    frames = read(tmp_path / "intermediate1" / "relax.traj", ":")
+    assert record["evaluations"] == len(frames) == 4 and not record["converged"]
+    assert state.get_potential_energy() == pytest.approx(frames[-1].get_potential_energy())
+    assert state.get_potential_energy() < frames[0].get_potential_energy()
+    assert np.allclose(state.positions, frames[-1].positions)
+    assert np.allclose(state.get_forces(), frames[-1].get_forces())
+    assert "positions" not in record and "forces" not in record
+    again, same = relax(image, "intermediate1")  # from endpoints.json: no new evaluation
+    assert len(read(tmp_path / "intermediate1" / "relax.traj", ":")) == 4
+    assert same == record and again.get_potential_energy() == state.get_potential_energy()
 
 
 # ----------------------------------------------------------------- real GPAW, end to end
