@@ -726,8 +726,8 @@ def _hop(r: dict) -> str | None:
     return None if depth is None else f"vacancy layer {depth['site']} -> {depth['to']}"
 
 
-class _Band(NamedTuple):
-    """A finished barrier task as the migration section uses it."""
+class Band(NamedTuple):
+    """A finished barrier task as the barrier reports use it."""
 
     task: TaskSpec
     row: object  # its ase.db row
@@ -736,6 +736,26 @@ class _Band(NamedTuple):
     conditions: dict
     text: str  # its settings in words
     system: str | None  # the compound of a pure host (see _barrier_system)
+
+
+def barrier_bands(done: Done) -> list[Band]:
+    """The finished ``migration_barrier`` tasks of ``done`` as the barrier reports use them."""
+    entries = []
+    for task, row in done:
+        if task.kind != "migration_barrier":
+            continue
+        r = row.data["result"]
+        env = environment(task, r)
+        conditions = {"environment": env, "species": r["species"]}
+        if (hop := _hop(r)) is not None:
+            conditions["hop"] = hop
+        if "model" in task.labels:
+            conditions["model"] = task.labels["model"]
+        s = r.get("settings", {})
+        neb = ", ".join(f"{k}={s[k]}" for k in ("n_images", "fmax", "optimizer", "climb") if k in s)
+        text = f"{settings(row)}; NEB {neb}"
+        entries.append(Band(task, row, r, env, conditions, text, _barrier_system(row)))
+    return entries
 
 
 def migration_section(campaign: Campaign, done: Done) -> Section | None:
@@ -754,19 +774,7 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         "the Br barrier (passivated minus bare > 0). The demo preset or an unconverged band "
         "makes that comparison inconclusive.",
     )
-    entries: list[_Band] = []
-    for task, row in rows:
-        r = row.data["result"]
-        env = environment(task, r)
-        conditions = {"environment": env, "species": r["species"]}
-        if (hop := _hop(r)) is not None:
-            conditions["hop"] = hop
-        if "model" in task.labels:
-            conditions["model"] = task.labels["model"]
-        s = r.get("settings", {})
-        neb = ", ".join(f"{k}={s[k]}" for k in ("n_images", "fmax", "optimizer", "climb") if k in s)
-        text = f"{settings(row)}; NEB {neb}"
-        entries.append(_Band(task, row, r, env, conditions, text, _barrier_system(row)))
+    entries = barrier_bands(rows)
     section.blocks["Barriers and cost"] = barrier_table(
         [(b.task.name, b.env, b.result, b.text) for b in entries]
     )

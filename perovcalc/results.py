@@ -138,3 +138,32 @@ def print_results(campaign: Campaign, db: str | Path, stream: TextIO = sys.stdou
     for name, _, row in task_rows(campaign, db):
         if row is not None and row.status == "done":
             stream.write(f"{name}: {headline(row)}\n    computed with {settings(row)}\n")
+
+
+SETTINGS_COLUMNS = ["preset", "xc", "ecut_eV", "kpts", "gpaw_version", "source", "tag"]
+
+
+def settings_record(row, source: str) -> dict:
+    """The ``SETTINGS_COLUMNS`` of a computed CSV row from its store ``row`` (tag C:
+    computed here, ``source`` saying how)."""
+    return {
+        "preset": row.get("preset"),
+        "xc": row.get("xc"),
+        "ecut_eV": row.get("ecut"),
+        "kpts": row.get("kpts"),
+        "gpaw_version": row.get("gpaw_version"),
+        "source": source,
+        "tag": "C",
+    }
+
+
+def write_csv(columns: list[str], records: list[dict], output: str | Path | None) -> None:
+    """``records`` as CSV with ``columns`` to the file ``output``, else to standard output."""
+    import csv
+
+    handle = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
+    writer = csv.DictWriter(handle, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    if output:
+        handle.close()

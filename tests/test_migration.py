@@ -1,6 +1,8 @@
 """migration_barrier task kind: hop choice, reuse of relaxed vacancies, real GPAW end to end."""
 
+import csv
 import json
+import re
 import subprocess
 import sys
 
@@ -320,6 +322,41 @@ def test_relaxed_vacancies_of_a_vacancy_task_are_reused(migration):
     assert not reused["converged"] and reused["cost"]["steps"] == 0  # max_steps = 0
     entry = rows["vacancy"].data["result"]["entries"][0]
     assert (entry["site"], entry["charge"]) == (2, 0)
+
+
+def test_barrier_table_csv_and_profiles_from_the_store(migration, tmp_path):
+    folder, campaign = migration
+    rows = _rows(folder)
+    command = [sys.executable, "-m", "perovcalc.cli.main", "barrier"]
+    db = ["--db", str(folder / "r.db")]
+    out = tmp_path / "barriers.csv"
+    done = subprocess.run([*command, "csv", str(campaign), *db, "-o", str(out)], cwd=ROOT)
+    assert done.returncode == 0
+    table = {r["task"]: r for r in csv.DictReader(out.open())}
+    assert sorted(table) == ["barrier", "reused"]
+    for name, r in table.items():
+        result = rows[name].data["result"]
+        assert float(r["forward_eV"]) == pytest.approx(result["forward_barrier"], abs=1e-4)
+        assert float(r["reaction_eV"]) == pytest.approx(result["reaction_energy"], abs=1e-4)
+        assert int(r["band_evaluations"]) == result["total_cost"]["evaluations"]
+        assert (r["species"], r["site"], r["to"], r["host_atoms"]) == ("Br", "2", "3", "5")
+        assert (r["environment"], r["preset"], r["kpts"], r["tag"]) == (
+            "bulk",
+            "demo",
+            "1x1x1",
+            "C",
+        )
+    assert table["barrier"]["converged"] == "yes" and table["reused"]["converged"] == "no"
+    text = subprocess.run([*command, "table", str(campaign), *db], cwd=ROOT,
+                          capture_output=True, text=True).stdout  # fmt: skip
+    forward = rows["barrier"].data["result"]["forward_barrier"]
+    assert re.search(rf"\n  barrier +bulk +Br +{forward:.3f} ", text) and "Biega" in text
+    png = tmp_path / "profiles.png"
+    subprocess.run([*command, "plot", str(campaign), *db, "-o", str(png)], cwd=ROOT, check=True)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    empty = subprocess.run([*command, "table", str(campaign), "--db", str(tmp_path / "none.db")],
+                           cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert empty.returncode == 2 and "no finished migration_barrier task" in empty.stderr
 
 
 def test_rerun_does_no_new_work_and_an_interrupted_task_resumes_free(migration):

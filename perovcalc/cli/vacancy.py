@@ -72,22 +72,19 @@ def run(args) -> int:
 
 def write_csv(rows: dict, output: str | None, source: str) -> None:
     """One CSV row per computed vacancy (site, charge state) with the settings used."""
-    import csv
-    import sys
+    from perovcalc.results import SETTINGS_COLUMNS, settings_record
+    from perovcalc.results import write_csv as write
 
     columns = [
         "task", "environment", "host", "host_atoms", "species", "site", "multiplicity",
         "layer_from_surface", "charge", "E_f_rich_eV", "E_f_poor_eV", "E_corr_eV", "epsilon",
-        "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "rattle_A", "preset", "xc",
-        "ecut_eV", "kpts", "gpaw_version", "source", "tag",
+        "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "rattle_A", *SETTINGS_COLUMNS,
     ]  # fmt: skip
-    handle = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
-    writer = csv.DictWriter(handle, columns, lineterminator="\n")
-    writer.writeheader()
+    records = []
     for name, row in rows.items():
         result = row.data["result"]
         for e in result["entries"]:
-            writer.writerow(
+            records.append(
                 {
                     "task": name,
                     "environment": result["environment"],
@@ -107,17 +104,10 @@ def write_csv(rows: dict, output: str | None, source: str) -> None:
                     "max_force_eV_A": f"{e['max_force']:.3f}",
                     "relax_steps": e["steps"],
                     "rattle_A": e.get("rattle", 0.0),
-                    "preset": row.get("preset"),
-                    "xc": row.get("xc"),
-                    "ecut_eV": row.get("ecut"),
-                    "kpts": row.get("kpts"),
-                    "gpaw_version": row.get("gpaw_version"),
-                    "source": source,
-                    "tag": "C",
+                    **settings_record(row, source),
                 }
             )
-    if output:
-        handle.close()
+    write(columns, records, output)
 
 
 def _number(value: float | None) -> str:
