@@ -608,6 +608,8 @@ def _bulk_barrier_reference(system: str | None, species: str) -> tuple[dict, flo
 def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
     """Text table of (task, environment, result, settings) of migration_barrier rows: barriers
     and reaction energy (eV), convergence and cost (DFT evaluations, optimizer steps, wall s)."""
+    from perovcalc.neb import RECONSTRUCTION, reconstruction
+
     lines = [
         f"  {'task':<20} {'environment':<16} {'X':<3}{'E_fwd':>7} {'E_rev':>7} {'dE':>7} "
         f"{'converged':>9} {'evals':>6} {'steps':>6} {'wall s':>8}"
@@ -638,6 +640,14 @@ def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
                 f"along the band (image next to each endpoint {e[1] - e[0]:+.3f} / "
                 f"{e[-2] - e[-1]:+.3f} eV): its relaxation stopped on a slope or a symmetric "
                 "saddle, and a lower state lies along the band"
+            )
+        moved = reconstruction(r["hop"])
+        if moved is not None:
+            lines.append(
+                f"  {name}: RECONSTRUCTION: an atom other than the hopping "
+                f"{r['species']} is {moved:.2f} A apart between the relaxed endpoints "
+                f"(> {RECONSTRUCTION} A): they relaxed into different structures, and the "
+                "band measures that change with the hop"
             )
     return "\n".join(lines)
 
@@ -693,13 +703,15 @@ def migration_literature() -> str:
 
 def _band_problems(r: dict) -> list[str]:
     """Why a stored band cannot decide anything: not converged, an endpoint no minimum, a
-    minimum along it not relaxed."""
-    from perovcalc.neb import unresolved_minima
+    minimum along it not relaxed, endpoints reconstructed differently."""
+    from perovcalc.neb import reconstruction, unresolved_minima
 
     problems = [] if r["converged"] else ["band not converged"]
     problems += ["an endpoint is no minimum"] if _no_minimum(r) else []
     if unresolved_minima(r["energies"], r.get("minima")):
         problems.append("a minimum along the band not relaxed")
+    if reconstruction(r["hop"]) is not None:
+        problems.append("endpoints reconstructed differently")
     return problems
 
 

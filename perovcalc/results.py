@@ -78,7 +78,7 @@ def _vacancies(result: dict) -> str:
 
 def _barrier(result: dict) -> str:
     """Barriers, reaction energy, convergence and cost of a migration_barrier result (eV)."""
-    from perovcalc.neb import unstable_endpoints
+    from perovcalc.neb import reconstruction, unstable_endpoints
 
     r = result
     cost = r.get("total_cost") or r["cost"]
@@ -93,6 +93,9 @@ def _barrier(result: dict) -> str:
     ends = unstable_endpoints(r["energies"])
     if ends:
         text += f"; NO BARRIER: {' and '.join(ends)} endpoint no minimum along the band"
+    moved = reconstruction(r["hop"])
+    if moved is not None:
+        text += f"; RECONSTRUCTION: the endpoints differ by {moved:.2f} A besides the hop"
     return text
 
 

@@ -339,6 +339,8 @@ def test_barrier_table_csv_and_profiles_from_the_store(migration, tmp_path):
         assert float(r["forward_eV"]) == pytest.approx(result["forward_barrier"], abs=1e-4)
         assert float(r["reaction_eV"]) == pytest.approx(result["reaction_energy"], abs=1e-4)
         assert int(r["band_evaluations"]) == result["total_cost"]["evaluations"]
+        moved = result["hop"]["max_other_displacement"]
+        assert float(r["other_moved_A"]) == pytest.approx(moved, abs=0.005) and moved < 1.0
         assert (r["species"], r["site"], r["to"], r["host_atoms"]) == ("Br", "2", "3", "5")
         assert (r["environment"], r["preset"], r["kpts"], r["tag"]) == (
             "bulk",

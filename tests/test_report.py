@@ -263,13 +263,16 @@ def test_migration_barriers_cost_and_change(report):
     ) in md
 
 
+HOP = {"index": 6, "symbol": "Br", "distance": 3.9, "max_other_displacement": 0.40}
+
+
 def test_bands_whose_endpoints_are_no_minima_are_marked():
     """The demo's in-layer hop on the 1x1 K-Br slab: the image between two equivalent
     vacancy sites lies 0.145 eV below both, so neither endpoint is a minimum."""
     cost = {"evaluations": 17, "steps": 14, "wall_time": 299.0}
     saddle = {"species": "Br", "forward_barrier": -0.145, "reverse_barrier": -0.145,
               "reaction_energy": 0.0, "converged": True, "energies": [-10.0, -10.145, -10.0],
-              "cost": cost}  # fmt: skip
+              "cost": cost, "hop": HOP}  # fmt: skip
     text = barrier_table([("hop_in", "kbr_passivated", saddle, "demo")])
     assert "hop_in: NO BARRIER: initial and final endpoints are no minima" in text
     assert "(image next to each endpoint -0.145 / -0.145 eV)" in text
@@ -288,7 +291,7 @@ def test_a_hop_through_an_intermediate_is_reported_with_it():
                     "evaluations": 12}  # fmt: skip
     path = {"species": "Br", "forward_barrier": 0.7, "reverse_barrier": 0.65,
             "reaction_energy": 0.1, "converged": True, "energies": energies, "cost": cost,
-            "minima": [0, 2, 4], "intermediates": [intermediate]}  # fmt: skip
+            "minima": [0, 2, 4], "intermediates": [intermediate], "hop": HOP}  # fmt: skip
     text = barrier_table([("hop_down", "bare_surface", path, "demo")])
     assert (
         "hop_down: through intermediate1, a minimum -0.250 eV from the initial state with the "
@@ -299,6 +302,24 @@ def test_a_hop_through_an_intermediate_is_reported_with_it():
     band = {**path, "minima": [0, 4], "intermediates": []}
     assert _band_problems(band) == ["a minimum along the band not relaxed"]
     assert _band_problems({**band, "energies": [-10.0, -9.6, -9.9]}) == []
+
+
+def test_endpoints_relaxed_into_different_structures_are_marked():
+    """The demo's in-layer hop on the 2x1 K-Br slab: besides the hopping Br, a Pb is 1.43 A
+    apart between the relaxed endpoints (0.40 A on the bare slab): the band measures a
+    reconstruction with the hop and decides nothing."""
+    cost = {"evaluations": 25, "steps": 21, "wall_time": 2845.0}
+    band = {"species": "Br", "forward_barrier": 0.14, "reverse_barrier": 0.23,
+            "reaction_energy": -0.09, "converged": True, "energies": [-10.0, -9.86, -10.09],
+            "cost": cost, "hop": HOP}  # fmt: skip
+    assert "RECONSTRUCTION" not in barrier_table([("hop_in", "bare_surface", band, "demo")])
+    assert _band_problems(band) == []
+    moved = {**band, "hop": {**HOP, "max_other_displacement": 1.43}}
+    assert (
+        "hop_in: RECONSTRUCTION: an atom other than the hopping Br is 1.43 A apart between the "
+        "relaxed endpoints (> 1.0 A)"
+    ) in barrier_table([("hop_in", "kbr_passivated", moved, "demo")])
+    assert _band_problems(moved) == ["endpoints reconstructed differently"]
 
 
 def test_mixed_host_headline_leaves_out_a_hop_without_barrier():

@@ -4,7 +4,7 @@ HELP = "halide migration barriers of a campaign: table (with literature), profil
 CSV_SOURCE = "computed with perovcalc (perovcalc barrier csv {campaign})"
 COLUMNS = [
     "task", "environment", "model", "host", "host_atoms", "species", "site", "to", "hop",
-    "forward_eV", "reverse_eV", "reaction_eV", "intermediates", "converged", "residual_eV_A",
+    "forward_eV", "reverse_eV", "reaction_eV", "intermediates", "other_moved_A", "converged", "residual_eV_A",
     "n_images", "fmax_eV_A", "band_evaluations", "endpoint_evaluations",
     "intermediate_evaluations", "wall_s", "spinpol",
 ]  # fmt: skip
@@ -82,6 +82,7 @@ def write_csv(bands: list, output: str | None, source: str) -> None:
                     f"{m['energy']:+.4f} eV at {m['hop_fraction']:.2f} of the hop"
                     for m in r.get("intermediates", [])
                 ),
+                "other_moved_A": f"{r['hop']['max_other_displacement']:.2f}",
                 "converged": "yes" if r["converged"] else "no",
                 "residual_eV_A": f"{r['residual']:.3f}",
                 "n_images": s["n_images"],
