@@ -1181,7 +1181,6 @@ def migration_barrier_task(ctx) -> CalcResult:
 
     # images have less symmetry than the endpoints: no point group unless params set one
     band_params = {"symmetry": {"point_group": False}, **params}
-
     result = run_path(
         initial,
         final,
