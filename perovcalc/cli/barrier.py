@@ -4,8 +4,8 @@ HELP = "halide migration barriers of a campaign: table (with literature), profil
 CSV_SOURCE = "computed with perovcalc (perovcalc barrier csv {campaign})"
 COLUMNS = [
     "task", "environment", "model", "host", "host_atoms", "species", "site", "to", "hop",
-    "forward_eV", "reverse_eV", "reaction_eV", "intermediates", "other_moved_A", "converged", "residual_eV_A",
-    "n_images", "fmax_eV_A", "band_evaluations", "endpoint_evaluations",
+    "forward_eV", "reverse_eV", "reaction_eV", "intermediates", "other_moved_A", "converged",
+    "residual_eV_A", "n_images", "fmax_eV_A", "band_evaluations", "endpoint_evaluations",
     "intermediate_evaluations", "wall_s", "spinpol",
 ]  # fmt: skip
 
