@@ -4,3 +4,33 @@ Each module in this package (other than ``main``) defines ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules import heavy libraries
 (GPAW, pymatgen) inside ``run`` so that ``perovcalc --help`` stays fast.
 """
+
+DB_HELP = "results store (default: results/<campaign name>/results.db)"
+
+
+def add_results_arguments(parser, kind: str, action_help: str) -> None:
+    """``action`` (table, plot or csv), ``campaign`` and ``--db`` of a subcommand that reads
+    the finished ``kind`` tasks of a campaign."""
+    parser.add_argument("action", choices=("table", "plot", "csv"), help=action_help)
+    parser.add_argument("campaign", help=f"campaign file (TOML) with {kind} tasks")
+    parser.add_argument("--db", help=DB_HELP)
+
+
+def finished(args, kind: str) -> tuple:
+    """The campaign of ``args`` and its finished ``kind`` tasks in the store (name -> row, in
+    dependency order); PerovcalcError when there are none."""
+    from perovcalc.campaign import load_campaign
+    from perovcalc.errors import PerovcalcError
+    from perovcalc.results import task_rows
+    from perovcalc.runner import default_workdir
+
+    campaign = load_campaign(args.campaign)
+    db = args.db or f"{default_workdir(campaign)}/results.db"
+    rows = {
+        name: row
+        for name, _, row in task_rows(campaign, db)
+        if row is not None and row.status == "done" and row.kind == kind
+    }
+    if not rows:
+        raise PerovcalcError(f"no finished {kind} task of {campaign.source} in {db}")
+    return campaign, rows

@@ -1,5 +1,7 @@
 """``perovcalc barrier table|plot|csv CAMPAIGN.toml``: halide migration barriers."""
 
+from perovcalc.cli import add_results_arguments, finished
+
 HELP = "halide migration barriers of a campaign: table (with literature), profiles or CSV"
 CSV_SOURCE = "computed with perovcalc (perovcalc barrier csv {campaign})"
 COLUMNS = [
@@ -11,13 +13,11 @@ COLUMNS = [
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument(
-        "action",
-        choices=("table", "plot", "csv"),
-        help="print the table, draw the energy profiles, or write every barrier as a CSV row",
+    add_results_arguments(
+        parser,
+        "migration_barrier",
+        "print the table, draw the energy profiles, or write every barrier as a CSV row",
     )
-    parser.add_argument("campaign", help="campaign file (TOML) with migration_barrier tasks")
-    parser.add_argument("--db", help="results store (default: results/<campaign name>/results.db)")
     parser.add_argument(
         "-o", "--output", help="PNG file of the profiles (default barrier_profiles.png) or CSV file"
     )
@@ -25,20 +25,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from perovcalc import report
-    from perovcalc.campaign import load_campaign
-    from perovcalc.errors import PerovcalcError
-    from perovcalc.results import task_rows
-    from perovcalc.runner import default_workdir
 
-    campaign = load_campaign(args.campaign)
-    db = args.db or f"{default_workdir(campaign)}/results.db"
-    done = [
-        (campaign.tasks[name], row)
-        for name, _, row in task_rows(campaign, db)
-        if row is not None and row.status == "done" and row.kind == "migration_barrier"
-    ]
-    if not done:
-        raise PerovcalcError(f"no finished migration_barrier task of {campaign.source} in {db}")
+    campaign, rows = finished(args, "migration_barrier")
+    done = [(campaign.tasks[name], row) for name, row in rows.items()]
     bands = report.barrier_bands(done)
     if args.action == "csv":
         write_csv(bands, args.output, CSV_SOURCE.format(campaign=args.campaign))

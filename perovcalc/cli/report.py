@@ -1,5 +1,7 @@
 """``perovcalc report``: HTML + Markdown report and summary.json of a campaign's results."""
 
+from perovcalc.cli import DB_HELP
+
 HELP = "write report.html, report.md and summary.json comparing results with experiment"
 DEFAULT = "workflows/kbr_passivation_demo.toml"
 
@@ -8,7 +10,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "campaign", nargs="?", default=DEFAULT, help=f"campaign file (default {DEFAULT})"
     )
-    parser.add_argument("--db", help="results store (default: results/<campaign name>/results.db)")
+    parser.add_argument("--db", help=DB_HELP)
     parser.add_argument(
         "-o", "--output", help="output directory (default: results/<campaign>/report)"
     )

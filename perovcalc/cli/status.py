@@ -1,11 +1,13 @@
 """``perovcalc status CAMPAIGN.toml``: tasks with their state and times."""
 
+from perovcalc.cli import DB_HELP
+
 HELP = "list the tasks of a campaign: pending, running, done, failed (with reason), times"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("campaign", help="campaign file (TOML)")
-    parser.add_argument("--db", help="results store (default: results/<campaign name>/results.db)")
+    parser.add_argument("--db", help=DB_HELP)
 
 
 def run(args) -> int:

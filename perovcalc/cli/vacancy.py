@@ -1,17 +1,17 @@
 """``perovcalc vacancy table|plot|csv CAMPAIGN.toml``: halide vacancy formation energies."""
 
+from perovcalc.cli import add_results_arguments, finished
+
 HELP = "halide vacancy formation energies of a campaign: table (with literature), plots or CSV"
 CSV_SOURCE = "computed with perovcalc (perovcalc vacancy csv {campaign})"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument(
-        "action",
-        choices=("table", "plot", "csv"),
-        help="print the table, draw plots, or write every computed vacancy as a CSV row",
+    add_results_arguments(
+        parser,
+        "vacancy_formation",
+        "print the table, draw plots, or write every computed vacancy as a CSV row",
     )
-    parser.add_argument("campaign", help="campaign file (TOML) with vacancy_formation tasks")
-    parser.add_argument("--db", help="results store (default: results/<campaign name>/results.db)")
     parser.add_argument(
         "--condition",
         choices=("rich", "poor"),
@@ -27,20 +27,8 @@ def run(args) -> int:
     from pathlib import Path
 
     from perovcalc import formation
-    from perovcalc.campaign import load_campaign
-    from perovcalc.errors import PerovcalcError
-    from perovcalc.results import task_rows
-    from perovcalc.runner import default_workdir
 
-    campaign = load_campaign(args.campaign)
-    db = args.db or f"{default_workdir(campaign)}/results.db"
-    rows = {
-        name: row
-        for name, _, row in task_rows(campaign, db)
-        if row is not None and row.status == "done" and row.kind == "vacancy_formation"
-    }
-    if not rows:
-        raise PerovcalcError(f"no finished vacancy_formation task of {campaign.source} in {db}")
+    _, rows = finished(args, "vacancy_formation")
     results = {name: row.data["result"] for name, row in rows.items()}
     if args.action == "csv":
         write_csv(rows, args.output, CSV_SOURCE.format(campaign=args.campaign))
