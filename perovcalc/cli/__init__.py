@@ -16,16 +16,22 @@ def add_results_arguments(parser, kind: str, action_help: str) -> None:
     parser.add_argument("--db", help=DB_HELP)
 
 
+def store(args, campaign) -> str:
+    """The results store of a subcommand: ``--db``, else the campaign's default one."""
+    from perovcalc.runner import default_workdir
+
+    return args.db or f"{default_workdir(campaign)}/results.db"
+
+
 def finished(args, kind: str) -> tuple:
     """The campaign of ``args`` and its finished ``kind`` tasks in the store (name -> row, in
     dependency order); PerovcalcError when there are none."""
     from perovcalc.campaign import load_campaign
     from perovcalc.errors import PerovcalcError
     from perovcalc.results import task_rows
-    from perovcalc.runner import default_workdir
 
     campaign = load_campaign(args.campaign)
-    db = args.db or f"{default_workdir(campaign)}/results.db"
+    db = store(args, campaign)
     rows = {
         name: row
         for name, _, row in task_rows(campaign, db)

@@ -1,6 +1,6 @@
 """``perovcalc report``: HTML + Markdown report and summary.json of a campaign's results."""
 
-from perovcalc.cli import DB_HELP
+from perovcalc.cli import DB_HELP, store
 
 HELP = "write report.html, report.md and summary.json comparing results with experiment"
 DEFAULT = "workflows/kbr_passivation_demo.toml"
@@ -23,9 +23,7 @@ def run(args) -> int:
 
     campaign = load_campaign(args.campaign)
     workdir = default_workdir(campaign)
-    path = write_report(
-        campaign, args.db or workdir / "results.db", args.output or workdir / "report"
-    )
+    path = write_report(campaign, store(args, campaign), args.output or workdir / "report")
     print(f"report: {path}")
     print(f"summary: {path.parent / 'summary.json'}")
     return 0

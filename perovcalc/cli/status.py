@@ -1,6 +1,6 @@
 """``perovcalc status CAMPAIGN.toml``: tasks with their state and times."""
 
-from perovcalc.cli import DB_HELP
+from perovcalc.cli import DB_HELP, store
 
 HELP = "list the tasks of a campaign: pending, running, done, failed (with reason), times"
 
@@ -13,8 +13,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from perovcalc.campaign import load_campaign
     from perovcalc.results import print_status
-    from perovcalc.runner import default_workdir
 
     campaign = load_campaign(args.campaign)
-    print_status(campaign, args.db or f"{default_workdir(campaign)}/results.db")
+    print_status(campaign, store(args, campaign))
     return 0
