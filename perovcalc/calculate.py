@@ -138,6 +138,13 @@ def _moves(frames: list[Atoms]) -> int:
     return int(np.any(np.abs(np.diff(positions, axis=0)) > 1e-10, axis=(1, 2)).sum())
 
 
+def read_frames(path: Path) -> list[Atoms]:
+    """The frames of an ASE trajectory checkpoint; none if it is missing or has none yet."""
+    from ase.io import read
+
+    return list(read(path, index=":")) if path.is_file() and path.stat().st_size else []
+
+
 def relax_positions(
     atoms: Atoms,
     params: dict,
@@ -155,7 +162,7 @@ def relax_positions(
     ``analyse(atoms)``, if given, is called with the final atoms and their live GPAW calculator
     (eigenvalues, potentials); the dict it returns is added to the result data.
     """
-    from ase.io import Trajectory, read
+    from ase.io import Trajectory
     from ase.optimize import BFGS
 
     workdir = Path(workdir)
@@ -163,8 +170,8 @@ def relax_positions(
     traj_path, hessian = workdir / "relax.traj", workdir / "relax.bfgs.json"
     atoms = atoms.copy()
     done_steps = 0
-    if traj_path.exists() and traj_path.stat().st_size > 0:
-        frames = read(traj_path, index=":")
+    frames = read_frames(traj_path)  # none when stopped before the first evaluation finished
+    if frames:
         atoms.positions = frames[-1].positions
         done_steps = _moves(frames)
     run = _Retrying(params, workdir)
@@ -176,7 +183,7 @@ def relax_positions(
             return opt.run(fmax=fmax, steps=max(0, steps - done_steps))
 
     converged = run(atoms, optimise)
-    frames = read(traj_path, index=":")
+    frames = read_frames(traj_path)
     data = {
         "converged": bool(converged),
         "fmax": fmax,

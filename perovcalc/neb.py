@@ -66,7 +66,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.geometry import find_mic
 
-from perovcalc.calculate import write_checkpoint
+from perovcalc.calculate import read_frames, write_checkpoint
 from perovcalc.errors import InputError, PerovcalcError
 
 if TYPE_CHECKING:  # ase.mep (scipy) is imported where a band runs: tasks.py imports this module
@@ -257,12 +257,6 @@ def _write_frames(path: Path, images: list[Atoms]) -> None:
             traj.write(image)
 
 
-def _read_frames(path: Path) -> list[Atoms]:
-    from ase.io import read
-
-    return list(read(path, index=":")) if path.is_file() and path.stat().st_size else []
-
-
 def _same_structure(a: Atoms, b: Atoms) -> bool:
     return (
         len(a) == len(b)
@@ -314,7 +308,7 @@ def _endpoints(
     Image-parallel runs compute the initial state on the ranks of the first image and the final
     state on those of the last image, at the same time.
     """
-    saved = _read_frames(path)
+    saved = read_frames(path)
     for image, old in zip((initial, final), saved[:2], strict=False):
         if not _same_structure(image, old):
             raise PerovcalcError(
@@ -358,7 +352,7 @@ def _carried(atoms: Atoms) -> tuple[float, np.ndarray] | None:
 
 
 def _saved_band(path: Path, n_total: int) -> list[Atoms] | None:
-    frames = _read_frames(path)
+    frames = read_frames(path)
     if not frames:
         return None
     if len(frames) % n_total:
@@ -1223,6 +1217,7 @@ def migration_barrier_task(ctx) -> CalcResult:
             "task": host_row.task,
             "energy": host_row.energy,
             "formula": host_data.get("formula"),
+            "rattle": host_data.get("rattle", 0.0),
         },
     )
     saddle = result.images[result.saddle_index]

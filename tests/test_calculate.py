@@ -78,3 +78,16 @@ def test_relax_positions_resumes_and_counts_steps_apart_from_evaluations(tmp_pat
     assert done.data["initial_energy"] == pytest.approx(first.data["initial_energy"], abs=1e-9)
     assert done.data["initial_energy"] - done.energy > 0.05  # eV: the bond was 0.1 A too long
     assert 2.28 < done.atoms.get_distance(0, 1) < 2.36  # PBE Br2: 2.31 A
+
+
+def test_relax_positions_starts_afresh_after_a_stop_before_its_first_evaluation(tmp_path):
+    """A run stopped during its first SCF leaves a trajectory with a header and no frames; the
+    next run starts from the given structure instead of failing."""
+    from ase.io import Trajectory, read
+
+    br2 = Atoms("Br2", positions=[(0, 0, 0), (0, 0, 2.45)], cell=[9.0, 9.0, 9.0], pbc=True)
+    br2.center()
+    Trajectory(tmp_path / "relax.traj", "w", br2).close()
+    done = relax_positions(br2, gpaw_parameters(br2, "demo"), tmp_path, fmax=0.05, steps=1)
+    assert (done.data["steps"], done.data["evaluations"]) == (1, 2)
+    assert np.allclose(read(tmp_path / "relax.traj", 0).positions, br2.positions)
