@@ -408,7 +408,12 @@ def competing_phase_task(ctx) -> CalcResult:
 
 def defect_host_task(ctx) -> CalcResult:
     """Relaxed defect-free host supercell or slab, with its band edges and the planar-averaged
-    electrostatic potential (for the charged-defect correction)."""
+    electrostatic potential (for the charged-defect correction). Option ``rattle`` (A): the
+    free atoms start randomly displaced (seed 0)."""
+    rattle = rattle_option(ctx, ctx.options["steps"], "steps")
+    atoms = ctx.atoms.copy()
+    if rattle:
+        atoms.rattle(rattle, seed=0)
 
     def analyse(atoms: Atoms) -> dict:
         return {
@@ -417,8 +422,9 @@ def defect_host_task(ctx) -> CalcResult:
         }
 
     result = relax_positions(
-        ctx.atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"], analyse
+        atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"], analyse
     )
+    result.data["rattle"] = rattle
     if "layer" in ctx.atoms.arrays:  # the results store keeps no per-atom arrays
         result.data["layer"] = ctx.atoms.arrays["layer"].tolist()
         keys = ("layers", "termination", "passivation", "a")

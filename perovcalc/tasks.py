@@ -173,6 +173,13 @@ KINDS: dict[str, Kind] = {
         {
             "fmax": Option(float, None, "force criterion, eV/A (default: the preset's)"),
             "steps": Option(int, 100, "maximum optimizer steps"),
+            "rattle": Option(
+                float,
+                0.0,
+                "standard deviation (A) of random displacements of the free atoms before the "
+                "relaxation (seed 0): lets the host leave a symmetric saddle (untilted octahedra)",
+                keyed_at_default=False,  # added after stores existed
+            ),
         },
         help="relaxed defect-free supercell or slab with band edges and electrostatic potential",
     ),

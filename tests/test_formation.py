@@ -409,7 +409,9 @@ def test_a_rattled_vacancy_relaxes_back_and_says_so(tiny, perovcalc_cli, tmp_pat
     """V_Br^+ relaxed from a start rattled by 0.05 A (seeded with its host index) ends well
     below the relaxed symmetric start: in the primitive cell that is a saddle (zero forces by
     symmetry) which BFGS cannot leave. E_relax is not defined then, and the table and CSV say
-    that the start was rattled. A rattle without relaxation is refused."""
+    that the start was rattled. A rattle without relaxation is refused. A host rattled the same
+    way (seed 0) relaxes back to the cubic cell at the demo preset (no instability in one
+    formula unit; at the coarse 2x2x2 k-points of the vacancy here it would not)."""
     from perovcalc.vacancy import remove_atom
 
     folder, campaign, rows = tiny
@@ -431,6 +433,18 @@ def test_a_rattled_vacancy_relaxes_back_and_says_so(tiny, perovcalc_cli, tmp_pat
             needs = ["mu"]
             params = {params}
             options = {{ steps = 0, rattle = 0.05 }}
+            [tasks.host_symmetric]
+            kind = "defect_host"
+            structure = "cspbbr3"
+            [tasks.host_rattled]
+            kind = "defect_host"
+            structure = "cspbbr3"
+            options = {{ steps = 20, rattle = 0.05, fmax = 0.02 }}
+            [tasks.host_rattled_unrelaxed]
+            kind = "defect_host"
+            structure = "cspbbr3"
+            params = {params}
+            options = {{ steps = 0, rattle = 0.05 }}
             """
         )
     )
@@ -441,11 +455,21 @@ def test_a_rattled_vacancy_relaxes_back_and_says_so(tiny, perovcalc_cli, tmp_pat
     )  # fmt: skip
     assert done.returncode != 0
     store = Store(folder / "r.db")
-    refused = store.rows(task="rattled_unrelaxed")[0]
-    assert refused.status == "failed"
-    assert "options.rattle = 0.05 is not allowed; allowed: 0 with options.steps = 0" in (
-        refused.reason
-    )
+    for name in ("rattled_unrelaxed", "host_rattled_unrelaxed"):
+        refused = store.rows(task=name)[0]
+        assert refused.status == "failed"
+        assert "options.rattle = 0.05 is not allowed; allowed: 0 with options.steps = 0" in (
+            refused.reason
+        )
+    host = store.rows(task="host_rattled")[0]
+    assert host.data["result"]["rattle"] == 0.05 and host.data["result"]["converged"]
+    symmetric_host = store.rows(task="host_symmetric")[0]
+    assert abs(host.energy - symmetric_host.energy) < 0.003  # eV: back in the cubic minimum
+    start = symmetric_host.toatoms()  # zero forces by symmetry: the built structure
+    start.rattle(0.05, seed=0)
+    task_dir = next((folder / "w" / "tasks").glob("host_rattled-*"))
+    assert np.allclose(read(task_dir / "relax.traj", 0).positions, start.positions)
+    assert symmetric_host.data["result"]["rattle"] == 0.0
     [entry] = store.rows(task="rattled")[0].data["result"]["entries"]
     symmetric = next(e for e in rows["vacancy"].data["result"]["entries"] if e["charge"] == 1)
     assert entry["rattle"] == 0.05 and entry["relaxation_energy"] is None

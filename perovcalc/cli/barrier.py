@@ -5,10 +5,10 @@ from perovcalc.cli import add_results_arguments, finished
 HELP = "halide migration barriers of a campaign: table (with literature), profiles or CSV"
 CSV_SOURCE = "computed with perovcalc (perovcalc barrier csv {campaign})"
 COLUMNS = [
-    "task", "environment", "model", "host", "host_atoms", "species", "site", "to", "hop",
-    "forward_eV", "reverse_eV", "reaction_eV", "intermediates", "other_moved_A", "converged",
-    "residual_eV_A", "n_images", "fmax_eV_A", "band_evaluations", "endpoint_evaluations",
-    "intermediate_evaluations", "wall_s", "spinpol",
+    "task", "environment", "model", "host", "host_atoms", "host_rattle_A", "species", "site",
+    "to", "hop", "forward_eV", "reverse_eV", "reaction_eV", "intermediates", "other_moved_A",
+    "converged", "residual_eV_A", "n_images", "fmax_eV_A", "band_evaluations",
+    "endpoint_evaluations", "intermediate_evaluations", "wall_s", "spinpol",
 ]  # fmt: skip
 
 
@@ -60,6 +60,7 @@ def write_csv(bands: list, output: str | None, source: str) -> None:
                 "model": band.conditions.get("model", ""),
                 "host": r["host"]["formula"],
                 "host_atoms": band.row.natoms + 1,
+                "host_rattle_A": r["host"].get("rattle", 0.0),
                 "species": r["species"],
                 "site": r["site"],
                 "to": r["to"],
