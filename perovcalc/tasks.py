@@ -177,7 +177,8 @@ KINDS: dict[str, Kind] = {
                 float,
                 0.0,
                 "standard deviation (A) of random displacements of the free atoms before the "
-                "relaxation (seed 0): lets the host leave a symmetric saddle (untilted octahedra)",
+                "relaxation (seed 0): lets the host leave a symmetric saddle (untilted octahedra); "
+                "a bulk host loses its symmetry, so give vacancy_formation its sites",
                 keyed_at_default=False,  # added after stores existed
             ),
         },
