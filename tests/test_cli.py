@@ -26,6 +26,18 @@ def test_every_subcommand_has_help(perovcalc_cli):
         assert proc.stdout.startswith(f"usage: perovcalc {name}"), name
 
 
+def test_output_into_a_closed_pipe_ends_quietly(perovcalc_cli):
+    """`perovcalc reference TABLE | head -1`: the reader goes early; no traceback."""
+    proc = subprocess.Popen(
+        [*perovcalc_cli, "reference", "computed_surface_barriers"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait() == 1
+    assert err == ""
+
+
 def test_doctor_passes_here(perovcalc_cli):
     proc = run(perovcalc_cli, "doctor")
     assert proc.returncode == 0, proc.stdout
