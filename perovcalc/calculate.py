@@ -139,10 +139,44 @@ def _moves(frames: list[Atoms]) -> int:
 
 
 def read_frames(path: Path) -> list[Atoms]:
-    """The frames of an ASE trajectory checkpoint; none if it is missing or has none yet."""
-    from ase.io import read
+    """The frames of an ASE trajectory checkpoint; none if it is missing or has none yet.
 
-    return list(read(path, index=":")) if path.is_file() and path.stat().st_size else []
+    A file cut short (a kill while it was appended to) gives the frames before the cut; when
+    not one frame can be read, PerovcalcError names the file and what to do."""
+    from ase.io.trajectory import Trajectory
+
+    if not path.is_file() or not path.stat().st_size:
+        return []
+    frames: list[Atoms] = []
+    try:
+        traj = Trajectory(path)
+        try:
+            frames.extend(traj[i] for i in range(len(traj)))
+        finally:
+            traj.close()
+    except Exception as err:  # ULM/JSON decoding of a cut file: ValueError, KeyError, ...
+        if not frames:
+            raise PerovcalcError(
+                f"checkpoint {path} is damaged and holds no readable frame ({type(err).__name__}"
+                f"); move it away (with the relax.bfgs.json next to it, if any) and run again to "
+                "start that calculation from its input structure"
+            ) from None
+    return frames
+
+
+def write_frames(path: Path, frames: list[Atoms]) -> None:
+    """Atomically replace the trajectory ``path`` with ``frames`` (written on MPI rank 0), so
+    a kill leaves the previous or the new file, never a cut one."""
+    from ase.io.trajectory import Trajectory
+    from ase.parallel import world
+
+    tmp = path.with_name(path.name + ".tmp")
+    with Trajectory(tmp, "w") as traj:
+        for frame in frames:
+            traj.write(frame)
+    if world.rank == 0:
+        tmp.replace(path)
+    world.barrier()
 
 
 def relax_positions(
@@ -158,11 +192,11 @@ def relax_positions(
     eV), the BFGS ``steps`` taken and the DFT ``evaluations`` (one more than the steps, plus one
     for each restart) next to the result.
 
-    Checkpoint: ``relax.traj`` (every evaluation) and ``relax.bfgs.json`` (Hessian) in ``workdir``.
+    Checkpoint: ``relax.traj`` (every evaluation, rewritten atomically) and ``relax.bfgs.json``
+    (Hessian) in ``workdir``.
     ``analyse(atoms)``, if given, is called with the final atoms and their live GPAW calculator
     (eigenvalues, potentials); the dict it returns is added to the result data.
     """
-    from ase.io import Trajectory
     from ase.optimize import BFGS
 
     workdir = Path(workdir)
@@ -176,14 +210,16 @@ def relax_positions(
         done_steps = _moves(frames)
     run = _Retrying(params, workdir)
 
+    def record(a: Atoms) -> None:
+        frames.append(_freeze(a, ("energy", "forces")))
+        write_frames(traj_path, frames)
+
     def optimise(a: Atoms) -> bool:
-        with Trajectory(traj_path, "a", a) as traj:
-            opt = BFGS(a, restart=str(hessian), logfile=str(workdir / "relax.log"))
-            opt.attach(traj)
-            return opt.run(fmax=fmax, steps=max(0, steps - done_steps))
+        opt = BFGS(a, restart=str(hessian), logfile=str(workdir / "relax.log"))
+        opt.attach(record, atoms=a)
+        return opt.run(fmax=fmax, steps=max(0, steps - done_steps))
 
     converged = run(atoms, optimise)
-    frames = read_frames(traj_path)
     data = {
         "converged": bool(converged),
         "fmax": fmax,

@@ -32,13 +32,17 @@ import heapq
 import importlib
 import inspect
 import json
-import tomllib
+import math
+import os
+import re
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 from ase import Atoms
 
 from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.files import read_toml
 from perovcalc.presets import PRESETS
 from perovcalc.tasks import get_kind, keyed_options, resolve_options
 
@@ -47,7 +51,7 @@ BUILDERS: dict[str, str] = {
     "bulk": "perovcalc.alloy:mixed_halide_supercell",
     "slab": "perovcalc.slab:perovskite_slab",
     "nanocrystal": "perovcalc.nanocrystal:nanocrystal",
-    "file": "ase.io:read",
+    "file": "perovcalc.files:read_structure",
     "phase": "perovcalc.formation:phase_structure",
 }
 TASK_REF = "task:"
@@ -56,6 +60,87 @@ TASK_KEYS = {
 }  # fmt: skip
 TOP_KEYS = {"campaign", "structures", "tasks"}
 CAMPAIGN_KEYS = {"name", "preset", "description"}
+NAME_LENGTH = 100  # characters of a campaign, structure or task name (they name folders)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# (environment variable, default): most atoms of any structure built, of one given to GPAW
+MAX_ATOMS = ("PEROVCALC_MAX_ATOMS", 1_000_000)
+MAX_DFT_ATOMS = ("PEROVCALC_MAX_DFT_ATOMS", 2_000)
+PERFORMED_BY_PEROVCALC = {"txt", "communicator", "object_hooks"}  # GPAW keywords set here
+
+
+def check_name(name: object, field_name: str, where: str = "") -> str:
+    """A campaign, structure or task name: one line of 1 to NAME_LENGTH characters (names
+    become folder names and batch job names)."""
+    if not isinstance(name, str) or not name.strip() or CONTROL.search(name):
+        raise InputError(field_name, name, "a non-empty name on one line", where)
+    if len(name) > NAME_LENGTH:
+        raise InputError(
+            field_name, name[:20] + "...", f"a name of at most {NAME_LENGTH} characters", where
+        )
+    return name
+
+
+def atom_limit(dft: bool = False) -> tuple[int, str]:
+    """The most atoms allowed (of a structure given to GPAW when ``dft``) and the environment
+    variable that sets it."""
+    variable, default = MAX_DFT_ATOMS if dft else MAX_ATOMS
+    text = os.environ.get(variable)
+    if text is None:
+        return default, variable
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(variable, text, "a positive whole number of atoms")
+    return int(text), variable
+
+
+def check_atoms(count: int, what: str, dft: bool = False) -> None:
+    """PerovcalcError when ``what`` would have more atoms than :func:`atom_limit` allows."""
+    limit, variable = atom_limit(dft)
+    if count > limit:
+        use = "a DFT task" if dft else "a structure"
+        raise PerovcalcError(
+            f"{what} would have about {count:,} atoms; the limit for {use} is {limit:,}. "
+            f"Make it smaller, or raise the limit with {variable}={count} if the machine can "
+            "take it"
+        )
+
+
+def estimated_atoms(builder: str, args: dict) -> int | None:
+    """About how many atoms ``builder(**args)`` makes (an upper estimate), before building;
+    None when that is only known after building (a file) or the arguments are not numbers."""
+    try:
+        if builder == "bulk":
+            cells = args.get("supercell", (1, 1, 1))
+            return 5 * math.prod(int(n) for n in ([cells] * 3 if isinstance(cells, int) else cells))
+        if builder == "slab":
+            r1, r2 = args.get("repeat", (1, 1))
+            return 3 * (int(args.get("layers", 5)) + 2) * int(r1) * int(r2)
+        if builder == "nanocrystal":
+            a = args.get("a")
+            a = 5.8 if a is None or isinstance(a, str) else float(a)  # below any CsPbX3
+            cells = float(args.get("edge_nm", 11.4)) * 10.0 / a + 1
+            return int(5 * cells**3) if math.isfinite(cells) else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None
+
+
+def non_finite(value: object) -> float | None:
+    """The first infinite or NaN number in ``value`` (recursively in dicts and lists)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(value, dict | list | tuple):
+        return next((v for v in map(non_finite, items) if v is not None), None)
+    return None
+
+
+@cache
+def gpaw_keywords() -> frozenset[str]:
+    """The keyword arguments of the GPAW calculator that a campaign may set in ``params``."""
+    from gpaw.dft import GPAW
+
+    keywords = inspect.signature(GPAW).parameters.values()
+    return frozenset(p.name for p in keywords if p.kind is p.KEYWORD_ONLY) - PERFORMED_BY_PEROVCALC
 
 
 def builder_function(name: str, where: str = ""):
@@ -165,8 +250,11 @@ class Campaign:
         """Check every name, kind, option, preset and dependency; raise InputError."""
         if self.preset not in PRESETS:
             raise InputError("campaign.preset", self.preset, list(PRESETS), self.source)
+        check_name(self.name, "campaign.name", self.source)
+        sizes: dict[str, int | None] = {}
         for spec in self.structures.values():
             where = f"{self.source} [structures.{spec.name}]"
+            check_name(spec.name, "structures", where)
             if spec.builder == "atoms":
                 continue
             function = builder_function(spec.builder, where)
@@ -178,6 +266,12 @@ class Campaign:
                     raise InputError(
                         f"structures.{spec.name}.{key}", spec.args[key], sorted(accepted), where
                     )
+            bad = non_finite(spec.args)
+            if bad is not None:
+                raise InputError(f"structures.{spec.name}", bad, "finite numbers", where)
+            sizes[spec.name] = estimated_atoms(spec.builder, spec.args)
+            if sizes[spec.name] is not None:
+                check_atoms(sizes[spec.name], where)
             refs = task_refs(spec.args)
             for ref in refs:
                 if ref not in self.tasks:
@@ -186,7 +280,8 @@ class Campaign:
                     )
             if not refs:  # build it now: bad builder values fail here, before anything runs
                 try:
-                    function(**spec.args)
+                    sizes[spec.name] = len(function(**spec.args))
+                    check_atoms(sizes[spec.name], where)
                 except InputError as err:
                     raise InputError(
                         f"structures.{spec.name}.{err.field}", err.value, err.allowed, where
@@ -197,6 +292,7 @@ class Campaign:
             raise PerovcalcError(f"{self.source}: the campaign has no [tasks.NAME] tables")
         for task in self.tasks.values():
             where = f"{self.source} [tasks.{task.name}]"
+            check_name(task.name, "tasks", where)
             get_kind(task.kind, where)
             task.options = resolve_options(task.kind, task.options, where)
             if task.preset not in PRESETS:
@@ -225,7 +321,31 @@ class Campaign:
             for dep in task.needs:
                 if dep not in self.tasks:
                     raise InputError(f"tasks.{task.name}.needs", dep, sorted(self.tasks), where)
+            if get_kind(task.kind).dft:
+                self._check_params(task, where)
         self.order()
+        for task in self.tasks.values():  # after order(): "task:" chains have no cycle
+            if get_kind(task.kind).dft:
+                root = self._root_structure(task)
+                if sizes.get(root) is not None:
+                    check_atoms(sizes[root], f"{self.source} [tasks.{task.name}]", dft=True)
+
+    def _check_params(self, task: TaskSpec, where: str) -> None:
+        if not task.params:
+            return
+        allowed = gpaw_keywords()
+        for key, value in task.params.items():
+            if key not in allowed:
+                raise InputError(f"tasks.{task.name}.params.{key}", value, sorted(allowed), where)
+        bad = non_finite(task.params)
+        if bad is not None:
+            raise InputError(f"tasks.{task.name}.params", bad, "finite numbers", where)
+
+    def _root_structure(self, task: TaskSpec) -> str | None:
+        """The named structure a task's input comes from (through "task:" references)."""
+        while task.structure is not None and task.structure.startswith(TASK_REF):
+            task = self.tasks[task.structure[len(TASK_REF) :]]
+        return task.structure
 
     def _structure_choices(self) -> list[str]:
         return sorted(self.structures) + [TASK_REF + t for t in sorted(self.tasks)]
@@ -315,9 +435,7 @@ def campaign_from_dict(
     bad = sorted(set(head) - CAMPAIGN_KEYS)
     if bad:
         raise InputError(f"campaign.{bad[0]}", head[bad[0]], sorted(CAMPAIGN_KEYS), source)
-    name = head.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InputError("campaign.name", name, "a non-empty string", source)
+    name = check_name(head.get("name"), "campaign.name", source)
     campaign = Campaign(
         name=name,
         preset=head.get("preset", "demo"),
@@ -372,11 +490,6 @@ def campaign_from_dict(
 
 def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign TOML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise PerovcalcError(f"campaign file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise PerovcalcError(f"{path}: not valid TOML: {err}") from None
+    data = read_toml(path, "campaign file")
+    path = Path(path).expanduser()
     return campaign_from_dict(data, source=str(path), base_dir=path.resolve().parent)

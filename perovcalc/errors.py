@@ -22,3 +22,15 @@ class InputError(PerovcalcError, ValueError):
 
 class MissingDependencyError(PerovcalcError):
     """Something the toolkit needs (GPAW, PAW datasets, MPI) is not available."""
+
+
+class UnreadableInput(PerovcalcError):
+    """An input file (campaign, profile, structure, table) that is missing or cannot be read."""
+
+
+class StoreError(PerovcalcError):
+    """A results store that cannot be opened, read or written."""
+
+
+class OutputError(PerovcalcError):
+    """An output file that cannot be written where it was asked for."""

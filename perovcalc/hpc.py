@@ -58,14 +58,14 @@ import shlex
 import signal
 import subprocess
 import sys
-import tomllib
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from perovcalc.errors import InputError, MissingDependencyError, PerovcalcError
+from perovcalc.files import read_toml
 from perovcalc.parallel import gpaw_environment
-from perovcalc.store import redact
+from perovcalc.store import Location
 
 SCHEDULERS = ("slurm", "pbs")
 LAUNCHERS = ("srun", "mpiexec")
@@ -76,6 +76,11 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Parsl writes its run directory unquoted into batch scripts and shell commands
 PARSL_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+,=@:-]+")
 PBS_NAME_LENGTH = 236
+# directives that would send job output, or the job itself, outside the work directory
+REDIRECTING = {
+    "slurm": ("-o", "--output", "-e", "--error", "-i", "--input", "-D", "--chdir"),
+    "pbs": ("-o", "-e", "-j", "-d", "-w"),
+}
 
 
 @dataclass(frozen=True)
@@ -207,8 +212,19 @@ def _check_profile(p: Profile) -> None:
     where = p.source
     if not p.name.strip():
         raise InputError("profile.name", p.name, "a non-empty string", where)
-    if not WALLTIME.fullmatch(p.walltime):
-        raise InputError("job.walltime", p.walltime, "HH:MM:SS, e.g. '04:00:00'", where)
+    if not WALLTIME.fullmatch(p.walltime) or not any(map(int, p.walltime.split(":"))):
+        raise InputError("job.walltime", p.walltime, "HH:MM:SS above 0, e.g. '04:00:00'", where)
+    for option in p.options:
+        word = option.split("=")[0].split()[0] if option.strip() else ""
+        short = word[:2] if not word.startswith("--") else word  # -o/path as well as -o /path
+        if word in REDIRECTING[p.scheduler] or short in REDIRECTING[p.scheduler]:
+            raise InputError(
+                "job.options",
+                option,
+                f"directives other than {', '.join(REDIRECTING[p.scheduler])}: perovcalc "
+                "writes job output and runs jobs in the campaign work directory (--workdir)",
+                where,
+            )
     for name, value in (("partition", p.partition), ("queue", p.queue), ("account", p.account)):
         if value is not None and not SCHEDULER_WORD.fullmatch(value):
             raise InputError(f"job.{name}", value, "letters, digits and _ . @ + , : -", where)
@@ -231,14 +247,7 @@ def _check_profile(p: Profile) -> None:
 
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a cluster profile TOML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise PerovcalcError(f"profile file not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise PerovcalcError(f"{path}: not valid TOML: {err}") from None
-    return profile_from_dict(data, source=str(path))
+    return profile_from_dict(read_toml(path, "profile file"), source=str(path))
 
 
 # ---------------------------------------------------------------------- quoting and scripts
@@ -308,12 +317,12 @@ def batch_script(
     campaign_file: Path,
     profile_file: Path,
     workdir: Path,
-    db: str,
+    db: Location,
 ) -> str:
     """Batch script whose job runs (or resumes) a campaign inside its allocation.
 
     The job runs ``perovcalc run CAMPAIGN --profile PROFILE --in-allocation``; ``db`` is
-    written without its password. All paths should be absolute.
+    written without its password (``db.url``). All paths should be absolute.
     """
     if profile.scheduler == "slurm":  # sbatch expands %j to the job id, %% to a literal %
         output = Path(str(workdir).replace("%", "%%")) / "slurm-%j.out"
@@ -322,7 +331,7 @@ def batch_script(
     command = [
         profile.python, "-m", "perovcalc.cli.main", "run", str(campaign_file),
         "--profile", str(profile_file), "--in-allocation",
-        "--db", redact(db, mask=""), "--workdir", str(workdir),
+        "--db", db.url, "--workdir", str(workdir),
     ]  # fmt: skip
     lines = [
         "#!/bin/bash",

@@ -75,12 +75,17 @@ def _convert(text: str) -> str | float | None:
 
 def _records(path: Path) -> list[tuple[int, str]]:
     """(line number, text) of the non-comment, non-blank lines of ``path``."""
-    with path.open(newline="", encoding="utf-8") as fh:
-        return [
-            (lineno, line)
-            for lineno, line in enumerate(fh, start=1)
-            if line.strip() and not line.lstrip().startswith("#")
-        ]
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [
+                (lineno, line)
+                for lineno, line in enumerate(fh, start=1)
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
+    except UnicodeDecodeError as err:
+        raise PerovcalcError(
+            f"{path} is not UTF-8 text (byte {err.start}): save it as UTF-8"
+        ) from None
 
 
 def _parse_row(path: Path, lineno: int, text: str, header: list[str]) -> Row:
@@ -108,9 +113,7 @@ def load_table(name: str, directory: Path = REFERENCE_DIR) -> tuple[Row, ...]:
 
     A malformed file raises ``PerovcalcError`` naming the file, the line and the column.
     """
-    path = Path(directory) / f"{name}.csv"
-    if not path.is_file():
-        raise InputError("reference table", name, table_names(directory))
+    path = _table_path(name, directory)
     records = _records(path)
     if not records:
         raise PerovcalcError(f"{path}: no header row")
@@ -124,6 +127,14 @@ def load_table(name: str, directory: Path = REFERENCE_DIR) -> tuple[Row, ...]:
     return tuple(_parse_row(path, lineno, text, header) for lineno, text in data)
 
 
+def _table_path(name: str, directory: Path) -> Path:
+    """``<directory>/<name>.csv`` for the name of a table there (never a path elsewhere)."""
+    names = table_names(directory)
+    if name not in names:
+        raise InputError("reference table", name, names)
+    return Path(directory) / f"{name}.csv"
+
+
 def table_names(directory: Path = REFERENCE_DIR) -> list[str]:
     """Names of the tables in ``directory`` (file names without ``.csv``), sorted."""
     return sorted(p.stem for p in Path(directory).glob("*.csv"))
@@ -132,7 +143,7 @@ def table_names(directory: Path = REFERENCE_DIR) -> list[str]:
 def table_description(name: str, directory: Path = REFERENCE_DIR) -> list[str]:
     """The comment lines at the top of a table, without the leading ``#``."""
     lines = []
-    with (Path(directory) / f"{name}.csv").open(encoding="utf-8") as fh:
+    with _table_path(name, directory).open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if not line.lstrip().startswith("#"):
                 break

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from perovcalc.campaign import Campaign
-from perovcalc.store import Store, is_stale
+from perovcalc.store import Store, is_stale, unconverged
 
 HEADLINE_KEYS = {  # result key -> (label, unit, format)
     "lattice_constant": ("a", "A", ".4f"),
@@ -17,10 +17,11 @@ HEADLINE_KEYS = {  # result key -> (label, unit, format)
 
 
 def task_rows(campaign: Campaign, db: str | Path) -> list[tuple[str, str, object]]:
-    """(task name, task id, row or None) for every task, in dependency order."""
+    """(task name, task id, row or None) for every task, in dependency order (an existing
+    store only: reading creates none)."""
     from perovcalc.runner import adopt_legacy_rows
 
-    store = Store(db)
+    store = Store(db, create=False)
     ids = campaign.task_ids()
     rows = [(t.name, ids[t.name], store.get(ids[t.name])) for t in campaign.order()]
     if any(row is None for *_, row in rows) and adopt_legacy_rows(campaign, store, None):
@@ -33,7 +34,7 @@ def state(row) -> str:
         return "pending"
     if is_stale(row):
         return "running (owner gone: resumes on rerun)"
-    return row.status
+    return "done (UNCONVERGED)" if unconverged(row) else row.status
 
 
 def settings(row) -> str:
@@ -118,14 +119,17 @@ def headline(row) -> str:
     ]
     if not parts and row.get("energy") is not None:
         parts.append(f"E = {row.energy:.4f} eV")
-    return "; ".join(parts) or "done (see the report)"
+    text = "; ".join(parts) or "done (see the report)"
+    return f"UNCONVERGED (stopped at its step limit): {text}" if unconverged(row) else text
 
 
-def print_status(campaign: Campaign, db: str | Path, stream: TextIO = sys.stdout) -> None:
-    """Table of tasks: state, kind, wall time, reason."""
+def print_status(campaign: Campaign, db: str | Path, stream: TextIO | None = None) -> None:
+    """Table of tasks: state, kind, wall time, reason (to ``stream``, default stdout)."""
+    stream = stream or sys.stdout
+    rows = task_rows(campaign, db)
     stream.write(f"campaign {campaign.name} ({campaign.source})\n")
     stream.write(f"{'task':<24} {'kind':<18} {'state':<12} {'wall s':>8}  notes\n")
-    for name, _, row in task_rows(campaign, db):
+    for name, _, row in rows:
         wall = ""
         if row is not None and row.get("wall_s") is not None:
             wall = f"{row.wall_s:.0f}"
@@ -136,8 +140,9 @@ def print_status(campaign: Campaign, db: str | Path, stream: TextIO = sys.stdout
         stream.write(f"{name:<24} {kind:<18} {state(row):<12} {wall:>8}  {note}\n")
 
 
-def print_results(campaign: Campaign, db: str | Path, stream: TextIO = sys.stdout) -> None:
+def print_results(campaign: Campaign, db: str | Path, stream: TextIO | None = None) -> None:
     """Computed results of the finished tasks, each with the settings that produced it."""
+    stream = stream or sys.stdout
     for name, _, row in task_rows(campaign, db):
         if row is not None and row.status == "done":
             stream.write(f"{name}: {headline(row)}\n    computed with {settings(row)}\n")

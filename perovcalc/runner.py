@@ -22,7 +22,7 @@ from typing import Protocol, TextIO
 
 from perovcalc.campaign import Campaign, TaskSpec
 from perovcalc.parallel import gpaw_environment, mpi_prefix
-from perovcalc.store import HEARTBEAT, Store, is_stale, password_of, redact
+from perovcalc.store import HEARTBEAT, Location, Store, is_stale, locate, unconverged
 from perovcalc.tasks import get_kind
 
 SCF_LINE = re.compile(r"^\|?iter:\s*\d+")  # an SCF iteration in a GPAW log (new and old code)
@@ -96,6 +96,13 @@ def default_workdir(campaign: Campaign) -> Path:
     return Path("results") / safe
 
 
+def default_store(campaign: Campaign, workdir: str | Path | None = None) -> Path:
+    """The results store of ``campaign`` when none is given: ``<workdir>/results.db``
+    (``workdir`` default: :func:`default_workdir`), as an absolute path."""
+    folder = Path(workdir) if workdir is not None else default_workdir(campaign)
+    return (folder.expanduser() / "results.db").resolve()
+
+
 def task_directory(workdir: Path, name: str, task_id: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "task"
     return workdir / "tasks" / f"{safe}-{task_id[:8]}"
@@ -138,8 +145,8 @@ class Progress:
     current GPAW calculation (the newest ``*.txt`` log in its directory: ``gpaw.txt``, the
     images' ``gpaw-image1.txt``, a core hole's ``hole-Br3.txt``, ...)."""
 
-    def __init__(self, total: int, stream: TextIO = sys.stderr):
-        self.total, self.stream, self.last = total, stream, 0.0
+    def __init__(self, total: int, stream: TextIO | None = None):
+        self.total, self.stream, self.last = total, stream or sys.stderr, 0.0
         self.tty = stream.isatty()
 
     def __call__(self, n: int, name: str, kind: str, started: float, taskdir: Path, force=False):
@@ -170,12 +177,12 @@ def task_ranks(task: TaskSpec, ranks: int) -> int:
 
 def run_campaign(
     campaign: Campaign,
-    db: str | Path | None = None,
+    db: str | Path | Location | None = None,
     ranks: int = 1,
     workdir: str | Path | None = None,
     executor: Executor | None = None,
     retry_failed: bool = False,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
 ) -> RunSummary:
     """Run every task of ``campaign`` that has not finished; return what happened.
 
@@ -183,14 +190,20 @@ def run_campaign(
     A password in a ``db`` URL reaches the workers as ``PGPASSWORD`` in their environment, not
     through their task files.
     """
+    from perovcalc.errors import OutputError
+
+    stream = stream or sys.stderr
     campaign.validate()
-    workdir = (Path(workdir) if workdir is not None else default_workdir(campaign)).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    db = str(db if db is not None else workdir / "results.db")
-    store = Store(db if "://" in db else Path(db).resolve())
+    location = locate(db, default_store(campaign, workdir))
+    workdir = (Path(workdir) if workdir is not None else default_workdir(campaign)).expanduser()
+    workdir = workdir.resolve()
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the work directory {workdir}: {err.strerror}") from None
+    store = Store(location)
     executor = executor or LocalExecutor()
-    password = password_of(store.url)
-    secrets = {} if password is None else {"PGPASSWORD": password}
+    secrets = {} if location.password is None else {"PGPASSWORD": location.password}
     for name in adopt_legacy_rows(campaign, store, workdir):
         print(f"{name}: result of perovcalc 0.1 adopted under the task's current id", file=stream)
     ids = campaign.task_ids()
@@ -238,9 +251,8 @@ def run_campaign(
                 continue  # another runner holds it; look again later
             pending.remove(task)
             tdir = task_directory(workdir, task.name, ids[task.name])
-            tdir.mkdir(parents=True, exist_ok=True)
             spec = {
-                "db": redact(store.url, mask=""),
+                "db": store.url,
                 "task_id": ids[task.name],
                 "name": task.name,
                 "campaign": campaign.name,
@@ -248,7 +260,14 @@ def run_campaign(
                 "recipe": campaign.recipe(task, ids),
                 "dependencies": {d: ids[d] for d in deps_of(task.name)},
             }
-            (tdir / "task.json").write_text(json.dumps(spec, indent=1, default=str))
+            try:
+                tdir.mkdir(parents=True, exist_ok=True)
+                (tdir / "task.json").write_text(json.dumps(spec, indent=1, default=str))
+            except OSError as err:  # the claim must not stay "running" with no worker
+                reason = f"cannot write the task folder {tdir}: {err.strerror}"
+                store.mark(ids[task.name], "failed", reason)
+                summary.failed[task.name] = reason
+                continue
             command = [sys.executable, "-m", "perovcalc.worker", str(tdir / "task.json")]
             job = executor.submit(command, tdir, task_ranks(task, ranks), secrets)
             now = time.time()
@@ -270,7 +289,9 @@ def run_campaign(
                 store.mark(ids[name], "interrupted" if status < 0 else "failed", reason)
                 row = store.get(ids[name])
             outcome = row.status
-            if outcome == "done":
+            if unconverged(row):
+                outcome = "done, UNCONVERGED (stopped at its step limit above fmax)"
+            if row.status == "done":
                 finished.add(name)
                 summary.done.append(name)
             elif outcome == "interrupted":

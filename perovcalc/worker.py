@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from perovcalc.campaign import TASK_REF, builder_function
+from perovcalc.campaign import TASK_REF, builder_function, check_atoms
 from perovcalc.errors import PerovcalcError
 from perovcalc.store import Store
 from perovcalc.tasks import TaskContext, get_kind, resolve_options
@@ -112,6 +112,8 @@ def run_task(spec: dict) -> int:
     try:
         kind = get_kind(recipe["kind"])
         atoms = build_structure(recipe["structure"], store)
+        if kind.dft:
+            check_atoms(len(atoms), f"the structure of task {spec['name']}", dft=True)
         dependencies = {name: store.get(tid) for name, tid in spec["dependencies"].items()}
         params = (
             gpaw_parameters(atoms, recipe["preset"], recipe["charge"], recipe["params"])

@@ -16,11 +16,13 @@ def add_results_arguments(parser, kind: str, action_help: str) -> None:
     parser.add_argument("--db", help=DB_HELP)
 
 
-def store(args, campaign) -> str:
-    """The results store of a subcommand: ``--db``, else the campaign's default one."""
-    from perovcalc.runner import default_workdir
+def store(args, campaign):
+    """The results store (a :class:`perovcalc.store.Location`) of a subcommand: ``--db``,
+    else the campaign's default one."""
+    from perovcalc.runner import default_store
+    from perovcalc.store import locate
 
-    return args.db or f"{default_workdir(campaign)}/results.db"
+    return locate(args.db, default_store(campaign))
 
 
 def finished(args, kind: str) -> tuple:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from perovcalc.errors import InputError
 
 HELP = "build structures (bulk supercells and competing phases, slabs, nanocrystals, vacancies)"
 FORMATS = {".cif": "cif", ".extxyz": "extxyz", ".xyz": "extxyz"}
+KEEPS_PBC = ("extxyz",)  # formats that keep which directions are periodic (CIF: all of them)
 COMPETING = ("KBr", "KI", "CsBr", "CsI", "PbBr2", "PbI2")
 _OPTIONS = {"site_a": "--site", "site_b": "--hop-to", "index": "--site", "atoms": "STRUCTURE"}
+
+
+def _number(text: str) -> float:
+    """A finite number (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _output(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -21,10 +34,13 @@ def _output(parser: argparse.ArgumentParser, required: bool = True) -> None:
 
 def _common(parser: argparse.ArgumentParser, x_default: float) -> None:
     parser.add_argument(
-        "--x", type=float, default=x_default, help=f"Br per formula unit, 0-3 (default {x_default})"
+        "--x",
+        type=_number,
+        default=x_default,
+        help=f"Br per formula unit, 0-3 (default {x_default})",
     )
     parser.add_argument(
-        "--a", type=float, help="lattice constant in Angstrom (default: Vegard's law at x)"
+        "--a", type=_number, help="lattice constant in Angstrom (default: Vegard's law at x)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
@@ -59,11 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     slab.add_argument("--termination", choices=("CsX", "PbX2"), default="CsX")
     slab.add_argument("--layers", type=int, default=5, help="odd number of atomic (001) layers")
     slab.add_argument("--repeat", type=int, nargs=2, default=(1, 1), metavar=("R1", "R2"))
-    slab.add_argument("--vacuum", type=float, default=15.0, help="vacuum in Angstrom")
+    slab.add_argument("--vacuum", type=_number, default=15.0, help="vacuum in Angstrom")
     slab.add_argument("--fix-layers", type=int, default=0, help="number of layers to fix")
     slab.add_argument("--fix-from", choices=("centre", "bottom"), default="centre")
     slab.add_argument("--passivation", choices=("none", "KBr", "KBr_overlayer"), default="none")
-    slab.add_argument("--k-coverage", type=float, default=1.0, help="K fraction of outer A sites")
+    slab.add_argument("--k-coverage", type=_number, default=1.0, help="K fraction of outer A sites")
     slab.add_argument("--interstitial-k", action="store_true", help="one K below each surface")
     _output(slab)
 
@@ -73,9 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="CsX-terminated cubic CsPbI3-xBrx nanocrystal, optionally with a K-Br shell.",
     )
     _common(cube, 1.0)
-    cube.add_argument("--edge-nm", type=float, default=11.4, help="edge length in nm")
+    cube.add_argument("--edge-nm", type=_number, default=11.4, help="edge length in nm")
     cube.add_argument("--shell", choices=("none", "KBr"), default="none")
-    cube.add_argument("--k-ratio", type=float, default=0.10, help="K:Pb ratio of the KBr shell")
+    cube.add_argument("--k-ratio", type=_number, default=0.10, help="K:Pb ratio of the KBr shell")
     _output(cube)
 
     vac = kinds.add_parser(
@@ -101,16 +117,44 @@ def _format(path: str) -> str:
 def _write(path: str, images) -> None:
     from ase.io import write
 
-    write(path, images, format=_format(path))
+    from perovcalc.errors import OutputError
+    from perovcalc.files import output_path
+
+    fmt = _format(path)
+    frames = images if isinstance(images, list) else [images]
+    if fmt not in KEEPS_PBC and any(not all(a.pbc) for a in frames):
+        kind = "nanocrystal" if not any(frames[0].pbc) else "slab"
+        raise InputError(
+            "--output",
+            path,
+            f"a .extxyz or .xyz file for a {kind}: {fmt.upper()} keeps neither vacuum nor "
+            "non-periodic directions, so the model would read back as a 3-D crystal",
+        )
+    try:
+        write(output_path(path), images, format=fmt)
+    except OSError as err:
+        raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _summary(path: str, atoms) -> str:
     return f"wrote {path}: {atoms.get_chemical_formula()}, {len(atoms)} atoms"
 
 
+def _check_size(builder: str, args: dict, what: str) -> None:
+    """Refuse before building what would exceed the atom limit (see campaign.atom_limit)."""
+    from perovcalc.campaign import check_atoms, estimated_atoms
+
+    count = estimated_atoms(builder, args)
+    if count is not None:
+        check_atoms(count, what)
+
+
 def _bulk(args) -> None:
     from perovcalc import alloy, bulk
 
+    _check_size(
+        "bulk", {"supercell": args.supercell}, f"a {'x'.join(map(str, args.supercell))} supercell"
+    )
     if args.material:
         atoms = bulk.competing_phase(args.material, a=args.a).repeat(args.supercell)
     elif args.ordering == "enumerate":
@@ -132,6 +176,7 @@ def _bulk(args) -> None:
 def _slab(args) -> None:
     from perovcalc.slab import perovskite_slab
 
+    _check_size("slab", {"layers": args.layers, "repeat": args.repeat}, "the slab")
     atoms = perovskite_slab(
         x=args.x,
         termination=args.termination,
@@ -153,6 +198,7 @@ def _slab(args) -> None:
 def _nanocrystal(args) -> None:
     from perovcalc.nanocrystal import nanocrystal
 
+    _check_size("nanocrystal", {"edge_nm": args.edge_nm, "a": args.a}, "the nanocrystal")
     atoms = nanocrystal(
         x=args.x,
         edge_nm=args.edge_nm,
@@ -166,13 +212,10 @@ def _nanocrystal(args) -> None:
 
 
 def _vacancy(args) -> None:
-    from ase.io import read
-
     from perovcalc import vacancy
+    from perovcalc.files import read_structure
 
-    if not Path(args.structure).is_file():
-        raise InputError("STRUCTURE", args.structure, "an existing structure file")
-    atoms = read(args.structure)
+    atoms = read_structure(args.structure)
     if args.site is None:
         if args.hop_to is not None:
             raise InputError("--hop-to", args.hop_to, "only together with --site")
@@ -206,9 +249,12 @@ _BUILDERS = {"bulk": _bulk, "slab": _slab, "nanocrystal": _nanocrystal, "vacancy
 
 
 def run(args) -> int:
+    from perovcalc.files import output_path
+
     try:
-        if args.kind != "vacancy":
+        if args.output:
             _format(args.output)
+            output_path(args.output)
         _BUILDERS[args.kind](args)
     except InputError as err:
         field = _OPTIONS.get(err.field, err.field)

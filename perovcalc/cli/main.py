@@ -50,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output (e.g. head) has gone: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as err:  # a file a command reads or writes, not caught nearer to it
+        where = f"{err.filename}: " if err.filename else ""
+        print(
+            f"perovcalc {args.command}: error: {where}{err.strerror or err}; check that the "
+            "file or folder exists and may be read or written",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -20,10 +20,13 @@ def run(args) -> int:
     from perovcalc.campaign import load_campaign
     from perovcalc.report import write_report
     from perovcalc.runner import default_workdir
+    from perovcalc.store import Store
 
     campaign = load_campaign(args.campaign)
     workdir = default_workdir(campaign)
-    path = write_report(campaign, store(args, campaign), args.output or workdir / "report")
+    db = store(args, campaign)
+    Store(db, create=False)  # a store that is missing or broken stops here, before any output
+    path = write_report(campaign, db, args.output or workdir / "report")
     print(f"report: {path}")
     print(f"summary: {path.parent / 'summary.json'}")
     return 0

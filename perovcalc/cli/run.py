@@ -48,13 +48,14 @@ def run(args) -> int:
     from perovcalc.errors import InputError
     from perovcalc.parallel import check_ranks, default_ranks
     from perovcalc.results import print_results
-    from perovcalc.runner import LocalExecutor, default_workdir, run_campaign
+    from perovcalc.runner import LocalExecutor, default_store, default_workdir, run_campaign
+    from perovcalc.store import locate
 
     campaign = load_campaign(args.campaign)
     if args.only:
         campaign = campaign.subset(args.only)
-    workdir = Path(args.workdir or default_workdir(campaign))
-    db = args.db or f"{workdir}/results.db"
+    workdir = Path(args.workdir or default_workdir(campaign)).expanduser()
+    db = locate(args.db, default_store(campaign, workdir))
     if args.profile is None:
         if args.in_allocation:
             raise InputError("--in-allocation", True, "only together with --profile")

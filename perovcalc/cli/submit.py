@@ -27,16 +27,15 @@ def run(args) -> int:
     from pathlib import Path
 
     from perovcalc.campaign import load_campaign
+    from perovcalc.errors import OutputError
     from perovcalc.hpc import batch_script, load_profile, submit_batch_script
-    from perovcalc.runner import default_workdir
-    from perovcalc.store import redact
+    from perovcalc.runner import default_store, default_workdir
+    from perovcalc.store import locate
 
     campaign = load_campaign(args.campaign)
     profile = load_profile(args.profile)
-    workdir = Path(args.workdir or default_workdir(campaign)).resolve()
-    db = args.db or str(workdir / "results.db")
-    if "://" not in db:
-        db = str(Path(db).resolve())
+    workdir = Path(args.workdir or default_workdir(campaign)).expanduser().resolve()
+    db = locate(args.db, default_store(campaign, workdir))
     script = batch_script(
         profile,
         campaign.name,
@@ -45,19 +44,22 @@ def run(args) -> int:
         workdir,
         db,
     )
-    if db != redact(db, mask=""):
+    if db.password is not None:
         print(
-            f"perovcalc submit: the password of {redact(db)} is not written into the script; "
+            f"perovcalc submit: the password of {db} is not written into the script; "
             "the job reads it from ~/.pgpass (or PGPASSFILE) on the cluster",
             file=sys.stderr,
         )
     if args.dry_run:
         print(script, end="")
         return 0
-    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"submit.{'sbatch' if profile.scheduler == 'slurm' else 'pbs'}"
-    path.write_text(script)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        path.write_text(script)
+    except OSError as err:
+        raise OutputError(f"cannot write the batch script {path}: {err.strerror}") from None
     job = submit_batch_script(profile, path)
-    status = shlex.join(["perovcalc", "status", args.campaign, "--db", redact(db)])
+    status = shlex.join(["perovcalc", "status", args.campaign, "--db", db.url])
     print(f"submitted batch job {job} ({path}); follow it with: {status}")
     return 0

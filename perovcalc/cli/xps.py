@@ -30,7 +30,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--centroid", metavar="LEVEL", help="centroid shift of LEVEL vs hv")
     parser.add_argument("--spectrum", metavar="LEVEL", help="simulated spectrum of LEVEL")
     parser.add_argument("--plot", metavar="FILE", help="save the spectra (all models) to FILE")
-    parser.add_argument("--geometry", default="auto", help="auto, slab or cube")
+    parser.add_argument(
+        "--geometry",
+        default="auto",
+        help="auto (slab when some direction is non-periodic, cube when none is periodic; a "
+        "bulk cell, periodic in all three, is refused), slab or cube",
+    )
     parser.add_argument(
         "--emission-angle", type=float, default=0.0, help="degrees from the normal (slab)"
     )
@@ -62,10 +67,10 @@ def _measured(table: dict, hv: float, elements) -> str:
 
 def run(args) -> int:
     import numpy as np
-    from ase.io import read
 
     from perovcalc import imfp, xps
-    from perovcalc.errors import PerovcalcError
+    from perovcalc.errors import InputError, OutputError
+    from perovcalc.files import read_structure
 
     photon_energies = args.photon_energy or list(xps.PHOTON_ENERGIES)
     levels = args.levels or list(xps.RATIO_LEVELS)
@@ -73,16 +78,27 @@ def run(args) -> int:
         geometry=args.geometry, emission_angle=args.emission_angle, directions=args.directions
     )
     do_ratios = args.ratios or not (args.centroid or args.spectrum)
+    if args.plot:
+        _check_plot(args.plot)
     spectra = []
-    for path in args.models:
-        try:
-            atoms = read(path)
-        except (OSError, ValueError, StopIteration) as err:
-            raise PerovcalcError(f"cannot read model {path}: {err}") from err
+    models = [(path, read_structure(path, what="model")) for path in args.models]
+    for path, atoms in models:
+        if args.geometry == "auto" and atoms.pbc.all():
+            raise InputError(
+                "--geometry",
+                "auto",
+                f"slab or cube for {path}: it is periodic in all three directions (a bulk "
+                "crystal, no surface); give a slab (extxyz, non-periodic along the normal) or a "
+                "nanocrystal, or --geometry slab to treat its cell as a slab",
+            )
+    for path, atoms in models:
         material = imfp.perovskite(args.x) if args.x is not None else xps.matrix_material(atoms)
         shifts = atoms.arrays.get(args.shift_column)
         geometry = xps.resolve_geometry(atoms, args.geometry)
         print(f"# {path}: {atoms.get_chemical_formula()}, {len(atoms)} atoms, geometry {geometry}")
+        if geometry == "slab" and atoms.pbc.all():
+            thickness = xps.depths(atoms, "slab").max()
+            print(f"#   periodic in 3-D: treated as a slab {thickness:.1f} A thick (--geometry)")
         print(
             f"#   IMFP matrix {material.name}: density {material.density:.3f} g/cm3, "
             f"Nv {material.valence_electrons:g}, band gap {material.band_gap:.2f} eV, "
@@ -130,9 +146,27 @@ def run(args) -> int:
                 )
                 spectra.append((path, spectrum))
     if args.plot and spectra:
-        _plot(spectra, args.plot)
+        try:
+            _plot(spectra, args.plot)
+        except OSError as err:
+            raise OutputError(f"cannot write {args.plot}: {err.strerror or err}") from None
         print(f"# spectra written to {args.plot}")
     return 0
+
+
+def _check_plot(filename: str) -> None:
+    """``--plot``: a file whose extension matplotlib writes, in a folder that exists."""
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    from perovcalc.errors import InputError
+    from perovcalc.files import output_path
+
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if Path(filename).suffix.lower().lstrip(".") not in formats:
+        raise InputError("--plot", filename, f"a file name ending in one of .{', .'.join(formats)}")
+    output_path(filename, "--plot")
 
 
 def _plot(spectra, filename) -> None:
