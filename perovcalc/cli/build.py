@@ -215,7 +215,7 @@ def _vacancy(args) -> None:
     from perovcalc import vacancy
     from perovcalc.files import read_structure
 
-    atoms = read_structure(args.structure)
+    atoms = read_structure(args.structure, what="STRUCTURE file")
     if args.site is None:
         if args.hop_to is not None:
             raise InputError("--hop-to", args.hop_to, "only together with --site")

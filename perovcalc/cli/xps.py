@@ -8,6 +8,7 @@ the per-atom array ``--shift-column`` of each model when present, else taken as 
 
 from __future__ import annotations
 
+MIN_VACUUM = 6.0  # A: a periodic model with a thinner empty layer along c is bulk, not a slab
 HELP = "simulated XPS of models: depth-resolved K:Br:Pb ratios, centroid shifts, spectra"
 
 
@@ -33,8 +34,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--geometry",
         default="auto",
-        help="auto (slab when some direction is non-periodic, cube when none is periodic; a "
-        "bulk cell, periodic in all three, is refused), slab or cube",
+        help="auto (slab when some direction is periodic, cube when none is; a cell periodic "
+        "in all three with no vacuum gap along c is bulk and refused), slab or cube",
     )
     parser.add_argument(
         "--emission-angle", type=float, default=0.0, help="degrees from the normal (slab)"
@@ -83,20 +84,20 @@ def run(args) -> int:
     spectra = []
     models = [(path, read_structure(path, what="model")) for path in args.models]
     for path, atoms in models:
-        if args.geometry == "auto" and atoms.pbc.all():
+        if args.geometry == "auto" and atoms.pbc.all() and _vacuum_gap(atoms) < MIN_VACUUM:
             raise InputError(
                 "--geometry",
                 "auto",
-                f"slab or cube for {path}: it is periodic in all three directions (a bulk "
-                "crystal, no surface); give a slab (extxyz, non-periodic along the normal) or a "
-                "nanocrystal, or --geometry slab to treat its cell as a slab",
+                f"slab or cube for {path}: it is periodic in all three directions with no "
+                f"vacuum gap along c (a bulk crystal, no surface); give a slab (vacuum along c) "
+                "or a nanocrystal, or --geometry slab to treat its cell as a slab",
             )
     for path, atoms in models:
         material = imfp.perovskite(args.x) if args.x is not None else xps.matrix_material(atoms)
         shifts = atoms.arrays.get(args.shift_column)
         geometry = xps.resolve_geometry(atoms, args.geometry)
         print(f"# {path}: {atoms.get_chemical_formula()}, {len(atoms)} atoms, geometry {geometry}")
-        if geometry == "slab" and atoms.pbc.all():
+        if geometry == "slab" and atoms.pbc.all() and _vacuum_gap(atoms) < MIN_VACUUM:
             thickness = xps.depths(atoms, "slab").max()
             print(f"#   periodic in 3-D: treated as a slab {thickness:.1f} A thick (--geometry)")
         print(
@@ -152,6 +153,18 @@ def run(args) -> int:
             raise OutputError(f"cannot write {args.plot}: {err.strerror or err}") from None
         print(f"# spectra written to {args.plot}")
     return 0
+
+
+def _vacuum_gap(atoms) -> float:
+    """The widest empty layer along the c axis of a periodic cell (across its boundary), A."""
+    import numpy as np
+
+    frac = np.sort(atoms.get_scaled_positions(wrap=True)[:, 2])
+    gaps = np.diff(np.append(frac, frac[0] + 1.0))
+    cell = atoms.cell.array
+    normal = np.cross(cell[0], cell[1])
+    height = abs(cell[2] @ normal) / np.linalg.norm(normal)
+    return float(gaps.max() * height)
 
 
 def _check_plot(filename: str) -> None:
