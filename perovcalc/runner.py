@@ -195,13 +195,13 @@ def run_campaign(
     stream = stream or sys.stderr
     campaign.validate()
     location = locate(db, default_store(campaign, workdir))
+    store = Store(location)  # a store that cannot be used stops the run before anything is made
     workdir = (Path(workdir) if workdir is not None else default_workdir(campaign)).expanduser()
     workdir = workdir.resolve()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"cannot create the work directory {workdir}: {err.strerror}") from None
-    store = Store(location)
     executor = executor or LocalExecutor()
     secrets = {} if location.password is None else {"PGPASSWORD": location.password}
     for name in adopt_legacy_rows(campaign, store, workdir):

@@ -532,7 +532,7 @@ def test_broken_stores(capsys, tmp_path, monkeypatch, kind):
     for command in (["status"], ["report", "-o", "rep"], ["run", "--workdir", "w"]):
         refused(capsys, command[0], campaign, *command[1:], "--db", db, names=str(db))
     assert (db.read_bytes() if db.is_file() else None) == before  # nothing written into it
-    assert not (tmp_path / "rep").exists()
+    assert not (tmp_path / "rep").exists() and not (tmp_path / "w").exists()
 
 
 @pytest.mark.parametrize("command", ["status", "run"])
@@ -724,3 +724,52 @@ def test_no_traceback_reaches_the_user_of_the_program(tmp_path):
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert SECRET not in done.stderr
     assert sorted(os.listdir(tmp_path)) == ["bad.toml"]
+
+
+# ------------------------------------------------------------------ a real PostgreSQL store
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.services import is_root
+    from tests.services import postgres as pg
+
+    if pg.bin_dir() is None:
+        if not is_root():
+            pytest.skip("PostgreSQL is not installed (apt-get install postgresql as root)")
+        pytest.fail("PostgreSQL server binaries not installed: run `make setup` as root")
+    server = pg.PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.services
+def test_passwords_in_every_url_form_reach_the_worker_and_no_file(postgres, tmp_path):
+    """`perovcalc run` with the password as a query parameter, and with #, / and ? in it
+    unencoded: the runner and its worker reach the database; no file and no output holds it."""
+    from tests.services import postgres as pg
+
+    secret = f"{SECRET}#/?x"
+    postgres._execute("postgres", f"ALTER ROLE {pg.USER} PASSWORD '{secret}'")
+    postgres.password = secret
+    host = f"127.0.0.1:{postgres.port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    quoted = secret.replace("#", "%23").replace("/", "%2F").replace("?", "%3F")
+    for n, url in enumerate(
+        [
+            f"postgresql://{pg.USER}:{secret}@{host}/db{{n}}",
+            f"postgresql://{pg.USER}@{host}/db{{n}}?password={quoted}",
+        ]
+    ):
+        postgres.create_database(f"db{n}")
+        url = url.format(n=n)
+        done = subprocess.run(
+            [sys.executable, "-m", "perovcalc.cli.main", "run", str(xrd_campaign(tmp_path)),
+             "--db", url, "--workdir", str(tmp_path / f"w{n}")],
+            env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert SECRET not in done.stdout + done.stderr
+        (row,) = Store(url).rows()
+        assert row.status == "done"
+    leaks = [p for p in tmp_path.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert not leaks
