@@ -216,7 +216,7 @@ def relax_positions(
 
     def optimise(a: Atoms) -> bool:
         opt = BFGS(a, restart=str(hessian), logfile=str(workdir / "relax.log"))
-        opt.attach(record, atoms=a)
+        opt.attach(record, 1, a)
         return opt.run(fmax=fmax, steps=max(0, steps - done_steps))
 
     converged = run(atoms, optimise)
