@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ase import Atoms
 
-from perovcalc.campaign import TASK_REF, builder_function, check_atoms
+from perovcalc.campaign import TASK_REF, builder_function
 from perovcalc.errors import PerovcalcError
+from perovcalc.guards import check_atoms
 from perovcalc.store import Store
 from perovcalc.tasks import TaskContext, get_kind, resolve_options
 

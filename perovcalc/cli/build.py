@@ -141,8 +141,8 @@ def _summary(path: str, atoms) -> str:
 
 
 def _check_size(builder: str, args: dict, what: str) -> None:
-    """Refuse before building what would exceed the atom limit (see campaign.atom_limit)."""
-    from perovcalc.campaign import check_atoms, estimated_atoms
+    """Refuse before building what would exceed the atom limit (see guards.atom_limit)."""
+    from perovcalc.guards import check_atoms, estimated_atoms
 
     count = estimated_atoms(builder, args)
     if count is not None:
