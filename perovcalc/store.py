@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import quote, unquote
 
 from ase import Atoms
 
@@ -99,19 +99,18 @@ def _postgres(rest: str) -> Location:
     if any(c in user for c in "/?#"):
         raise _bad_url("postgresql", "its user name cannot be read")
     secret = unquote(password) if colon else None
-    try:
-        params = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise _bad_url("postgresql", "its ?key=value parameters cannot be read") from None
     kept = []
-    for key, value in params:
-        if key == "password":
-            secret = value
+    for pair in filter(None, query.split("&")):  # percent-decoding only, as libpq does
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise _bad_url("postgresql", "its ?key=value parameters cannot be read")
+        if unquote(key) == "password":
+            secret = unquote(value)
         else:
-            kept.append((key, value))
+            kept.append(pair)
     url = f"postgresql://{user + '@' if user else ''}{hosts}/{database}"
     if kept:
-        url += "?" + urlencode(kept)
+        url += "?" + "&".join(kept)
     return Location(url, secret)
 
 

@@ -75,6 +75,8 @@ URLS_WITH_PASSWORDS = [  # (URL, the password libpq must get, the URL that may b
     (f"postgresql://me:{SECRET}?y@db.example/perov", f"{SECRET}?y", "postgresql://me@db.example/perov"),
     (f"postgresql://me:{SECRET}@z@db.example/perov", f"{SECRET}@z", "postgresql://me@db.example/perov"),
     (f"postgresql://me:{SECRET}%23%2F@db.example/perov", f"{SECRET}#/", "postgresql://me@db.example/perov"),
+    (f"postgresql://me@db.example/perov?sslmode=require&password={SECRET}+%26%3D", f"{SECRET}+&=",
+     "postgresql://me@db.example/perov?sslmode=require"),
 ]  # fmt: skip
 
 
