@@ -39,7 +39,14 @@ from ase import Atoms
 
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.files import read_toml
-from perovcalc.guards import check_atoms, check_name, estimated_atoms, gpaw_keywords, non_finite
+from perovcalc.guards import (
+    check_atoms,
+    check_dft_size,
+    check_name,
+    estimated_atoms,
+    gpaw_keywords,
+    non_finite,
+)
 from perovcalc.presets import PRESETS
 from perovcalc.tasks import get_kind, keyed_options, resolve_options
 
@@ -167,7 +174,7 @@ class Campaign:
         if self.preset not in PRESETS:
             raise InputError("campaign.preset", self.preset, list(PRESETS), self.source)
         check_name(self.name, "campaign.name", self.source)
-        sizes: dict[str, int | None] = {}
+        sizes: dict[str, tuple[int, float | None]] = {}  # atoms, cell volume (A^3) if known
         for spec in self.structures.values():
             where = f"{self.source} [structures.{spec.name}]"
             check_name(spec.name, "structures", where)
@@ -185,9 +192,10 @@ class Campaign:
             bad = non_finite(spec.args)
             if bad is not None:
                 raise InputError(f"structures.{spec.name}", bad, "finite numbers", where)
-            sizes[spec.name] = estimated_atoms(spec.builder, spec.args)
-            if sizes[spec.name] is not None:
-                check_atoms(sizes[spec.name], where)
+            estimate = estimated_atoms(spec.builder, spec.args)
+            if estimate is not None:
+                check_atoms(estimate, where)
+                sizes[spec.name] = (estimate, None)
             refs = task_refs(spec.args)
             for ref in refs:
                 if ref not in self.tasks:
@@ -196,8 +204,11 @@ class Campaign:
                     )
             if not refs:  # build it now: bad builder values fail here, before anything runs
                 try:
-                    sizes[spec.name] = len(function(**spec.args))
-                    check_atoms(sizes[spec.name], where)
+                    atoms = function(**spec.args)
+                    if not isinstance(atoms, Atoms):  # several frames of a file
+                        raise InputError("index", spec.args.get("index"), "one frame (a number)")
+                    check_atoms(len(atoms), where)
+                    sizes[spec.name] = (len(atoms), atoms.cell.volume or None)
                 except InputError as err:
                     raise InputError(
                         f"structures.{spec.name}.{err.field}", err.value, err.allowed, where
@@ -243,8 +254,8 @@ class Campaign:
         for task in self.tasks.values():  # after order(): "task:" chains have no cycle
             if get_kind(task.kind).dft:
                 root = self._root_structure(task)
-                if sizes.get(root) is not None:
-                    check_atoms(sizes[root], f"{self.source} [tasks.{task.name}]", dft=True)
+                if root in sizes:
+                    check_dft_size(*sizes[root], f"{self.source} [tasks.{task.name}]")
 
     def _check_params(self, task: TaskSpec, where: str) -> None:
         if not task.params:

@@ -17,6 +17,7 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # (environment variable, default): most atoms of any structure built, of one given to GPAW
 MAX_ATOMS = ("PEROVCALC_MAX_ATOMS", 1_000_000)
 MAX_DFT_ATOMS = ("PEROVCALC_MAX_DFT_ATOMS", 2_000)
+MAX_DFT_VOLUME = ("PEROVCALC_MAX_DFT_VOLUME", 1_000_000)  # A^3 of a cell given to GPAW
 SET_BY_PEROVCALC = {"txt", "communicator", "object_hooks"}  # GPAW keywords set here
 
 
@@ -32,16 +33,22 @@ def check_name(name: object, field_name: str, where: str = "") -> str:
     return name
 
 
-def atom_limit(dft: bool = False) -> tuple[int, str]:
-    """The most atoms allowed (of a structure given to GPAW when ``dft``) and the environment
-    variable that sets it."""
-    variable, default = MAX_DFT_ATOMS if dft else MAX_ATOMS
+def limit(setting: tuple[str, int]) -> tuple[int, str]:
+    """The value of a limit (``MAX_ATOMS``, ...): its environment variable or its default,
+    and the variable's name."""
+    variable, default = setting
     text = os.environ.get(variable)
     if text is None:
         return default, variable
     if not text.isdigit() or int(text) < 1:
-        raise InputError(variable, text, "a positive whole number of atoms")
+        raise InputError(variable, text, "a positive whole number")
     return int(text), variable
+
+
+def atom_limit(dft: bool = False) -> tuple[int, str]:
+    """The most atoms allowed (of a structure given to GPAW when ``dft``) and the environment
+    variable that sets it."""
+    return limit(MAX_DFT_ATOMS if dft else MAX_ATOMS)
 
 
 def check_atoms(count: int, what: str, dft: bool = False) -> None:
@@ -53,6 +60,19 @@ def check_atoms(count: int, what: str, dft: bool = False) -> None:
             f"{what} would have about {count:,} atoms; the limit for {use} is {limit:,}. "
             f"Make it smaller, or raise the limit with {variable}={count} if the machine can "
             "take it"
+        )
+
+
+def check_dft_size(count: int, volume: float | None, what: str) -> None:
+    """PerovcalcError when a structure of ``count`` atoms in a cell of ``volume`` A^3 (None:
+    not known yet) is too big for GPAW (its real-space grid grows with the cell)."""
+    check_atoms(count, what, dft=True)
+    most, variable = limit(MAX_DFT_VOLUME)
+    if volume is not None and volume > most:
+        raise PerovcalcError(
+            f"{what} has a cell of {volume:,.0f} A^3; the limit for a DFT task is {most:,} A^3 "
+            f"(GPAW's grid grows with the cell). Make the cell or its vacuum smaller, or raise "
+            f"the limit with {variable}={math.ceil(volume)} if the machine can take it"
         )
 
 

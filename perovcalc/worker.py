@@ -17,7 +17,7 @@ from ase import Atoms
 
 from perovcalc.campaign import TASK_REF, builder_function
 from perovcalc.errors import PerovcalcError
-from perovcalc.guards import check_atoms
+from perovcalc.guards import check_dft_size
 from perovcalc.store import Store
 from perovcalc.tasks import TaskContext, get_kind, resolve_options
 
@@ -114,7 +114,8 @@ def run_task(spec: dict) -> int:
         kind = get_kind(recipe["kind"])
         atoms = build_structure(recipe["structure"], store)
         if kind.dft:
-            check_atoms(len(atoms), f"the structure of task {spec['name']}", dft=True)
+            volume = atoms.cell.volume or None
+            check_dft_size(len(atoms), volume, f"the structure of task {spec['name']}")
         dependencies = {name: store.get(tid) for name, tid in spec["dependencies"].items()}
         params = (
             gpaw_parameters(atoms, recipe["preset"], recipe["charge"], recipe["params"])

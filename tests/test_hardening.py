@@ -359,6 +359,25 @@ def test_dft_tasks_have_their_own_size_limit(monkeypatch):
         campaign_from_dict(data, "smoke.toml")
 
 
+def test_dft_cells_too_big_for_the_grid_are_refused(monkeypatch):
+    data = tomllib.loads(SMOKE.read_text())
+    data["structures"]["slab"] = {"builder": "slab", "layers": 3, "vacuum": 1e5}
+    data["tasks"]["stress"]["structure"] = "slab"
+    with pytest.raises(PerovcalcError, match="PEROVCALC_MAX_DFT_VOLUME"):
+        campaign_from_dict(copy.deepcopy(data), "smoke.toml")
+    monkeypatch.setenv("PEROVCALC_MAX_DFT_VOLUME", str(10**8))
+    assert campaign_from_dict(data, "smoke.toml").tasks["stress"].structure == "slab"
+
+
+def test_a_file_structure_is_one_frame(tmp_path):
+    from ase.io import write
+
+    write(tmp_path / "two.extxyz", _frames(2))
+    data = _with_structure(builder="file", filename=str(tmp_path / "two.extxyz"), index=":")
+    with pytest.raises(InputError, match="index"):
+        campaign_from_dict(data, "c.toml")
+
+
 @pytest.mark.parametrize(
     "args",
     [
