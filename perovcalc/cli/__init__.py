@@ -5,7 +5,10 @@ Each module in this package (other than ``main``) defines ``HELP`` (one line),
 (GPAW, pymatgen) inside ``run`` so that ``perovcalc --help`` stays fast.
 """
 
-DB_HELP = "results store (default: results/<campaign name>/results.db)"
+DB_HELP = (
+    "results store: an SQLite file, sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB (a "
+    "password belongs in ~/.pgpass or PGPASSWORD; default: results/<campaign name>/results.db)"
+)
 
 
 def add_results_arguments(parser, kind: str, action_help: str) -> None:

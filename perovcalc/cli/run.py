@@ -6,7 +6,9 @@ HELP = "run or resume a campaign file (TOML) and print its results"
 def add_arguments(parser) -> None:
     parser.add_argument("campaign", help="campaign file (TOML), e.g. workflows/smoke.toml")
     parser.add_argument(
-        "--db", help="results store: SQLite path or ASE db URL (default: <workdir>/results.db)"
+        "--db",
+        help="results store: an SQLite file, sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB "
+        "(a password belongs in ~/.pgpass or PGPASSWORD; default: <workdir>/results.db)",
     )
     parser.add_argument(
         "--ranks", help="MPI ranks per GPAW task (default: $PEROVCALC_RANKS or the number of cores)"

@@ -10,8 +10,9 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--db",
-        help="results store: SQLite path or ASE db URL (default: <workdir>/results.db); "
-        "a password in the URL is left out of the script: give it in ~/.pgpass on the cluster",
+        help="results store: an SQLite file, sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB "
+        "(default: <workdir>/results.db); a password is never written into the script: give "
+        "it in ~/.pgpass (or PGPASSFILE) on the cluster",
     )
     parser.add_argument(
         "--workdir", help="directory for task logs, checkpoints, the batch script and job output"
