@@ -564,6 +564,19 @@ def test_an_unreachable_postgresql_store(capsys, tmp_path, command):
     assert SECRET not in err and "PostgreSQL" in err
 
 
+def test_a_store_whose_lock_file_cannot_be_made(capsys, tmp_path):
+    """The store can be read (status works) but not locked for writing (run refuses)."""
+    campaign = xrd_campaign(tmp_path)
+    db = tmp_path / "r.db"
+    _good_store(db)
+    (tmp_path / "r.db.claim").unlink()
+    (tmp_path / "r.db.claim").mkdir()
+    code, out, err = cli(capsys, "status", campaign, "--db", db)
+    assert code == 0 and "pending" in out, err
+    refused(capsys, "run", campaign, "--db", db, "--workdir", tmp_path / "w", names=str(db))
+    assert not (tmp_path / "w").exists()
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
 def test_a_read_only_store(capsys, tmp_path):
     campaign = xrd_campaign(tmp_path)
