@@ -73,3 +73,16 @@ def output_path(path: str | Path, what: str = "output") -> Path:
     if not os.access(folder, os.W_OK):
         raise OutputError(f"{what} {path}: the folder {folder} may not be written")
     return path
+
+
+def plot_path(filename: str | Path, what: str = "plot") -> Path:
+    """``filename`` once it is clear that matplotlib can write a figure there: an extension it
+    knows (.png, .pdf, .svg, ...) and a folder that exists (see :func:`output_path`)."""
+    from matplotlib.figure import Figure
+
+    from perovcalc.errors import InputError
+
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if Path(filename).suffix.lower().lstrip(".") not in formats:
+        raise InputError(what, str(filename), f"a file name ending in .{', .'.join(formats)}")
+    return output_path(filename, what)

@@ -601,6 +601,9 @@ def test_a_read_only_store(capsys, tmp_path):
         (["build", "slab", "-o", "{tmp}/missing/deeper/x.xyz"], "does not exist"),
         (["xps", "{model}", "--plot", "{tmp}/missing/x.png"], "does not exist"),
         (["xps", "{model}", "--spectrum", "Br3d", "--plot", "{tmp}/x.unknown"], "--plot"),
+        (["barrier", "plot", "{smoke}", "-o", "{tmp}/x.unknown"], "--output"),
+        (["barrier", "plot", "{smoke}", "-o", "{tmp}/missing/x.png"], "does not exist"),
+        (["barrier", "csv", "{smoke}", "-o", "{tmp}/missing/x.csv"], "does not exist"),
     ],
 )
 def test_outputs_that_cannot_be_written(capsys, tmp_path, args, names):
@@ -610,7 +613,7 @@ def test_outputs_that_cannot_be_written(capsys, tmp_path, args, names):
 
     model = tmp_path / "m.extxyz"
     write(model, perovskite_slab(layers=3))
-    fill = {"tmp": tmp_path, "model": model}
+    fill = {"tmp": tmp_path, "model": model, "smoke": SMOKE}
     refused(capsys, *(a.format(**fill) for a in args), names=names.format(**fill))
     assert files_under(tmp_path) == ["m.extxyz"]
 

@@ -25,7 +25,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from perovcalc import report
+    from perovcalc.files import output_path, plot_path
 
+    if args.output:  # before the results are read: a path that cannot be written stops here
+        (plot_path if args.action == "plot" else output_path)(args.output, "--output")
     campaign, rows = finished(args, "migration_barrier")
     done = [(campaign.tasks[name], row) for name, row in rows.items()]
     bands = report.barrier_bands(done)

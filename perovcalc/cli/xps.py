@@ -71,7 +71,7 @@ def run(args) -> int:
 
     from perovcalc import imfp, xps
     from perovcalc.errors import InputError, OutputError
-    from perovcalc.files import read_structure
+    from perovcalc.files import plot_path, read_structure
 
     photon_energies = args.photon_energy or list(xps.PHOTON_ENERGIES)
     levels = args.levels or list(xps.RATIO_LEVELS)
@@ -80,7 +80,7 @@ def run(args) -> int:
     )
     do_ratios = args.ratios or not (args.centroid or args.spectrum)
     if args.plot:
-        _check_plot(args.plot)
+        plot_path(args.plot, "--plot")
     spectra = []
     models = [(path, read_structure(path, what="model")) for path in args.models]
     for path, atoms in models:
@@ -165,21 +165,6 @@ def _vacuum_gap(atoms) -> float:
     normal = np.cross(cell[0], cell[1])
     height = abs(cell[2] @ normal) / np.linalg.norm(normal)
     return float(gaps.max() * height)
-
-
-def _check_plot(filename: str) -> None:
-    """``--plot``: a file whose extension matplotlib writes, in a folder that exists."""
-    from pathlib import Path
-
-    from matplotlib.figure import Figure
-
-    from perovcalc.errors import InputError
-    from perovcalc.files import output_path
-
-    formats = sorted(Figure().canvas.get_supported_filetypes())
-    if Path(filename).suffix.lower().lstrip(".") not in formats:
-        raise InputError("--plot", filename, f"a file name ending in one of .{', .'.join(formats)}")
-    output_path(filename, "--plot")
 
 
 def _plot(spectra, filename) -> None:
