@@ -32,14 +32,18 @@ def finished(args, kind: str) -> tuple:
     """The campaign of ``args`` and its finished ``kind`` tasks in the store (name -> row, in
     dependency order); PerovcalcError when there are none."""
     from perovcalc.campaign import load_campaign
-    from perovcalc.errors import PerovcalcError
+    from perovcalc.errors import PerovcalcError, StoreError
     from perovcalc.results import task_rows
 
     campaign = load_campaign(args.campaign)
     db = store(args, campaign)
+    try:
+        found = task_rows(campaign, db)
+    except StoreError as err:
+        raise StoreError(f"no finished {kind} task of {campaign.source}: {err}") from None
     rows = {
         name: row
-        for name, _, row in task_rows(campaign, db)
+        for name, _, row in found
         if row is not None and row.status == "done" and row.kind == kind
     }
     if not rows:
