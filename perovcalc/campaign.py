@@ -24,8 +24,9 @@ A builder argument may also be ``"task:NAME"``: the ``lattice_constant`` that ta
 
 A sweep writes one block for a series: a ``sweep`` table of equal-length lists in a structure or
 task block stands for one block per position (the i-th value of every list taken together), its
-name and string values with ``{VAR}`` replaced by the values (``"{x}"`` alone keeps a number a
-number). The copies take the block's place and ids, as if written out::
+name (quoted in TOML: it holds braces) and string values with ``{VAR}`` replaced by the values
+(``"{x}"`` alone keeps a number a number). The copies take the block's place, and have the ids
+they would have written out. A long sweep can be a sub-table, ``[tasks."host_{env}".sweep]``::
 
     [structures."bulk_x{x}"]        # bulk_x0 ... bulk_x3
     builder = "bulk"
