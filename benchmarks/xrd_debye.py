@@ -18,7 +18,7 @@ import numpy as np
 
 from perovcalc.debye import debye_pattern
 from perovcalc.nanocrystal import nanocrystal
-from perovcalc.xrd import CU_KA, two_theta_grid
+from perovcalc.scattering import CU_KA, two_theta_grid
 
 
 def peak_rss_mb() -> float:
