@@ -398,6 +398,8 @@ def model_pattern(
     scattered as a platelet crystallite of ``lateral_nm`` (:func:`platelet`) by the Debye
     equation. Periodic in none: a finite model, Debye equation, with a warning below
     :data:`SMALL_MODEL_ATOMS` atoms. One periodic direction (a wire) is refused.
+    ``preferred_orientation`` applies to Bragg patterns only (the Debye equation is an orientation
+    average).
     """
     from perovcalc.debye import debye_pattern
     from perovcalc.presets import periodic_directions
@@ -441,7 +443,8 @@ def model_pattern(
         explanation = (
             f"periodic in two directions ({axes}), not along {'abc'[normal]}: a slab, scattered "
             f"as a platelet crystallite: {n1} x {n2} in-plane repeats, "
-            f"{lateral[0]:.1f} x {lateral[1]:.1f} nm, {thickness:.2f} nm thick, {len(model)} atoms,"
+            f"{lateral[0]:.1f} x {lateral[1]:.1f} nm, {thickness:.2f} nm between the outer atomic "
+            f"planes, {len(model)} atoms,"
             f" Debye equation ({method}); size broadening comes from this shape"
         )
         kind = f"platelet-debye-{method}"
@@ -487,12 +490,14 @@ def composition_series(
     wavelength: Wavelength = CU_KA,
     size_nm: float | None = 11.4,
     instrument_fwhm: float = 0.05,
+    debye_waller: Mapping[str, float] | str | None = REFERENCE_B,
+    anomalous: bool = True,
 ) -> list[SeriesEntry]:
     """Patterns and (100)/(110)/(200) positions of cubic CsPbI3-xBrx for each x in ``xs``.
 
     The lattice constant is ``lattice_constants[x]`` (e.g. relaxed values from the results store)
     where given, else Vegard's law between the experimental end members. Peak positions are those
-    of the first (strongest) wavelength line.
+    of the first (strongest) wavelength line; intensities as for :func:`bragg_reflections`.
     """
     two_theta = two_theta_grid() if two_theta is None else np.asarray(two_theta, float)
     first_line = max(wavelength_lines(wavelength), key=lambda line: line[1])[0]
@@ -500,7 +505,15 @@ def composition_series(
     for x in xs:
         a = (lattice_constants or {}).get(x) or vegard_lattice_constant(x)
         structure = mixed_halide_cell(a, x)
-        pattern = powder_pattern(structure, two_theta, wavelength, size_nm, instrument_fwhm)
+        pattern = powder_pattern(
+            structure,
+            two_theta,
+            wavelength,
+            size_nm,
+            instrument_fwhm,
+            debye_waller,
+            anomalous=anomalous,
+        )
         found = {r.hkl: r.two_theta for r in bragg_reflections(structure, first_line, (1.0, 179.0))}
         entries.append(
             SeriesEntry(float(x), float(a), pattern, {hkl: found[hkl] for hkl in SERIES_PEAKS})

@@ -290,6 +290,7 @@ def compare_with_measurement(
     end_members: str = "room-temperature",
     debye_waller: Mapping[str, float] | str | None = REFERENCE_B,
     preferred_orientation: MarchDollase | None = None,
+    anomalous: bool = True,
 ) -> Comparison:
     """Fit the cubic lattice constant of a measured CsPbI3-xBrx pattern and look for rock-salt
     K(Br,I) impurity reflections.
@@ -301,7 +302,7 @@ def compare_with_measurement(
     :func:`perovcalc.bulk.vegard_bowing_uncertainty`. Peaks left over are tried as rock-salt
     KBr(1-y)I(y) (a between KBr and KI +-1 %), accepted when at least two of its reflections
     index. Rwp compares the measurement with the simulated phases (sizes ``size_nm``, Debye-Waller
-    factors ``debye_waller``, anomalous dispersion, optional preferred orientation of the
+    factors ``debye_waller``, anomalous dispersion if ``anomalous``, preferred orientation of the
     perovskite; non-negative scales and a quadratic background fitted).
     """
     lo, hi = two_theta_range or (measured.two_theta.min(), measured.two_theta.max())
@@ -365,6 +366,7 @@ def compare_with_measurement(
             size_nm,
             instrument_fwhm,
             debye_waller,
+            anomalous=anomalous,
             preferred_orientation=preferred_orientation,
         ).intensity
     ]
@@ -372,7 +374,13 @@ def compare_with_measurement(
         salt = rock_salt_cell(impurity.lattice_constant, float(np.clip(y, 0, 1)))
         components.append(
             powder_pattern(
-                salt, measured.two_theta, wavelength, size_nm, instrument_fwhm, debye_waller
+                salt,
+                measured.two_theta,
+                wavelength,
+                size_nm,
+                instrument_fwhm,
+                debye_waller,
+                anomalous=anomalous,
             ).intensity
         )
     rwp, fitted = weighted_profile_r(measured, components)

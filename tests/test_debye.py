@@ -140,6 +140,32 @@ def test_pattern_applies_polarization_and_doublet():
     np.testing.assert_allclose(doublet.intensity, 1.5 * single.intensity)
 
 
+def test_default_debye_waller_and_anomalous_dispersion():
+    q = np.linspace(0.5, 6.0, 23)
+    s = q / (4 * np.pi)
+    dimer = Atoms("PbBr", positions=[(0, 0, 0), (2.95, 0, 0)])
+    b = scattering.debye_waller_factors(["Pb", "Br"])
+    assert b["Br"] > 0 and b["Pb"] > 0
+    np.testing.assert_allclose(
+        debye.debye_intensity(dimer, q, "exact"),
+        debye.debye_intensity(dimer, q, "exact", debye_waller=b),
+    )
+    # complex form factors: |f_Pb|^2 + |f_Br|^2 + 2 Re(f_Pb T_Pb (f_Br T_Br)*) sinc(q r)
+    f_pb = scattering.atomic_scattering_factor("Pb", s) + scattering.anomalous_dispersion("Pb", LAM)
+    f_br = scattering.atomic_scattering_factor("Br", s) + scattering.anomalous_dispersion("Br", LAM)
+    t_pb, t_br = np.exp(-b["Pb"] * s**2), np.exp(-b["Br"] * s**2)
+    expected = (
+        np.abs(f_pb) ** 2
+        + np.abs(f_br) ** 2
+        + 2 * np.real(f_pb * t_pb * np.conj(f_br * t_br)) * np.sinc(q * 2.95 / np.pi)
+    )
+    got = debye.debye_intensity(dimer, q, "exact", wavelength=LAM)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    # Pb f' = -4.2 e lowers the intensity by several per cent against f0 alone
+    plain = debye.debye_intensity(dimer, q, "exact")
+    assert np.all(got < plain) and np.max(1 - got / plain) > 0.05
+
+
 def test_bad_inputs():
     atoms = Atoms("PbBr", positions=[(0, 0, 0), (2.95, 0, 0)])
     q = np.linspace(0, 5, 11)

@@ -1,6 +1,7 @@
 """Powder XRD: Bragg positions and intensities, profiles, composition series, measured patterns."""
 
 import subprocess
+from dataclasses import astuple
 
 import numpy as np
 import pytest
@@ -336,6 +337,58 @@ def test_waterfall_plot(tmp_path):
     assert (tmp_path / "series.png").stat().st_size > 1000
 
 
+# --- structure files: crystal, slab (platelet), finite model --------------------------------
+
+
+def five_layer_slab(**kwargs):
+    from perovcalc.slab import perovskite_slab
+
+    return perovskite_slab(x=3.0, termination="CsX", layers=5, **kwargs)
+
+
+def test_slab_is_scattered_as_a_platelet_with_bulk_peak_positions():
+    slab = five_layer_slab(passivation="KBr")
+    assert slab.pbc.tolist() == [True, True, False] and len(slab) == 12
+    two_theta = scattering.two_theta_grid((10, 50), 0.02)
+    result = xrd.model_pattern(slab, two_theta, LAM)
+    assert result.method == "platelet-debye-fast"
+    assert "platelet" in result.explanation and "periodic in two directions" in result.explanation
+    # 19 x 19 repeats of the 5.874 A cell: 11.2 nm, the study's 11.4 nm to the nearest cell
+    assert result.atoms_scattered == 19 * 19 * 12 and result.warning is None
+    maxima, _ = xrd_compare.find_peaks(result.pattern)
+    bulk_lines = {
+        r.hkl: r.two_theta for r in xrd.bragg_reflections(cubic_perovskite(5.874, "Br"), LAM)
+    }
+    for hkl in [(1, 0, 0), (1, 1, 0), (2, 0, 0)]:
+        width = xrd.scherrer_fwhm(bulk_lines[hkl], LAM, xrd.PLATELET_NM)
+        assert np.min(np.abs(maxima - bulk_lines[hkl])) < width, hkl
+    # the 12-atom slab taken as a cluster (what the issue saw) gets the size warning
+    cluster = slab.copy()
+    cluster.pbc = False
+    blob = xrd.model_pattern(cluster, two_theta, LAM)
+    assert blob.method == "debye-fast" and "12 atoms" in blob.warning
+
+
+def test_two_dimensional_models_never_take_the_finite_path():
+    # periodic in all three directions but with vacuum along c: still a slab
+    boxed = five_layer_slab(vacuum=20.0)
+    boxed.pbc = True
+    two_theta = scattering.two_theta_grid((10, 40), 0.05)
+    result = xrd.model_pattern(boxed, two_theta, LAM, lateral_nm=3.0)
+    assert result.method == "platelet-debye-fast"
+    assert result.atoms_scattered == 5 * 5 * len(boxed)
+    crystallite = xrd.platelet(boxed, 3.0)
+    assert not crystallite.pbc.any() and crystallite.info["repeat"] == (5, 5, 1)
+    # a bulk crystal is Bragg; one periodic direction is refused
+    assert xrd.model_pattern(cubic_perovskite(5.874, "Br"), two_theta, LAM).method == "bragg"
+    wire = boxed.copy()
+    wire.pbc = (True, False, False)
+    with pytest.raises(InputError, match="periodic along"):
+        xrd.model_pattern(wire, two_theta, LAM)
+    with pytest.raises(InputError, match="lateral_nm"):
+        xrd.platelet(boxed, 0.0)
+
+
 # --- measured patterns --------------------------------------------------------------------
 
 
@@ -458,6 +511,23 @@ def test_room_temperature_vegard_gives_the_eds_composition():
         xrd_compare.compare_with_measurement(measured, end_members="cold")
 
 
+def test_compare_fits_use_preferred_orientation():
+    # SYNTHETIC textured film: cubes face down, (100) March-Dollase r = 0.6, a = 6.04 A
+    a = 6.04
+    x = bulk.vegard_br_content(a, "room-temperature")
+    two_theta = np.arange(10, 50, 0.02)
+    texture = xrd.MarchDollase(0.6)
+    film = xrd.powder_pattern(
+        bulk.mixed_halide_cell(a, x), two_theta, size_nm=11.4, preferred_orientation=texture
+    )
+    scale = 1000 / film.intensity.max()
+    measured = scattering.Pattern(two_theta, scale * film.intensity + 50 + 0.5 * two_theta)
+    random = xrd_compare.compare_with_measurement(measured)
+    textured = xrd_compare.compare_with_measurement(measured, preferred_orientation=texture)
+    assert textured.perovskite.lattice_constant == pytest.approx(a, abs=0.002)
+    assert textured.rwp < 0.3 * random.rwp
+
+
 def test_rwp_is_zero_for_the_model_itself_and_grows_with_mismatch():
     two_theta = np.arange(10, 50, 0.02)
     model = xrd.powder_pattern(cubic_perovskite(6.1, "I"), two_theta, size_nm=11.4).intensity
@@ -534,7 +604,8 @@ def test_cli_patterns_series_and_compare(perovcalc_cli, tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert "2 0 0" in done.stdout and "Debye (fast) pattern of 320 atoms" in done.stdout
+    assert "2 0 0" in done.stdout and "periodic in three directions: Bragg" in done.stdout
+    assert "finite model of 320 atoms: Debye equation (fast)" in done.stdout
     header = (tmp_path / "p.csv").read_text().splitlines()[0]
     assert header == "two_theta_deg,cspbi3,cluster"
     assert (tmp_path / "p.png").stat().st_size > 1000
@@ -549,6 +620,7 @@ def test_cli_patterns_series_and_compare(perovcalc_cli, tmp_path):
     )
     assert compare.returncode == 0, compare.stderr
     assert "a = 6.15" in compare.stdout and "rock-salt impurity KBr0.6" in compare.stdout
+    assert "Vegard end members (room-temperature): CsPbI3 gamma 6.2030 A at 295 K" in compare.stdout
     assert "Rwp against measured.csv" in compare.stdout
     assert (tmp_path / "c.csv").read_text().splitlines()[0] == "two_theta_deg,measured,fit,cspbi3"
 
@@ -567,3 +639,59 @@ def test_cli_errors(tmp_path, monkeypatch, capsys):
     assert "nope.cif" in capsys.readouterr().err
     assert main(["xrd", "--series", "1", "--wavelength", "CuKx"]) == 2
     assert "CuKa1+2" in capsys.readouterr().err
+
+
+def test_cli_slab_is_a_platelet(perovcalc_cli, tmp_path):
+    # the README's example: a five-layer KBr-passivated CsPbBr3 slab
+    from ase.io import write
+
+    write(tmp_path / "slab.extxyz", five_layer_slab(passivation="KBr"))
+    done = run_cli(perovcalc_cli, "slab.extxyz", "--plot", "xrd.png", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "periodic in two directions (ab), not along c: a slab, scattered as a platelet" in (
+        done.stdout
+    )
+    assert "19 x 19 in-plane repeats" in done.stdout and "4332 atoms" in done.stdout
+    assert "warning" not in done.stdout
+    small = run_cli(perovcalc_cli, "slab.extxyz", "--platelet-nm", 1.0, cwd=tmp_path)
+    assert "2 x 2 in-plane repeats" in small.stdout
+    assert "warning: the model has only 48 atoms: its pattern is dominated by its size" in (
+        small.stdout
+    )
+
+
+def test_cli_measured_file_and_grid_errors(tmp_path, monkeypatch, capsys):
+    from perovcalc.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    pattern = synthetic_pattern(6.04, None, seed=3)
+    # decimal commas with semicolons between the columns are read as decimal points
+    rows = [f"{t:.3f};{i:.1f}".replace(".", ",") for t, i in zip(*astuple(pattern), strict=True)]
+    (tmp_path / "comma.csv").write_text("2theta;I\n" + "\n".join(rows) + "\n")
+    read = xrd_compare.read_pattern(tmp_path / "comma.csv")
+    np.testing.assert_allclose(read.two_theta, np.round(pattern.two_theta, 3))
+    assert main(["xrd", "--compare", "comma.csv"]) == 0
+    assert "a = 6.04" in capsys.readouterr().out
+    # decimal commas in a comma-separated file cannot be read: refused, with the reason
+    rows = [f"{t:.2f},{i:.0f}".replace(".", ",") for t, i in zip(*astuple(pattern), strict=True)]
+    (tmp_path / "ambiguous.csv").write_text("\n".join(rows) + "\n")
+    assert main(["xrd", "--compare", "ambiguous.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "ambiguous.csv" in err and "decimal commas" in err
+    # negative intensities are refused, naming the file, the line and the field
+    lines = [f"{10 + 0.1 * i:.1f},{100 - 10 * i}" for i in range(20)]
+    (tmp_path / "negative.csv").write_text("\n".join(lines) + "\n")
+    assert main(["xrd", "--compare", "negative.csv"]) == 2
+    assert "negative.csv line 12: intensity = -10.0 is not allowed" in capsys.readouterr().err
+    # a lattice constant beyond CsPbBr3: x outside 0-3 is an error, after the fit is shown
+    write_pattern(tmp_path / "small_a.csv", synthetic_pattern(5.76, None, seed=4))
+    assert main(["xrd", "--compare", "small_a.csv"]) == 2
+    captured = capsys.readouterr()
+    assert "a = 5.75" in captured.out or "a = 5.76" in captured.out
+    assert (
+        "small_a.csv: fitted Br content x = 3.6" in captured.err and "outside 0-3" in captured.err
+    )
+    # a step that would give a huge grid is refused, naming the limit
+    assert main(["xrd", "--series", "1", "--step", "1e-5"]) == 2
+    err = capsys.readouterr().err
+    assert "step = 1e-05 is not allowed" in err and "200000" in err

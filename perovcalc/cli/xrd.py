@@ -196,7 +196,14 @@ def run(args) -> int:
 
     if args.series:
         entries = xrd.composition_series(
-            args.series, None, two_theta, wavelength, size_nm, args.instrument_fwhm
+            args.series,
+            None,
+            two_theta,
+            wavelength,
+            size_nm,
+            args.instrument_fwhm,
+            debye_waller,
+            not args.no_anomalous,
         )
         print(f"{'x':>5} {'a/A':>7} {'(100)':>8} {'(110)':>8} {'(200)':>8}   2theta, degrees")
         for e in entries:
@@ -230,6 +237,7 @@ def run(args) -> int:
             end_members=args.end_members,
             debye_waller=debye_waller,
             preferred_orientation=texture,
+            anomalous=not args.no_anomalous,
         )
         _describe_comparison(comparison)
         _check_br_content(comparison, args.compare)
