@@ -22,8 +22,10 @@ import numpy as np
 from ase import Atoms
 
 from perovcalc.bulk import mixed_halide_cell, vegard_lattice_constant
+from perovcalc.debye import debye_pattern
 from perovcalc.errors import InputError
 from perovcalc.lineshape import pseudo_voigt
+from perovcalc.presets import periodic_directions
 from perovcalc.scattering import (
     CU_KA,
     REFERENCE_B,
@@ -359,8 +361,6 @@ def platelet(slab: Atoms, lateral_nm: float = PLATELET_NM) -> Atoms:
     """A finite platelet crystallite: a model periodic in two directions (see
     :func:`perovcalc.presets.periodic_directions`) repeated along them to about ``lateral_nm``
     (nm) each way, with no periodic boundary conditions; the thickness is the slab's."""
-    from perovcalc.presets import periodic_directions
-
     if not lateral_nm > 0:
         raise InputError("lateral_nm", lateral_nm, "a platelet size > 0 nm")
     periodic = periodic_directions(slab)
@@ -401,9 +401,6 @@ def model_pattern(
     ``preferred_orientation`` applies to Bragg patterns only (the Debye equation is an orientation
     average).
     """
-    from perovcalc.debye import debye_pattern
-    from perovcalc.presets import periodic_directions
-
     two_theta = np.asarray(two_theta, float)
     periodic = periodic_directions(atoms)
     n_periodic = sum(periodic)
