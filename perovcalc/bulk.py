@@ -8,6 +8,7 @@ internal coordinates of ``structures/internal_coordinates.csv``. All lengths are
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ase import Atoms
@@ -95,6 +96,104 @@ def cubic_perovskite(a: float, halide: str = "Br", a_site: str = "Cs") -> Atoms:
     )
     atoms.info["a"] = a
     return atoms
+
+
+# --- Vegard inversion and the cubic phases of the XRD analysis (virtual crystals) -------------
+
+#: Pairs of end members for Vegard's law: (CsPbI3 row, CsPbBr3 row) of lattice_constants.csv as
+#: (material, phase); the room-temperature rows are pseudo-cubic (V/Z)^(1/3) of the Pnma cells.
+VEGARD_END_MEMBERS = {
+    "high-temperature": (("CsPbI3", "alpha"), ("CsPbBr3", "cubic")),
+    "room-temperature": (("CsPbI3", "gamma"), ("CsPbBr3", "orthorhombic")),
+}
+
+
+@dataclass(frozen=True)
+class EndMembers:
+    """Lattice constants (Angstrom) of CsPbI3 and CsPbBr3 used to invert Vegard's law."""
+
+    kind: str
+    a_i: float
+    a_br: float
+    description: str  # phases, temperatures, sources and tags, for printing
+
+
+def vegard_end_members(kind: str = "high-temperature") -> EndMembers:
+    """End members of ``kind`` (a key of :data:`VEGARD_END_MEMBERS`) from lattice_constants.csv;
+    pseudo-cubic rows give their ``a_pseudocubic``."""
+    if kind not in VEGARD_END_MEMBERS:
+        raise InputError("end_members", kind, list(VEGARD_END_MEMBERS))
+    rows = load_table("lattice_constants")
+    values, parts = [], []
+    for material, phase in VEGARD_END_MEMBERS[kind]:
+        row = next(r for r in rows if r["material"] == material and r["phase"] == phase)
+        a = row["a_pseudocubic"] if row["a_pseudocubic"] is not None else row["a"]
+        values.append(float(a))
+        parts.append(
+            f"{material} {phase} {a:.4f} A at {row['temperature_K']:.0f} K "
+            f"({row['source']}; tag {row['tag']})"
+        )
+    return EndMembers(kind, values[0], values[1], "; ".join(parts))
+
+
+def vegard_bowing_uncertainty(x: float, end_members: EndMembers) -> float:
+    """Uncertainty of a Vegard x (Br per f.u.) from the known deviation from linearity.
+
+    The reference CsPbI2Br film (lattice_constants.csv, x = 1) departs from the linear law between
+    ``end_members`` by |da|; the deviation is taken as parabolic in x (zero at the end members),
+    |da| x (3 - x) / 2, and converted to x through the Vegard slope.
+    """
+    a_film = lattice_constant("CsPbI2Br")
+    linear = end_members.a_i + (end_members.a_br - end_members.a_i) / 3.0
+    x = min(max(float(x), 0.0), 3.0)
+    deviation = abs(a_film - linear) * x * (3.0 - x) / 2.0
+    return 3.0 * deviation / abs(end_members.a_i - end_members.a_br)
+
+
+def vegard_br_content(a: float, end_members: str = "high-temperature") -> float:
+    """Br per formula unit x implied by a cubic lattice constant (Angstrom) through Vegard's law
+    between the end members of ``end_members`` (not clipped to [0, 3])."""
+    members = vegard_end_members(end_members)
+    return 3.0 * (check_lattice_constant(a) - members.a_i) / (members.a_br - members.a_i)
+
+
+def mixed_halide_cell(a: float, x: float):
+    """Cubic CsPb(I1-yBry)3, y = x/3, as a pymatgen Structure with mixed I/Br occupancy of the
+    halide sites (the average structure of a random alloy), lattice constant ``a`` in Angstrom."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    y = check_x(x) / 3
+    structure = AseAtomsAdaptor.get_structure(cubic_perovskite(a, "I"))
+    for i, site in enumerate(structure):
+        if site.specie.symbol == "I":
+            structure.replace(i, {"I": 1 - y, "Br": y} if 0 < y < 1 else ("Br" if y == 1 else "I"))
+    return structure
+
+
+def _check_fraction(y: float) -> float:
+    if not 0 <= y <= 1:
+        raise InputError("iodide_fraction", y, "a fraction in [0, 1]")
+    return float(y)
+
+
+def rock_salt_lattice_constant(iodide_fraction: float) -> float:
+    """Vegard lattice constant (Angstrom) of rock-salt KBr(1-y)I(y) between reference KBr and KI."""
+    y = _check_fraction(iodide_fraction)
+    return (1 - y) * lattice_constant("KBr") + y * lattice_constant("KI")
+
+
+def rock_salt_cell(a: float, iodide_fraction: float):
+    """Rock-salt K(Br1-yIy) (Fm-3m, conventional cell) with mixed Br/I occupancy, a in Angstrom."""
+    from pymatgen.core import Lattice, Structure
+
+    y = _check_fraction(iodide_fraction)
+    anion = {"Br": 1 - y, "I": y} if 0 < y < 1 else ("I" if y == 1 else "Br")
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(check_lattice_constant(a)), ["K", anion], [[0, 0, 0], [0.5] * 3]
+    )
+
+
+# --- formal charges and competing phases --------------------------------------------------------
 
 
 def formal_charge(atoms: Atoms) -> int:

@@ -21,6 +21,24 @@ A campaign file (``workflows/*.toml``)::
     max_ranks = 1                   # cap on MPI ranks (e.g. Gamma-only PW); not part of the id
 
 A builder argument may also be ``"task:NAME"``: the ``lattice_constant`` that task computed.
+
+A sweep writes one block for a series: a ``sweep`` table of equal-length lists in a structure or
+task block stands for one block per position (the i-th value of every list taken together), its
+name (quoted in TOML: it holds braces) and string values with ``{VAR}`` replaced by the values
+(``"{x}"`` alone keeps a number a number). The copies take the block's place, and have the ids
+they would have written out. A long sweep can be a sub-table, ``[tasks."host_{env}".sweep]``::
+
+    [structures."bulk_x{x}"]        # bulk_x0 ... bulk_x3
+    builder = "bulk"
+    sweep = { x = [0, 1, 2, 3] }
+    x = "{x}"
+
+    [tasks."host_{env}"]            # host_bare (bare_surface), host_kbr (kbr_passivated)
+    sweep = { env = ["bare", "kbr"], environment = ["bare_surface", "kbr_passivated"] }
+    kind = "defect_host"
+    structure = "slab_{env}"
+    labels = { environment = "{environment}" }
+
 Everything is validated on load; errors name the file, the field, the value and what is allowed.
 """
 
@@ -32,6 +50,7 @@ import heapq
 import importlib
 import inspect
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -64,6 +83,8 @@ TASK_KEYS = {
 }  # fmt: skip
 TOP_KEYS = {"campaign", "structures", "tasks"}
 CAMPAIGN_KEYS = {"name", "preset", "description"}
+SWEEP = "sweep"
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def builder_function(name: str, where: str = ""):
@@ -351,10 +372,88 @@ def _expect_table(value: object, field_name: str, where: str) -> dict:
     return value
 
 
+def _sweep_values(table: str, name: str, sweep: object, where: str) -> list[dict]:
+    """The ``{VAR: value}`` of each position of a block's ``sweep`` table."""
+    field_name = f"{table}.{name}.{SWEEP}"
+    if not isinstance(sweep, dict) or not sweep:
+        raise InputError(field_name, sweep, "a table of equal-length lists: { x = [0, 1] }", where)
+    length = None
+    for var, values in sweep.items():
+        if not var.isidentifier():
+            raise InputError(f"{field_name}.{var}", values, "a variable name: letters, _", where)
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values)
+        ):
+            raise InputError(
+                f"{field_name}.{var}", values, "a non-empty list of strings or numbers", where
+            )
+        if length is not None and len(values) != length:
+            raise InputError(
+                f"{field_name}.{var}", values, f"{length} values, as many as the first list", where
+            )
+        length = len(values)
+    return [{var: values[i] for var, values in sweep.items()} for i in range(length)]
+
+
+def _fill(value: object, values: dict, field_name: str, where: str) -> object:
+    """``value`` with ``{VAR}`` placeholders replaced (recursively in tables and lists)."""
+    if isinstance(value, dict):
+        return {k: _fill(v, values, f"{field_name}.{k}", where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, values, field_name, where) for v in value]
+    if not isinstance(value, str):
+        return value
+    for var in PLACEHOLDER.findall(value):
+        if var not in values:
+            allowed = ", ".join(f"{{{v}}}" for v in values)
+            raise InputError(field_name, value, f"placeholders of the sweep: {allowed}", where)
+    whole = PLACEHOLDER.fullmatch(value)
+    if whole:
+        return values[whole.group(1)]
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), value)
+
+
+def expand_sweeps(data: dict, source: str = "<dict>") -> dict:
+    """The parsed campaign with every structure or task block that has a ``sweep`` written out
+    as one block per position of the sweep, in its place (see the module docstring)."""
+    expanded = dict(data)
+    for table in ("structures", "tasks"):
+        blocks = data.get(table)
+        if not isinstance(blocks, dict):
+            continue  # the loader reports it
+        out: dict = {}
+        for name, block in blocks.items():
+            if not isinstance(block, dict) or SWEEP not in block:
+                out[name] = block
+                continue
+            where = f"{source} [{table}.{name}]"
+            body = {k: v for k, v in block.items() if k != SWEEP}
+            positions = _sweep_values(table, name, block[SWEEP], where)
+            copies = {
+                str(_fill(name, values, f"{table}.{name}", where)): _fill(
+                    body, values, f"{table}.{name}", where
+                )
+                for values in positions
+            }
+            if len(copies) < len(positions):
+                raise InputError(
+                    f"{table}.{name}", name, "a name with the sweep's {VAR}: 'bulk_x{x}'", where
+                )
+            for copy in copies:
+                if copy in out or (copy != name and copy in blocks):
+                    raise InputError(f"{table}.{name}", copy, "a name not declared twice", where)
+            out.update(copies)
+        expanded[table] = out
+    return expanded
+
+
 def campaign_from_dict(
     data: dict, source: str = "<dict>", base_dir: Path | None = None
 ) -> Campaign:
-    """Build and validate a campaign from the parsed TOML structure."""
+    """Build and validate a campaign from the parsed TOML structure (sweeps expanded)."""
+    data = expand_sweeps(data, source)
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise InputError(unknown[0], data[unknown[0]], sorted(TOP_KEYS), source)

@@ -2,10 +2,12 @@
 
     I(q) = sum_i f_i^2 + 2 sum_{i<j} f_i T_i f_j T_j sin(q r_ij) / (q r_ij)
 
-with q = 4 pi sin(theta) / lambda (1/Angstrom), the neutral-atom form factors f of
-:func:`perovcalc.xrd.atomic_scattering_factor` (electrons, so I is in electrons^2) and optional
-Debye-Waller factors T = exp(-B s^2) per element. Periodic boundary conditions are ignored: the
-model is scattered as the finite set of atoms it contains.
+with q = 4 pi sin(theta) / lambda (1/Angstrom), the form factors f of
+:mod:`perovcalc.scattering` (electrons, so I is in electrons^2; complex f0 + f' + i f'' when the
+wavelength is known, the products then being Re(f_i f_j*)) and Debye-Waller factors
+T = exp(-B s^2) per element (by default the room-temperature table). Periodic boundary conditions
+are ignored: the model is scattered as the finite set of atoms it contains (a slab is first made
+into a finite platelet by :func:`perovcalc.xrd.platelet`).
 
 Two methods give the pair sums of each element pair:
 
@@ -30,11 +32,13 @@ import numpy as np
 from ase import Atoms
 
 from perovcalc.errors import InputError
-from perovcalc.xrd import (
+from perovcalc.scattering import (
     CU_KA,
+    REFERENCE_B,
     Pattern,
     Wavelength,
-    atomic_scattering_factor,
+    debye_waller_factors,
+    form_factor,
     polarization,
     temperature_factor,
     wavelength_lines,
@@ -181,32 +185,46 @@ def exact_pair_sums(atoms: Atoms, q: np.ndarray, chunk: int = 2_000_000) -> np.n
     return sums + limits
 
 
+def _pair_sums(atoms: Atoms, q: np.ndarray, method: str, bin_width: float, threads: int):
+    if method not in METHODS:
+        raise InputError("method", method, METHODS)
+    if np.any(q < 0):
+        raise InputError("q", q.min(), "scattering vectors >= 0 1/Angstrom")
+    if method == "fast":
+        return pair_histogram(atoms, bin_width, threads).pair_sums(q)
+    return exact_pair_sums(atoms, q)
+
+
+def _intensity(atoms, q, sums, debye_waller, wavelength) -> np.ndarray:
+    """sum_i |f_i|^2 + 2 sum_{i<j} Re(f_i T_i (f_j T_j)*) sinc(q r_ij), from the pair sums."""
+    elements, groups = _groups(atoms)
+    b_factors = debye_waller_factors(elements, debye_waller)
+    s = q / (4 * np.pi)
+    f = np.array([form_factor(e, s, wavelength) for e in elements])
+    ft = f * np.array([temperature_factor(e, s, b_factors) for e in elements])
+    intensity = np.array([len(g) for g in groups], float) @ np.abs(f) ** 2
+    for (a, b), pair_sum in zip(_pairs(len(elements)), sums, strict=True):
+        intensity += 2 * np.real(ft[a] * np.conj(ft[b])) * pair_sum
+    return intensity
+
+
 def debye_intensity(
     atoms: Atoms,
     q: np.ndarray,
     method: str = "fast",
     bin_width: float = 0.02,
-    debye_waller: Mapping[str, float] | None = None,
+    debye_waller: Mapping[str, float] | str | None = REFERENCE_B,
     threads: int = 2,
+    wavelength: float | None = None,
 ) -> np.ndarray:
-    """Debye-equation intensity I(q) (electrons^2) of the finite model ``atoms``, q in 1/A."""
-    if method not in METHODS:
-        raise InputError("method", method, METHODS)
+    """Debye-equation intensity I(q) (electrons^2) of the finite model ``atoms``, q in 1/A.
+
+    ``debye_waller`` as for :func:`perovcalc.scattering.debye_waller_factors`; ``wavelength``
+    (Angstrom) adds the anomalous dispersion f' + i f'' of that wavelength (None: f0 only).
+    """
     q = np.asarray(q, float)
-    if np.any(q < 0):
-        raise InputError("q", q.min(), "scattering vectors >= 0 1/Angstrom")
-    elements, groups = _groups(atoms)
-    if method == "fast":
-        sums = pair_histogram(atoms, bin_width, threads).pair_sums(q)
-    else:
-        sums = exact_pair_sums(atoms, q)
-    s = q / (4 * np.pi)
-    f = np.array([atomic_scattering_factor(e, s) for e in elements])
-    ft = f * np.array([temperature_factor(e, s, debye_waller) for e in elements])
-    intensity = np.array([len(g) for g in groups], float) @ f**2
-    for (a, b), pair_sum in zip(_pairs(len(elements)), sums, strict=True):
-        intensity += 2 * ft[a] * ft[b] * pair_sum
-    return intensity
+    sums = _pair_sums(atoms, q, method, bin_width, threads)
+    return _intensity(atoms, q, sums, debye_waller, wavelength)
 
 
 def debye_pattern(
@@ -215,19 +233,25 @@ def debye_pattern(
     wavelength: Wavelength = CU_KA,
     method: str = "fast",
     bin_width: float = 0.02,
-    debye_waller: Mapping[str, float] | None = None,
+    debye_waller: Mapping[str, float] | str | None = REFERENCE_B,
     monochromator_2theta: float | None = None,
     threads: int = 2,
+    anomalous: bool = True,
 ) -> Pattern:
     """Powder pattern of a finite model on a 2theta grid (degrees): the weighted sum over the
     wavelength lines of polarisation x I(q). The Lorentz factor of a powder line is part of the
-    Debye equation itself (orientation average over the powder ring)."""
+    Debye equation itself (orientation average over the powder ring). The pair sums are computed
+    once for all lines; ``anomalous`` uses each line's f' + i f''."""
     two_theta = np.asarray(two_theta, float)
     lines = wavelength_lines(wavelength)
     sin_theta = np.sin(np.radians(two_theta / 2))
     q = np.concatenate([4 * np.pi * sin_theta / lam for lam, _ in lines])
-    intensity = debye_intensity(atoms, q, method, bin_width, debye_waller, threads).reshape(
-        len(lines), -1
-    )
-    weights = np.array([w for _, w in lines])
-    return Pattern(two_theta, polarization(two_theta, monochromator_2theta) * (weights @ intensity))
+    sums = _pair_sums(atoms, q, method, bin_width, threads)
+    n = len(two_theta)
+    total = np.zeros(n)
+    for k, (lam, weight) in enumerate(lines):
+        part = slice(k * n, (k + 1) * n)
+        total += weight * _intensity(
+            atoms, q[part], sums[:, part], debye_waller, lam if anomalous else None
+        )
+    return Pattern(two_theta, polarization(two_theta, monochromator_2theta) * total)

@@ -924,7 +924,7 @@ def _xrd_reference(x: float | None, hkl: str, wavelength: float) -> dict | None:
 
 
 def xrd_section(campaign: Campaign, done: Done) -> Section | None:
-    from perovcalc.xrd import CU_KA
+    from perovcalc.scattering import CU_KA
 
     rows = [(t, r) for t, r in done if t.kind == "xrd"]
     if not rows:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import re
 import signal
 import subprocess
@@ -140,32 +141,161 @@ def adopt_legacy_rows(campaign: Campaign, store: Store, workdir: Path | None) ->
     return adopted
 
 
+def scf_iterations(taskdir: Path) -> int:
+    """SCF iterations so far of the calculation running in ``taskdir``: those of the newest
+    ``*.txt`` log below it (``gpaw.txt``, the images' ``gpaw-image1.txt``, a core hole's
+    ``hole-Br3.txt``, ...); 0 before the first log."""
+    try:
+        log = max(taskdir.rglob("*.txt"), key=lambda p: p.stat().st_mtime)
+        return sum(1 for line in log.open(errors="replace") if SCF_LINE.match(line))
+    except (OSError, ValueError):  # no log yet
+        return 0
+
+
+def stored_wall_times(store: Store) -> dict[tuple[str, str], list[float]]:
+    """Wall times (s) of the finished tasks in ``store``, by (kind, preset)."""
+    times: dict[tuple[str, str], list[float]] = {}
+    for row in store.db.select(status="done", columns=["id", "key_value_pairs"]):
+        if row.get("wall_s") is not None:
+            times.setdefault((row.get("kind"), row.get("preset")), []).append(float(row.wall_s))
+    return times
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``12 min``, ``3 h 05 min``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 class Progress:
-    """One status line per running task: n of m, name, elapsed time, SCF iterations of its
-    current GPAW calculation (the newest ``*.txt`` log in its directory: ``gpaw.txt``, the
-    images' ``gpaw-image1.txt``, a core hole's ``hole-Br3.txt``, ...)."""
+    """While a campaign runs: one line per running task (elapsed time, SCF iterations of its
+    current GPAW calculation, see :func:`scf_iterations`) and an overall line (tasks done,
+    elapsed time, an estimate of the time left). On a terminal a live display (rich), redrawn
+    every second; elsewhere (a log, a batch job) the same lines as plain text every 30 s.
 
-    def __init__(self, total: int, stream: TextIO | None = None):
-        self.total, self.stream, self.last = total, stream or sys.stderr, 0.0
-        self.tty = stream.isatty()
+    The time left: for each unfinished task, the mean wall time of the finished tasks of its kind
+    and preset (``history``, from the store, and those finished in this run), less what a running
+    task has already taken, summed and divided by ``jobs`` (tasks at once), but no less than the
+    longest of them; tasks of a kind and preset without a finished task are of unknown time, not
+    guessed."""
 
-    def __call__(self, n: int, name: str, kind: str, started: float, taskdir: Path, force=False):
+    def __init__(
+        self,
+        tasks: list[TaskSpec],
+        history: dict[tuple[str, str], list[float]] | None = None,
+        jobs: int = 1,
+        stream: TextIO | None = None,
+    ):
+        stream = stream or sys.stderr
+        self.tasks = {t.name: t for t in tasks}
+        self.number = {t.name: n for n, t in enumerate(tasks, 1)}
+        self.history = {key: list(times) for key, times in (history or {}).items()}
+        self.jobs, self.stream = max(jobs, 1), stream
+        self.settled: dict[str, str] = {}  # name -> outcome (done, failed, interrupted)
+        self.start = time.time()
+        self.last = 0.0
+        self.tty = stream.isatty() and os.environ.get("TERM") != "dumb"
+        self.live = None
+
+    def __enter__(self) -> Progress:
+        if self.tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(file=self.stream, highlight=False)
+            self.live = Live(
+                console=console, refresh_per_second=2, redirect_stdout=False,
+                redirect_stderr=False, transient=True,
+            )  # fmt: skip
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        self.message(self.lines({}, time.time())[0])
+
+    def expected(self, name: str) -> float | None:
+        """Mean wall time (s) of the finished tasks of the kind and preset of ``name``."""
+        task = self.tasks[name]
+        times = self.history.get((task.kind, task.preset))
+        return sum(times) / len(times) if times else None
+
+    def lines(self, running: dict[str, tuple[float, Path]], now: float) -> list[str]:
+        """The overall line, then one line per running task (``name: (started, taskdir)``)."""
+        left, longest, unknown = 0.0, 0.0, 0
+        for name in self.tasks:
+            if name in self.settled:
+                continue
+            expected = self.expected(name)
+            if expected is None:
+                unknown += 1
+            else:
+                taken = now - running[name][0] if name in running else 0.0
+                left += max(expected - taken, 0.0)
+                longest = max(longest, expected - taken)
+        done = sum(1 for outcome in self.settled.values() if outcome == "done")
+        todo = len(self.tasks) - len(self.settled)
+        head = f"{done}/{len(self.tasks)} done"
+        if len(self.settled) > done:
+            head += f", {len(self.settled) - done} failed or interrupted"
+        head += f", elapsed {duration(now - self.start)}"
+        if unknown and unknown == todo:
+            head += ", left unknown (none of their kind finished yet)"
+        elif todo:
+            head += f", left ~{duration(max(left / self.jobs, longest))}"
+            if unknown:
+                head += f" + {unknown} task{'s' if unknown > 1 else ''} of unknown time"
+        rows = [head]
+        for name, (started, taskdir) in running.items():
+            task, expected = self.tasks[name], self.expected(name)
+            of = f" of ~{duration(expected)}" if expected is not None else ""
+            rows.append(
+                f"  [{self.number[name]}/{len(self.tasks)}] {name} ({task.kind}) "
+                f"{duration(now - started)}{of}, SCF iterations {scf_iterations(taskdir)}"
+            )
+        return rows
+
+    def show(self, running: dict[str, tuple[float, Path]], force: bool = False) -> None:
+        """Redraw (a terminal: at most every second) or print (otherwise: every 30 s) the
+        progress lines of the tasks ``running`` (``name: (started, taskdir)``)."""
         now = time.time()
         if not force and now - self.last < (1.0 if self.tty else 30.0):
             return
         self.last = now
-        try:
-            log = max(taskdir.rglob("*.txt"), key=lambda p: p.stat().st_mtime)
-            scf = sum(1 for line in log.open(errors="replace") if SCF_LINE.match(line))
-        except (OSError, ValueError):  # no log yet
-            scf = 0
-        line = f"[{n}/{self.total}] {name} ({kind}) {now - started:6.0f} s, SCF iterations {scf}"
-        self.stream.write(f"\r{line:<78}" if self.tty else line + "\n")
-        self.stream.flush()
+        lines = self.lines(running, now)
+        if self.live is not None:
+            from rich.text import Text
+
+            text = Text("\n".join(lines), no_wrap=True, overflow="ellipsis")
+            self.live.update(text, refresh=True)
+        else:
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+
+    def settle(self, name: str, outcome: str, seconds: float | None = None) -> None:
+        """Record the outcome of ``name``; ``seconds``: it ran here for that long (a line says
+        so, and a finished task's time joins the estimates)."""
+        self.settled[name] = outcome
+        if seconds is None:
+            return
+        if outcome == "done":
+            task = self.tasks[name]
+            self.history.setdefault((task.kind, task.preset), []).append(seconds)
+        self.message(
+            f"[{self.number[name]}/{len(self.tasks)}] {name}: {outcome} in {seconds:.0f} s"
+        )
 
     def message(self, text: str) -> None:
-        self.stream.write(("\r" if self.tty else "") + f"{text:<78}\n")
-        self.stream.flush()
+        """A line above the live display (or in the log)."""
+        if self.live is not None:
+            self.live.console.print(text, markup=False, highlight=False)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
 
 def task_ranks(task: TaskSpec, ranks: int) -> int:
@@ -208,8 +338,7 @@ def run_campaign(
         print(f"{name}: result of perovcalc 0.1 adopted under the task's current id", file=stream)
     ids = campaign.task_ids()
     order = campaign.order()
-    names = [t.name for t in order]
-    progress = Progress(len(order), stream)
+    progress = Progress(order, stored_wall_times(store), executor.max_running, stream)
     summary = RunSummary()
     pending = list(order)
     running: dict[str, tuple[Job, float, Path, float]] = {}
@@ -221,88 +350,92 @@ def run_campaign(
     def deps_of(name: str) -> list[str]:
         return campaign.dependencies(campaign.tasks[name])
 
-    while pending or running:
-        launched = False
-        for task in list(pending):
-            deps = deps_of(task.name)
-            broken = [d for d in deps if d in summary.failed or d in summary.interrupted]
-            if not broken and not finished.issuperset(deps):
-                continue
-            row = store.get(ids[task.name])
-            if row is not None and row.status == "done":
-                finished.add(task.name)
-                summary.skipped.append(task.name)
+    with progress:
+        while pending or running:
+            launched = False
+            for task in list(pending):
+                deps = deps_of(task.name)
+                broken = [d for d in deps if d in summary.failed or d in summary.interrupted]
+                if not broken and not finished.issuperset(deps):
+                    continue
+                row = store.get(ids[task.name])
+                if row is not None and row.status == "done":
+                    finished.add(task.name)
+                    summary.skipped.append(task.name)
+                    progress.settle(task.name, "done")
+                    pending.remove(task)
+                    continue
+                if row is not None and row.status == "failed" and not retry_failed:
+                    summary.failed[task.name] = row.reason
+                    progress.settle(task.name, "failed")
+                    pending.remove(task)
+                    continue
+                if broken:
+                    reason = f"dependency {broken[0]} did not finish"
+                    if store.claim(ids[task.name], _metadata(campaign, task)):
+                        store.mark(ids[task.name], "failed", reason)
+                    summary.failed[task.name] = reason
+                    progress.settle(task.name, "failed")
+                    pending.remove(task)
+                    continue
+                if len(running) >= executor.max_running:
+                    break
+                if not store.claim(ids[task.name], _metadata(campaign, task), retry_failed):
+                    continue  # another runner holds it; look again later
                 pending.remove(task)
-                continue
-            if row is not None and row.status == "failed" and not retry_failed:
-                summary.failed[task.name] = row.reason
-                pending.remove(task)
-                continue
-            if broken:
-                reason = f"dependency {broken[0]} did not finish"
-                if store.claim(ids[task.name], _metadata(campaign, task)):
+                tdir = task_directory(workdir, task.name, ids[task.name])
+                spec = {
+                    "db": store.url,
+                    "task_id": ids[task.name],
+                    "name": task.name,
+                    "campaign": campaign.name,
+                    "workdir": str(tdir),
+                    "recipe": campaign.recipe(task, ids),
+                    "dependencies": {d: ids[d] for d in deps_of(task.name)},
+                }
+                try:
+                    tdir.mkdir(parents=True, exist_ok=True)
+                    (tdir / "task.json").write_text(json.dumps(spec, indent=1, default=str))
+                except OSError as err:  # the claim must not stay "running" with no worker
+                    reason = f"cannot write the task folder {tdir}: {err.strerror}"
                     store.mark(ids[task.name], "failed", reason)
-                summary.failed[task.name] = reason
-                pending.remove(task)
-                continue
-            if len(running) >= executor.max_running:
-                break
-            if not store.claim(ids[task.name], _metadata(campaign, task), retry_failed):
-                continue  # another runner holds it; look again later
-            pending.remove(task)
-            tdir = task_directory(workdir, task.name, ids[task.name])
-            spec = {
-                "db": store.url,
-                "task_id": ids[task.name],
-                "name": task.name,
-                "campaign": campaign.name,
-                "workdir": str(tdir),
-                "recipe": campaign.recipe(task, ids),
-                "dependencies": {d: ids[d] for d in deps_of(task.name)},
-            }
-            try:
-                tdir.mkdir(parents=True, exist_ok=True)
-                (tdir / "task.json").write_text(json.dumps(spec, indent=1, default=str))
-            except OSError as err:  # the claim must not stay "running" with no worker
-                reason = f"cannot write the task folder {tdir}: {err.strerror}"
-                store.mark(ids[task.name], "failed", reason)
-                summary.failed[task.name] = reason
-                continue
-            command = [sys.executable, "-m", "perovcalc.worker", str(tdir / "task.json")]
-            job = executor.submit(command, tdir, task_ranks(task, ranks), secrets)
-            now = time.time()
-            running[task.name] = (job, now, tdir, now)
-            launched = True
-        for name, (job, started, tdir, beat) in list(running.items()):
-            n = names.index(name) + 1
-            status = job.poll()
-            if status is None:
-                progress(n, name, campaign.tasks[name].kind, started, tdir)
-                if time.time() - beat > HEARTBEAT:
-                    store.heartbeat(ids[name])
-                    running[name] = (job, started, tdir, time.time())
-                continue
-            del running[name]
-            row = store.get(ids[name])
-            if row.status == "running":  # the worker died without recording why
-                reason = f"worker exited with status {status} (see {tdir / 'worker.log'})"
-                store.mark(ids[name], "interrupted" if status < 0 else "failed", reason)
+                    summary.failed[task.name] = reason
+                    progress.settle(task.name, "failed")
+                    continue
+                command = [sys.executable, "-m", "perovcalc.worker", str(tdir / "task.json")]
+                job = executor.submit(command, tdir, task_ranks(task, ranks), secrets)
+                now = time.time()
+                running[task.name] = (job, now, tdir, now)
+                launched = True
+            for name, (job, started, tdir, beat) in list(running.items()):
+                status = job.poll()
+                if status is None:
+                    if time.time() - beat > HEARTBEAT:
+                        store.heartbeat(ids[name])
+                        running[name] = (job, started, tdir, time.time())
+                    continue
+                del running[name]
                 row = store.get(ids[name])
-            outcome = row.status
-            if unconverged(row):
-                outcome = "done, UNCONVERGED (stopped at its step limit above fmax)"
-            if row.status == "done":
-                finished.add(name)
-                summary.done.append(name)
-            elif outcome == "interrupted":
-                summary.interrupted.append(name)
-            else:
-                summary.failed[name] = row.reason
-            progress.message(
-                f"[{n}/{len(order)}] {name}: {outcome} in {time.time() - started:.0f} s"
+                if row.status == "running":  # the worker died without recording why
+                    reason = f"worker exited with status {status} (see {tdir / 'worker.log'})"
+                    store.mark(ids[name], "interrupted" if status < 0 else "failed", reason)
+                    row = store.get(ids[name])
+                outcome = row.status
+                if outcome == "done":
+                    finished.add(name)
+                    summary.done.append(name)
+                elif outcome == "interrupted":
+                    summary.interrupted.append(name)
+                else:
+                    summary.failed[name] = row.reason
+                progress.settle(name, outcome, time.time() - started)
+                if unconverged(row):
+                    progress.message(f"{name}: UNCONVERGED (stopped at its step limit above fmax)")
+            progress.show(
+                {name: (started, tdir) for name, (_, started, tdir, _) in running.items()}
             )
-        if not launched and (running or pending):
-            time.sleep(POLL)
+            if not launched and (running or pending):
+                time.sleep(POLL)
     return summary
 
 

@@ -1,67 +1,58 @@
-"""Simulated powder X-ray diffraction of periodic structures and comparison with measurements.
+"""Simulated powder X-ray diffraction of periodic structures (Bragg) and composition series.
 
 Bragg patterns are kinematic: F(hkl) = sum_j occ_j f_j(s) T_j(s) exp(2 pi i hkl.x_j), with the
-neutral-atom form factors f(s) that pymatgen's ``XRDCalculator`` uses, s = sin(theta)/lambda in
-1/Angstrom, and optional Debye-Waller factors T = exp(-B s^2) per element (B in Angstrom^2).
-Intensities are multiplicity x |F|^2 x Lorentz-polarisation. Line profiles are pseudo-Voigt
-functions: the instrument gives a Gaussian width, the crystallite size a Lorentzian Scherrer
-width, combined as by Thompson, Cox and Hastings, J. Appl. Cryst. 20, 79 (1987).
-Angles are 2theta in degrees, lengths in Angstrom; crystallite sizes in nm.
-
-A wavelength is either one number or a sequence of (wavelength, relative weight) lines such as
-:data:`CU_KA_DOUBLET`.
+complex form factors f = f0(s) + f' + i f'' of :mod:`perovcalc.scattering` (electrons),
+s = sin(theta)/lambda in 1/Angstrom, and Debye-Waller factors T = exp(-B s^2) per element (B in
+Angstrom^2; by default the room-temperature values of ``reference/debye_waller.csv`` for the
+perovskite's elements). Intensities are multiplicity x |F|^2 x Lorentz-polarisation x an optional
+March-Dollase preferred-orientation factor. Line profiles are pseudo-Voigt functions: the
+instrument gives a Gaussian width, the crystallite size a Lorentzian Scherrer width, combined as by
+Thompson, Cox and Hastings, J. Appl. Cryst. 20, 79 (1987). Angles are 2theta in degrees, lengths in
+Angstrom; crystallite sizes in nm. Measured patterns are analysed in :mod:`perovcalc.xrd_compare`.
 """
 
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.data import atomic_numbers
-from ase.units import Bohr
-from pymatgen.analysis.diffraction.xrd import ATOMIC_SCATTERING_PARAMS, WAVELENGTHS
 
-from perovcalc.bulk import check_x, cubic_perovskite, vegard_lattice_constant
-from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.bulk import mixed_halide_cell, vegard_lattice_constant
+from perovcalc.debye import debye_pattern
+from perovcalc.errors import InputError
 from perovcalc.lineshape import pseudo_voigt
-from perovcalc.reference import lattice_constant
+from perovcalc.presets import periodic_directions
+from perovcalc.scattering import (
+    CU_KA,
+    REFERENCE_B,
+    Pattern,
+    Wavelength,
+    check_range,
+    debye_waller_factors,
+    form_factor,
+    lorentz_polarization,
+    temperature_factor,
+    two_theta_grid,
+    wavelength_lines,
+)
 
-#: Cu K-alpha wavelength (Angstrom) stated by the measured study (Yang et al., J. Am. Chem. Soc.
-#: 2020, doi:10.1021/jacs.9b11719): the weighted K-alpha1/K-alpha2 mean.
-CU_KA = 1.54178
-#: Cu K-alpha1 and K-alpha2 (Angstrom) from pymatgen's wavelength table.
-CU_KA1 = WAVELENGTHS["CuKa1"]
-CU_KA2 = WAVELENGTHS["CuKa2"]
-#: Cu K-alpha doublet with the 2:1 K-alpha1:K-alpha2 intensity ratio (the 2p3/2 : 2p1/2 ratio of
-#: statistical weights, the usual value for a Cu tube without a K-alpha2 filter).
-CU_KA_DOUBLET = ((CU_KA1, 1.0), (CU_KA2, 0.5))
-#: Named radiations accepted by :func:`parse_wavelength`: pymatgen's lines plus the doublet.
-RADIATIONS: dict[str, float | tuple[tuple[float, float], ...]] = {
-    **WAVELENGTHS,
-    "CuKa1+2": CU_KA_DOUBLET,
-}
 #: Scherrer constant for the FWHM of cube-shaped crystallites (0.886 for {h00} of a cube: the
 #: FWHM of the Laue function of a column of constant length; 0.83-0.91 over other reflections).
 SCHERRER_K = 0.89
-#: 8 pi^2 a0 (Angstrom): the Mott-Bethe factor converting the electron form-factor fit that
-#: pymatgen tabulates into the X-ray form factor, f_x = Z - 8 pi^2 a0 s^2 f_e(s).
-MOTT_BETHE = 8.0 * np.pi**2 * Bohr
 #: Reflections weaker than this fraction of the strongest |F|^2 are systematic absences.
 ABSENCE_TOLERANCE = 1e-8
-
-Wavelength = float | Sequence[tuple[float, float]]
 
 
 @dataclass(frozen=True)
 class Reflection:
     """One family of symmetry-equivalent reflections at one wavelength.
 
-    ``intensity`` = weight x multiplicity x |F|^2 x Lorentz-polarisation (electrons^2).
+    ``intensity`` = weight x sum over the family of |F|^2 (x the preferred-orientation factor) x
+    Lorentz-polarisation (electrons^2).
     """
 
     hkl: tuple[int, int, int]
@@ -70,92 +61,6 @@ class Reflection:
     two_theta: float  # degrees
     intensity: float
     wavelength: float  # Angstrom
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A powder pattern: intensity on a 2theta grid (degrees)."""
-
-    two_theta: np.ndarray
-    intensity: np.ndarray
-
-
-def wavelength_lines(wavelength: Wavelength) -> tuple[tuple[float, float], ...]:
-    """``wavelength`` as (wavelength in Angstrom, relative weight) lines."""
-    if isinstance(wavelength, int | float):
-        lines = ((float(wavelength), 1.0),)
-    else:
-        lines = tuple((float(lam), float(weight)) for lam, weight in wavelength)
-    if not lines or any(not (lam > 0 and weight > 0) for lam, weight in lines):
-        raise InputError(
-            "wavelength", wavelength, "a wavelength > 0 Angstrom or (wavelength, weight > 0) lines"
-        )
-    return lines
-
-
-def parse_wavelength(text: str) -> Wavelength:
-    """A wavelength given as a number (Angstrom) or as a name of :data:`RADIATIONS`."""
-    if text in RADIATIONS:
-        return RADIATIONS[text]
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(
-            "wavelength", text, "a number in Angstrom or one of " + ", ".join(RADIATIONS)
-        ) from None
-    return wavelength_lines(value)[0][0]
-
-
-def mean_wavelength(wavelength: Wavelength) -> float:
-    """Intensity-weighted mean wavelength of the lines, Angstrom."""
-    lines = np.array(wavelength_lines(wavelength))
-    return float(np.average(lines[:, 0], weights=lines[:, 1]))
-
-
-def atomic_scattering_factor(symbol: str, s: np.ndarray | float) -> np.ndarray:
-    """X-ray form factor f(s) of a neutral atom in electrons; s = sin(theta)/lambda, 1/Angstrom."""
-    if symbol not in ATOMIC_SCATTERING_PARAMS:
-        raise InputError("element", symbol, "elements with tabulated form factors in pymatgen")
-    coeff = np.asarray(ATOMIC_SCATTERING_PARAMS[symbol])
-    s2 = np.asarray(s, dtype=float)[..., None] ** 2
-    electron = np.sum(coeff[:, 0] * np.exp(-coeff[:, 1] * s2), axis=-1)
-    return atomic_numbers[symbol] - MOTT_BETHE * s2[..., 0] * electron
-
-
-def temperature_factor(
-    symbol: str, s: np.ndarray, debye_waller: Mapping[str, float] | None
-) -> np.ndarray:
-    """Debye-Waller amplitude factor exp(-B s^2) of ``symbol`` (1 when no B is given)."""
-    b = (debye_waller or {}).get(symbol, 0.0)
-    if b < 0:
-        raise InputError(f"debye_waller[{symbol}]", b, "B >= 0 Angstrom^2")
-    return np.exp(-b * np.asarray(s) ** 2)
-
-
-def polarization(two_theta: np.ndarray, monochromator_2theta: float | None = None) -> np.ndarray:
-    """Polarisation factor (1 + cos^2 2theta_m cos^2 2theta) / (1 + cos^2 2theta_m) of an
-    unpolarised beam.
-
-    ``monochromator_2theta`` is the diffraction angle 2theta_m (degrees) of a monochromator crystal
-    whose scattering plane contains the diffractometer's; None means no monochromator.
-    """
-    cm2 = np.cos(np.radians(monochromator_2theta or 0.0)) ** 2
-    return (1.0 + cm2 * np.cos(np.radians(two_theta)) ** 2) / (1.0 + cm2)
-
-
-def lorentz_polarization(
-    two_theta: np.ndarray, monochromator_2theta: float | None = None
-) -> np.ndarray:
-    """Lorentz-polarisation factor of a powder line: polarisation / (sin^2 theta cos theta)."""
-    theta = np.radians(np.asarray(two_theta) / 2)
-    return polarization(two_theta, monochromator_2theta) / (np.sin(theta) ** 2 * np.cos(theta))
-
-
-def _check_range(two_theta_range: tuple[float, float]) -> tuple[float, float]:
-    lo, hi = (float(t) for t in two_theta_range)
-    if not 0 <= lo < hi <= 180:
-        raise InputError("two_theta_range", two_theta_range, "0 <= MIN < MAX <= 180 degrees")
-    return lo, hi
 
 
 def _sites(structure) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
@@ -222,10 +127,36 @@ def _conventional_cell(
     return np.asarray(std_cell), np.asarray(std_frac), kinds[std_types]
 
 
-def _structure_factors(cell, frac, elements, occ, hkl, debye_waller) -> np.ndarray:
+@dataclass(frozen=True)
+class MarchDollase:
+    """March-Dollase preferred orientation (Dollase, J. Appl. Cryst. 19, 267 (1986)).
+
+    A reflection whose scattering vector makes the angle alpha with the orientation axis ``axis``
+    (a reciprocal-lattice direction hkl of the conventional cell) is weighted by
+    P = (r^2 cos^2 alpha + sin^2 alpha / r)^(-3/2), averaged over its symmetry family. r = 1 is a
+    random powder; r < 1 enhances reflections along the axis (plates or cubes lying face down on a
+    substrate in reflection geometry, axis = the face normal, (100) for the cubes of the study).
+    """
+
+    r: float
+    axis: tuple[int, int, int] = (1, 0, 0)
+
+    def __post_init__(self):
+        if not self.r > 0:
+            raise InputError("preferred_orientation.r", self.r, "a March-Dollase r > 0")
+        if not any(self.axis):
+            raise InputError("preferred_orientation.axis", self.axis, "a nonzero hkl direction")
+
+    def factor(self, g: np.ndarray, axis: np.ndarray) -> np.ndarray:
+        """P for reciprocal vectors ``g`` (rows, 1/Angstrom) and the axis vector ``axis``."""
+        cos2 = (g @ axis) ** 2 / (np.sum(g * g, axis=1) * (axis @ axis))
+        return (self.r**2 * cos2 + (1 - cos2) / self.r) ** -1.5
+
+
+def _structure_factors(cell, frac, elements, occ, hkl, debye_waller, wavelength=None):
     s = np.linalg.norm(hkl @ np.linalg.inv(cell).T, axis=1) / 2
     factors = np.stack(
-        [atomic_scattering_factor(e, s) * temperature_factor(e, s, debye_waller) for e in elements],
+        [form_factor(e, s, wavelength) * temperature_factor(e, s, debye_waller) for e in elements],
         axis=1,
     )
     f_hkl = np.empty(len(hkl), complex)
@@ -238,32 +169,45 @@ def _structure_factors(cell, frac, elements, occ, hkl, debye_waller) -> np.ndarr
 
 
 def structure_factors(
-    structure, hkl: np.ndarray, debye_waller: Mapping[str, float] | None = None
+    structure,
+    hkl: np.ndarray,
+    debye_waller: Mapping[str, float] | None = None,
+    wavelength: float | None = None,
 ) -> np.ndarray:
     """Complex structure factors F(hkl) (electrons) of a periodic structure (ase.Atoms or pymatgen
-    Structure with fractional occupancies), hkl referring to its cell as given."""
-    return _structure_factors(*_sites(structure), np.atleast_2d(hkl), debye_waller)
+    Structure with fractional occupancies), hkl referring to its cell as given; with
+    ``wavelength`` (Angstrom) the form factors include the anomalous dispersion f' + i f''."""
+    cell, frac, elements, occ = _sites(structure)
+    return _structure_factors(
+        cell, frac, elements, occ, np.atleast_2d(hkl), debye_waller, wavelength
+    )
 
 
 def bragg_reflections(
     structure,
     wavelength: Wavelength = CU_KA,
     two_theta_range: tuple[float, float] = (5.0, 90.0),
-    debye_waller: Mapping[str, float] | None = None,
+    debye_waller: Mapping[str, float] | str | None = REFERENCE_B,
     monochromator_2theta: float | None = None,
     symprec: float = 1e-3,
     conventional: bool = True,
+    anomalous: bool = True,
+    preferred_orientation: MarchDollase | None = None,
 ) -> list[Reflection]:
     """Powder reflections of a periodic structure (ase.Atoms or pymatgen Structure) by 2theta.
 
     Symmetry-equivalent reflections (spglib point group plus Friedel pairs) are merged into one
     :class:`Reflection` whose ``multiplicity`` counts them; systematic absences are dropped.
     With ``conventional``, Miller indices refer to spglib's conventional standard cell (e.g. the
-    cubic cell of a primitive rock-salt cell); otherwise to the cell as given.
+    cubic cell of a primitive rock-salt cell); otherwise to the cell as given. ``debye_waller``:
+    B per element (Angstrom^2), None for none, or :data:`REFERENCE_B` for the room-temperature
+    table (:func:`perovcalc.scattering.debye_waller_factors`). ``anomalous`` adds f' + i f'' at each
+    wavelength line; ``preferred_orientation`` weights each family by its March-Dollase factor.
     """
     lines = wavelength_lines(wavelength)
-    lo, hi = _check_range(two_theta_range)
+    lo, hi = check_range(two_theta_range)
     cell, frac, elements, occ = _sites(structure)
+    b_factors = debye_waller_factors(elements, debye_waller)
     if conventional:
         cell, frac, occ = _conventional_cell(cell, frac, occ, symprec)
     lams = np.array([lam for lam, _ in lines])
@@ -272,21 +216,37 @@ def bragg_reflections(
     n_max = np.floor(g_max * np.linalg.norm(cell, axis=1)).astype(int)
     axes = [np.arange(-n, n + 1) for n in n_max]
     hkl = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    g = np.linalg.norm(hkl @ np.linalg.inv(cell).T, axis=1)
+    reciprocal = np.linalg.inv(cell).T
+    g = np.linalg.norm(hkl @ reciprocal, axis=1)
     keep = (g > 0) & (g >= g_min) & (g <= g_max)
     hkl, g = hkl[keep], g[keep]
     if len(hkl) == 0:
         return []
-    f2 = np.abs(_structure_factors(cell, frac, elements, occ, hkl, debye_waller)) ** 2
-    present = f2 > ABSENCE_TOLERANCE * f2.max()
-    hkl, g, f2 = hkl[present], g[present], f2[present]
+    f2_lines = [
+        np.abs(
+            _structure_factors(
+                cell, frac, elements, occ, hkl, b_factors, lam if anomalous else None
+            )
+        )
+        ** 2
+        for lam, _ in lines
+    ]
+    present = f2_lines[0] > ABSENCE_TOLERANCE * f2_lines[0].max()
+    hkl, g = hkl[present], g[present]
+    texture = (
+        np.ones(len(hkl))
+        if preferred_orientation is None
+        else preferred_orientation.factor(
+            hkl @ reciprocal, np.asarray(preferred_orientation.axis, float) @ reciprocal
+        )
+    )
     representative, family = _families(hkl, _point_group(cell, frac, occ, symprec))
     n_families = family.max() + 1
     multiplicity = np.bincount(family, minlength=n_families)
-    total_f2 = np.bincount(family, weights=f2, minlength=n_families)
     first = np.unique(family, return_index=True)[1]
     reflections = []
-    for lam, weight in lines:
+    for (lam, weight), f2 in zip(lines, f2_lines, strict=True):
+        total_f2 = np.bincount(family, weights=f2[present] * texture, minlength=n_families)
         sin_theta = lam * g[first] / 2
         for i in np.flatnonzero(sin_theta <= 1):
             two_theta = float(np.degrees(2 * np.arcsin(sin_theta[i])))
@@ -352,75 +312,159 @@ def powder_pattern(
     wavelength: Wavelength = CU_KA,
     size_nm: float | None = None,
     instrument_fwhm: float = 0.05,
-    debye_waller: Mapping[str, float] | None = None,
+    debye_waller: Mapping[str, float] | str | None = REFERENCE_B,
     monochromator_2theta: float | None = None,
+    anomalous: bool = True,
+    preferred_orientation: MarchDollase | None = None,
 ) -> Pattern:
     """Profile powder pattern of a periodic structure on the 2theta grid (degrees).
 
-    Reflections up to 10 degrees outside the grid are included for their tails.
+    Reflections up to 10 degrees outside the grid are included for their tails; the other
+    arguments are those of :func:`bragg_reflections` and :func:`powder_profile`.
     """
     two_theta = np.asarray(two_theta, float)
     window = (max(0.0, two_theta.min() - 10.0), min(180.0, two_theta.max() + 10.0))
     reflections = bragg_reflections(
-        structure, wavelength, window, debye_waller, monochromator_2theta
+        structure,
+        wavelength,
+        window,
+        debye_waller,
+        monochromator_2theta,
+        anomalous=anomalous,
+        preferred_orientation=preferred_orientation,
     )
     return Pattern(two_theta, powder_profile(reflections, two_theta, size_nm, instrument_fwhm))
 
 
-def two_theta_grid(
-    two_theta_range: tuple[float, float] = (10.0, 60.0), step: float = 0.02
-) -> np.ndarray:
-    """Evenly spaced 2theta values (degrees) from MIN to MAX inclusive."""
-    lo, hi = _check_range(two_theta_range)
-    if not 0 < step < hi - lo:
-        raise InputError("step", step, f"a step > 0 and < {hi - lo:g} degrees")
-    return np.linspace(lo, hi, int(round((hi - lo) / step)) + 1)
+# --- any structure file: periodic crystal, slab (platelet) or finite model ---------------------
+
+#: Default lateral size (nm) of a platelet made from a slab: the TEM edge of the study's
+#: nanocrystals (reference/nanocrystal_size.csv, study A).
+PLATELET_NM = 11.4
+#: Finite models with fewer atoms than this get a warning: their pattern is dominated by size.
+SMALL_MODEL_ATOMS = 300
 
 
-# --- cubic phases of the study: CsPbI3-xBrx (virtual crystal) and rock-salt K(Br,I) -----------
+@dataclass(frozen=True)
+class ModelPattern:
+    """The powder pattern of a structure file and how it was obtained."""
+
+    pattern: Pattern
+    method: str  # "bragg", "debye-<m>" (finite model) or "platelet-debye-<m>" (slab)
+    explanation: str  # what was scattered and why, for the user
+    reflections: tuple[Reflection, ...] = ()  # Bragg reflections (method "bragg")
+    warning: str | None = None
+    atoms_scattered: int = 0  # atoms in the Debye sum (0 for Bragg)
 
 
-def mixed_halide_cell(a: float, x: float):
-    """Cubic CsPb(I1-yBry)3, y = x/3, as a pymatgen Structure with mixed I/Br occupancy of the
-    halide sites (the average structure of a random alloy), lattice constant ``a`` in Angstrom."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    y = check_x(x) / 3
-    structure = AseAtomsAdaptor.get_structure(cubic_perovskite(a, "I"))
-    for i, site in enumerate(structure):
-        if site.specie.symbol == "I":
-            structure.replace(i, {"I": 1 - y, "Br": y} if 0 < y < 1 else ("Br" if y == 1 else "I"))
-    return structure
-
-
-def rock_salt_lattice_constant(iodide_fraction: float) -> float:
-    """Vegard lattice constant (Angstrom) of rock-salt KBr(1-y)I(y) between reference KBr and KI."""
-    y = _check_fraction(iodide_fraction)
-    return (1 - y) * lattice_constant("KBr") + y * lattice_constant("KI")
-
-
-def _check_fraction(y: float) -> float:
-    if not 0 <= y <= 1:
-        raise InputError("iodide_fraction", y, "a fraction in [0, 1]")
-    return float(y)
+def platelet(slab: Atoms, lateral_nm: float = PLATELET_NM) -> Atoms:
+    """A finite platelet crystallite: a model periodic in two directions (see
+    :func:`perovcalc.presets.periodic_directions`) repeated along them to about ``lateral_nm``
+    (nm) each way, with no periodic boundary conditions; the thickness is the slab's."""
+    if not lateral_nm > 0:
+        raise InputError("lateral_nm", lateral_nm, "a platelet size > 0 nm")
+    periodic = periodic_directions(slab)
+    if sum(periodic) != 2:
+        raise InputError(
+            "structure", f"periodic along {periodic}", "a slab periodic in exactly two directions"
+        )
+    lengths = slab.cell.lengths()
+    repeat = [
+        max(1, int(round(10.0 * lateral_nm / lengths[i]))) if periodic[i] else 1 for i in range(3)
+    ]
+    crystallite = slab.repeat(repeat)
+    crystallite.pbc = False
+    crystallite.info["repeat"] = tuple(repeat)
+    return crystallite
 
 
-def rock_salt_cell(a: float, iodide_fraction: float):
-    """Rock-salt K(Br1-yIy) (Fm-3m, conventional cell) with mixed Br/I occupancy, a in Angstrom."""
-    from pymatgen.core import Lattice, Structure
+def model_pattern(
+    atoms: Atoms,
+    two_theta: np.ndarray,
+    wavelength: Wavelength = CU_KA,
+    size_nm: float | None = 11.4,
+    instrument_fwhm: float = 0.05,
+    method: str = "fast",
+    lateral_nm: float = PLATELET_NM,
+    debye_waller: Mapping[str, float] | str | None = REFERENCE_B,
+    anomalous: bool = True,
+    preferred_orientation: MarchDollase | None = None,
+    threads: int = 2,
+) -> ModelPattern:
+    """Powder pattern of a structure as what it stands for, on a 2theta grid (degrees).
 
-    y = _check_fraction(iodide_fraction)
-    anion = {"Br": 1 - y, "I": y} if 0 < y < 1 else ("I" if y == 1 else "Br")
-    return Structure.from_spacegroup(
-        "Fm-3m", Lattice.cubic(a), ["K", anion], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    Periodic in three directions: a crystal, Bragg reflections with Scherrer broadening for
+    ``size_nm``. Periodic in two (pbc like (True, True, False), or vacuum along one axis): a slab,
+    scattered as a platelet crystallite of ``lateral_nm`` (:func:`platelet`) by the Debye
+    equation. Periodic in none: a finite model, Debye equation, with a warning below
+    :data:`SMALL_MODEL_ATOMS` atoms. One periodic direction (a wire) is refused.
+    ``preferred_orientation`` applies to Bragg patterns only (the Debye equation is an orientation
+    average).
+    """
+    two_theta = np.asarray(two_theta, float)
+    periodic = periodic_directions(atoms)
+    n_periodic = sum(periodic)
+    if n_periodic == 3:
+        window = (max(0.0, two_theta.min() - 10.0), min(180.0, two_theta.max() + 10.0))
+        reflections = bragg_reflections(
+            atoms,
+            wavelength,
+            window,
+            debye_waller,
+            anomalous=anomalous,
+            preferred_orientation=preferred_orientation,
+        )
+        size = "no size broadening" if size_nm is None else f"Scherrer broadening for {size_nm} nm"
+        return ModelPattern(
+            Pattern(two_theta, powder_profile(reflections, two_theta, size_nm, instrument_fwhm)),
+            "bragg",
+            f"periodic in three directions: Bragg reflections of the crystal, {size}",
+            tuple(reflections),
+        )
+    if n_periodic == 1:
+        raise InputError(
+            "structure",
+            f"periodic along {periodic} only",
+            "a crystal (3 periodic directions), a slab (2) or a finite model (0)",
+        )
+    if n_periodic == 2:
+        model = platelet(atoms, lateral_nm)
+        axes = "".join("abc"[i] for i in range(3) if periodic[i])
+        normal = [i for i in range(3) if not periodic[i]][0]
+        thickness = np.ptp(atoms.positions[:, normal]) / 10.0
+        n1, n2 = (model.info["repeat"][i] for i in range(3) if periodic[i])
+        lateral = [
+            atoms.cell.lengths()[i] * n / 10.0
+            for i, n in zip([i for i in range(3) if periodic[i]], (n1, n2), strict=True)
+        ]
+        explanation = (
+            f"periodic in two directions ({axes}), not along {'abc'[normal]}: a slab, scattered "
+            f"as a platelet crystallite: {n1} x {n2} in-plane repeats, "
+            f"{lateral[0]:.1f} x {lateral[1]:.1f} nm, {thickness:.2f} nm between the outer atomic "
+            f"planes, {len(model)} atoms,"
+            f" Debye equation ({method}); size broadening comes from this shape"
+        )
+        kind = f"platelet-debye-{method}"
+    else:
+        model = atoms
+        explanation = f"finite model of {len(atoms)} atoms: Debye equation ({method})"
+        kind = f"debye-{method}"
+    warning = None
+    if len(model) < SMALL_MODEL_ATOMS:
+        warning = (
+            f"the model has only {len(model)} atoms: its pattern is dominated by its size "
+            "(broad, shifted maxima), not by the crystal structure"
+        )
+    pattern = debye_pattern(
+        model,
+        two_theta,
+        wavelength,
+        method=method,
+        debye_waller=debye_waller,
+        threads=threads,
+        anomalous=anomalous,
     )
-
-
-def vegard_br_content(a: float) -> float:
-    """Br per formula unit x implied by a cubic lattice constant (Angstrom) through Vegard's law
-    (not clipped to [0, 3])."""
-    a0, a3 = vegard_lattice_constant(0.0), vegard_lattice_constant(3.0)
-    return 3.0 * (a - a0) / (a3 - a0)
+    return ModelPattern(pattern, kind, explanation, (), warning, len(model))
 
 
 @dataclass(frozen=True)
@@ -443,12 +487,14 @@ def composition_series(
     wavelength: Wavelength = CU_KA,
     size_nm: float | None = 11.4,
     instrument_fwhm: float = 0.05,
+    debye_waller: Mapping[str, float] | str | None = REFERENCE_B,
+    anomalous: bool = True,
 ) -> list[SeriesEntry]:
     """Patterns and (100)/(110)/(200) positions of cubic CsPbI3-xBrx for each x in ``xs``.
 
     The lattice constant is ``lattice_constants[x]`` (e.g. relaxed values from the results store)
     where given, else Vegard's law between the experimental end members. Peak positions are those
-    of the first (strongest) wavelength line.
+    of the first (strongest) wavelength line; intensities as for :func:`bragg_reflections`.
     """
     two_theta = two_theta_grid() if two_theta is None else np.asarray(two_theta, float)
     first_line = max(wavelength_lines(wavelength), key=lambda line: line[1])[0]
@@ -456,7 +502,15 @@ def composition_series(
     for x in xs:
         a = (lattice_constants or {}).get(x) or vegard_lattice_constant(x)
         structure = mixed_halide_cell(a, x)
-        pattern = powder_pattern(structure, two_theta, wavelength, size_nm, instrument_fwhm)
+        pattern = powder_pattern(
+            structure,
+            two_theta,
+            wavelength,
+            size_nm,
+            instrument_fwhm,
+            debye_waller,
+            anomalous=anomalous,
+        )
         found = {r.hkl: r.two_theta for r in bragg_reflections(structure, first_line, (1.0, 179.0))}
         entries.append(
             SeriesEntry(float(x), float(a), pattern, {hkl: found[hkl] for hkl in SERIES_PEAKS})
@@ -489,310 +543,6 @@ def plot_waterfall(entries: Sequence[SeriesEntry], path: str | Path, offset: flo
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
-
-
-# --- measured patterns ----------------------------------------------------------------------
-
-
-def read_pattern(path: str | Path) -> Pattern:
-    """A measured pattern from a two-column text or CSV file: 2theta (degrees), intensity.
-
-    Columns are separated by commas, semicolons, tabs or spaces; lines starting with ``#`` are
-    comments; a first line of column names is allowed. Extra columns are ignored.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise PerovcalcError(f"measured pattern {path}: no such file")
-    rows: list[tuple[float, float]] = []
-    for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        fields = [f for f in re.split(r"[,;\s]+", text) if f]
-        if not rows and not any(_is_number(f) for f in fields):
-            continue  # header line
-        if len(fields) < 2:
-            raise PerovcalcError(
-                f"{path} line {lineno}: found {len(fields)} column, "
-                f"need two (2theta, intensity): {text!r}"
-            )
-        values = []
-        for name, field in zip(("2theta", "intensity"), fields[:2], strict=True):
-            if not _is_number(field):
-                raise InputError(name, field, "a number", where=f"{path} line {lineno}")
-            values.append(float(field))
-        rows.append((values[0], values[1]))
-    if len(rows) < 10:
-        raise PerovcalcError(f"{path}: {len(rows)} data rows; a pattern needs at least 10")
-    data = np.array(rows)
-    data = data[np.argsort(data[:, 0], kind="stable")]
-    if np.any(np.diff(data[:, 0]) <= 0):
-        raise PerovcalcError(f"{path}: repeated 2theta values")
-    return Pattern(data[:, 0], data[:, 1])
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return np.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def find_peaks(pattern: Pattern, min_prominence: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
-    """Peak positions (2theta, degrees) and heights above background of a measured pattern.
-
-    Peaks are maxima of the pattern smoothed over about 0.15 degrees (Savitzky-Golay) whose
-    prominence exceeds ``min_prominence`` times the intensity range and ten times the noise left
-    after smoothing; each position is the vertex of a parabola through the points within half a
-    width of the maximum.
-    """
-    from scipy.signal import find_peaks as scipy_find_peaks
-    from scipy.signal import savgol_filter
-
-    x, y = pattern.two_theta, pattern.intensity
-    window = min(len(y) - (1 - len(y) % 2), max(5, int(0.15 / np.median(np.diff(x))) | 1))
-    smooth = savgol_filter(y, window, 2) if window > 3 else y
-    span = smooth.max() - smooth.min()
-    # white noise of variance v leaves f v after quadratic Savitzky-Golay smoothing and (1 - f) v
-    # in the residual; the robust residual spread gives v
-    f = 3 * (3 * window**2 - 7) / (4 * window * (window**2 - 4))
-    residual = 1.4826 * np.median(np.abs(y - smooth))
-    threshold = max(min_prominence * span, 10 * residual * np.sqrt(f / (1 - f)))
-    index, props = scipy_find_peaks(smooth, prominence=threshold, width=1)
-    positions = []
-    for i, width in zip(index, props["widths"], strict=True):
-        half = max(2, int(round(width / 2)))
-        sel = slice(max(0, i - half), min(len(x), i + half + 1))
-        c2, c1, _ = np.polyfit(x[sel] - x[i], smooth[sel], 2)
-        shift = -c1 / (2 * c2) if c2 < 0 else 0.0
-        positions.append(x[i] + float(np.clip(shift, x[sel][0] - x[i], x[sel][-1] - x[i])))
-    return np.array(positions), props["prominences"]
-
-
-@dataclass(frozen=True)
-class PeakMatch:
-    """A measured peak indexed to a reflection of a cubic phase."""
-
-    hkl: tuple[int, int, int]
-    observed: float  # 2theta, degrees
-    calculated: float  # 2theta at the fitted lattice constant, degrees
-
-    @property
-    def residual(self) -> float:
-        """observed - calculated, degrees 2theta."""
-        return self.observed - self.calculated
-
-
-@dataclass(frozen=True)
-class CubicFit:
-    """A cubic lattice constant fitted to indexed peak positions."""
-
-    lattice_constant: float  # Angstrom
-    uncertainty: float  # Angstrom (nan with one indexed peak)
-    matches: tuple[PeakMatch, ...]
-
-
-def _visible_reflections(
-    cells: Sequence, wavelength: float, min_intensity: float
-) -> dict[int, tuple[int, int, int]]:
-    """h^2+k^2+l^2 -> strongest hkl for reflections reaching ``min_intensity`` of the strongest in
-    any of the cubic ``cells`` (pymatgen Structures)."""
-    visible: dict[int, tuple[tuple[int, int, int], float]] = {}
-    for cell in cells:
-        reflections = bragg_reflections(cell, wavelength, (1.0, 179.0))
-        strongest = max(r.intensity for r in reflections)
-        for r in reflections:
-            n = sum(h * h for h in r.hkl)
-            rel = r.intensity / strongest
-            if rel >= min_intensity and rel > visible.get(n, ((0, 0, 0), 0.0))[1]:
-                visible[n] = (r.hkl, rel)
-    return {n: hkl for n, (hkl, _) in sorted(visible.items())}
-
-
-def _cubic_two_theta(a: np.ndarray | float, n: np.ndarray, wavelength: float) -> np.ndarray:
-    sin_theta = wavelength * np.sqrt(n) / (2 * np.asarray(a)[..., None])
-    with np.errstate(invalid="ignore"):
-        return np.degrees(2 * np.arcsin(np.where(sin_theta <= 1, sin_theta, np.nan)))
-
-
-def fit_cubic_lattice(
-    positions: np.ndarray,
-    heights: np.ndarray,
-    reflections: Mapping[int, tuple[int, int, int]],
-    a_range: tuple[float, float],
-    wavelength: float,
-    tolerance: float = 0.25,
-) -> CubicFit | None:
-    """Index peaks (2theta, degrees) to a cubic phase with the given reflections (h^2+k^2+l^2 ->
-    hkl) and fit its lattice constant in ``a_range`` (Angstrom); None if no peak indexes.
-
-    A scan over a maximises the height-weighted number of peaks within ``tolerance`` degrees of a
-    reflection; a least-squares fit of the indexed positions then refines a.
-    """
-    from scipy.optimize import minimize_scalar
-
-    n = np.array(list(reflections))
-    positions, heights = np.asarray(positions, float), np.asarray(heights, float)
-
-    def offsets(a):
-        calc = np.nan_to_num(_cubic_two_theta(a, n, wavelength), nan=1e3)  # (..., reflections)
-        diff = np.abs(positions[:, None] - calc[..., None, :])  # (..., peaks, reflections)
-        return diff.min(axis=-1), diff.argmin(axis=-1)
-
-    scan = np.arange(a_range[0], a_range[1], 2e-4)
-    distance, _ = offsets(scan)
-    score = np.sum(heights * np.clip(1 - (distance / tolerance) ** 2, 0, None), axis=-1)
-    if score.max() <= 0:
-        return None
-    a0 = scan[score.argmax()]
-    distance, nearest = offsets(a0)
-    indexed = distance < tolerance
-    # one peak per reflection: the nearest
-    for k in np.unique(nearest[indexed]):
-        rivals = np.flatnonzero(indexed & (nearest == k))
-        indexed[rivals[rivals != rivals[np.argmin(distance[rivals])]]] = False
-    obs, n_obs = positions[indexed], n[nearest[indexed]]
-
-    def sum_sq(a):
-        return float(np.sum((obs - _cubic_two_theta(a, n_obs, wavelength)) ** 2))
-
-    a_fit = minimize_scalar(
-        sum_sq, bounds=(a0 - 0.05, a0 + 0.05), method="bounded", options={"xatol": 1e-7}
-    ).x
-    calc = _cubic_two_theta(a_fit, n_obs, wavelength)
-    if len(obs) > 1:
-        slope = (_cubic_two_theta(a_fit + 1e-5, n_obs, wavelength) - calc) / 1e-5
-        uncertainty = float(np.sqrt(sum_sq(a_fit) / (len(obs) - 1) / np.sum(slope**2)))
-    else:
-        uncertainty = float("nan")
-    matches = tuple(
-        PeakMatch(reflections[int(k)], float(o), float(c))
-        for k, o, c in zip(n_obs, obs, calc, strict=True)
-    )
-    return CubicFit(float(a_fit), uncertainty, matches)
-
-
-def weighted_profile_r(
-    measured: Pattern, components: Sequence[np.ndarray], background_order: int = 2
-):
-    """Rwp of the best fit of ``measured`` by non-negative multiples of the ``components`` (on the
-    measured grid) plus a polynomial background; returns (Rwp, fitted intensity).
-
-    Rwp = sqrt(sum w (y_obs - y_calc)^2 / sum w y_obs^2) with counting-statistics weights
-    w = 1 / y_obs (y_obs floored at 1e-3 of its maximum).
-    """
-    from scipy.optimize import lsq_linear
-
-    y = measured.intensity
-    w = 1 / np.maximum(y, 1e-3 * np.abs(y).max())
-    t = (measured.two_theta - measured.two_theta.mean()) / np.ptp(measured.two_theta)
-    basis = np.column_stack([*components, *(t**k for k in range(background_order + 1))])
-    scale = np.sqrt(w)
-    norms = np.linalg.norm(basis * scale[:, None], axis=0)
-    norms[norms == 0] = 1
-    lower = [0.0] * len(components) + [-np.inf] * (background_order + 1)
-    fit = lsq_linear(basis * scale[:, None] / norms, y * scale, bounds=(lower, np.inf))
-    fitted = basis @ (fit.x / norms)
-    return float(np.sqrt(np.sum(w * (y - fitted) ** 2) / np.sum(w * y**2))), fitted
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A measured pattern compared with cubic CsPbI3-xBrx (and rock-salt K(Br,I) if present)."""
-
-    perovskite: CubicFit
-    br_content: float  # x implied by the fitted lattice constant (Vegard)
-    impurity: CubicFit | None  # rock-salt K(Br1-yIy), if at least two of its reflections index
-    iodide_fraction: float | None  # y of the impurity (Vegard between KBr and KI)
-    unindexed: np.ndarray  # peak positions no phase explains, 2theta degrees
-    rwp: float
-    fitted: Pattern  # the simulation (scaled, plus background) on the measured grid
-
-
-def compare_with_measurement(
-    measured: Pattern,
-    wavelength: float = CU_KA,
-    size_nm: float | None = 11.4,
-    instrument_fwhm: float = 0.05,
-    two_theta_range: tuple[float, float] | None = None,
-    tolerance: float = 0.25,
-    min_prominence: float = 0.03,
-) -> Comparison:
-    """Fit the cubic lattice constant of a measured CsPbI3-xBrx pattern and look for rock-salt
-    K(Br,I) impurity reflections.
-
-    Peaks are indexed to cubic CsPbI3-xBrx with a between the Vegard end members (+-2 %);
-    peaks left over are tried as rock-salt KBr(1-y)I(y) (a between KBr and KI +-1 %), accepted
-    when at least two of its reflections index. Rwp compares the measurement with the simulated
-    phases (sizes ``size_nm``, non-negative scales and a quadratic background fitted).
-    """
-    lo, hi = two_theta_range or (measured.two_theta.min(), measured.two_theta.max())
-    inside = (measured.two_theta >= lo) & (measured.two_theta <= hi)
-    if inside.sum() < 10:
-        raise PerovcalcError(
-            f"measured pattern has {inside.sum()} points in 2theta [{lo:g}, {hi:g}]"
-        )
-    measured = Pattern(measured.two_theta[inside], measured.intensity[inside])
-    positions, heights = find_peaks(measured, min_prominence)
-    if len(positions) == 0:
-        raise PerovcalcError(
-            f"no peaks found in the measured pattern in 2theta [{lo:g}, {hi:g}] degrees"
-        )
-
-    a_br, a_i = vegard_lattice_constant(3.0), vegard_lattice_constant(0.0)
-    perovskite_hkl = _visible_reflections(
-        [mixed_halide_cell(vegard_lattice_constant(x), x) for x in (0.0, 1.5, 3.0)],
-        wavelength,
-        0.02,
-    )
-    perovskite = fit_cubic_lattice(
-        positions, heights, perovskite_hkl, (0.98 * a_br, 1.02 * a_i), wavelength, tolerance
-    )
-    if perovskite is None:
-        raise PerovcalcError(
-            f"none of the {len(positions)} measured peaks indexes as cubic CsPbI3-xBrx "
-            f"with a in [{0.98 * a_br:.3f}, {1.02 * a_i:.3f}] Angstrom"
-        )
-    x = vegard_br_content(perovskite.lattice_constant)
-
-    used = np.isin(positions, [m.observed for m in perovskite.matches])
-    impurity, y = None, None
-    if (~used).sum() >= 2:
-        salt_hkl = _visible_reflections(
-            [rock_salt_cell(rock_salt_lattice_constant(v), v) for v in (0, 1)], wavelength, 0.05
-        )
-        a_kbr, a_ki = rock_salt_lattice_constant(0.0), rock_salt_lattice_constant(1.0)
-        fit = fit_cubic_lattice(
-            positions[~used],
-            heights[~used],
-            salt_hkl,
-            (0.99 * a_kbr, 1.01 * a_ki),
-            wavelength,
-            tolerance,
-        )
-        if fit is not None and len({m.hkl for m in fit.matches}) >= 2:
-            impurity = fit
-            y = (fit.lattice_constant - a_kbr) / (a_ki - a_kbr)
-            used |= np.isin(positions, [m.observed for m in fit.matches])
-
-    components = [
-        powder_pattern(
-            mixed_halide_cell(perovskite.lattice_constant, float(np.clip(x, 0, 3))),
-            measured.two_theta,
-            wavelength,
-            size_nm,
-            instrument_fwhm,
-        ).intensity
-    ]
-    if impurity is not None:
-        salt = rock_salt_cell(impurity.lattice_constant, float(np.clip(y, 0, 1)))
-        components.append(
-            powder_pattern(salt, measured.two_theta, wavelength, size_nm, instrument_fwhm).intensity
-        )
-    rwp, fitted = weighted_profile_r(measured, components)
-    return Comparison(
-        perovskite, x, impurity, y, positions[~used], rwp, Pattern(measured.two_theta, fitted)
-    )
 
 
 def write_patterns(

@@ -53,6 +53,22 @@ BAD = {
         "tasks.b.max_ranks = 0.*positive integer",
     ),
     "bad preset": (GOOD.replace('preset = "demo"', 'preset = "quick"'), "preset.*'quick'.*demo"),
+    "sweep lists of two lengths": (
+        GOOD.replace("[tasks.b]", '[tasks."b{i}"]\nsweep = { i = [1, 2], j = [3] }'),
+        r"tasks.b\{i\}.sweep.j = \[3\].*2 values",
+    ),
+    "unknown placeholder": (
+        GOOD.replace("[tasks.b]", '[tasks."b{i}"]\nsweep = { i = [1, 2] }\nneeds = ["a{k}"]'),
+        r"tasks.b\{i\}.needs = 'a\{k\}'.*placeholders of the sweep: \{i\}",
+    ),
+    "sweep name without placeholder": (
+        GOOD.replace("[tasks.b]", "[tasks.b]\nsweep = { i = [1, 2] }"),
+        r"tasks.b = 'b'.*\{VAR\}",
+    ),
+    "sweep not lists": (
+        GOOD.replace("[tasks.b]", '[tasks."b{i}"]\nsweep = { i = 1 }'),
+        r"tasks.b\{i\}.sweep.i = 1.*non-empty list",
+    ),
 }
 
 
@@ -63,6 +79,114 @@ def test_smoke_campaign_graph():
     assert campaign.dependencies(campaign.tasks["stress"]) == ["lattice"]
     ids = campaign.task_ids()
     assert len(set(ids.values())) == 3 and all(len(i) == 17 and i[0] == "t" for i in ids.values())
+
+
+SWEPT = """
+[campaign]
+name = "sweep"
+[structures."bulk_x{x}"]
+sweep = { x = [0, 1, 3] }
+builder = "bulk"
+x = "{x}"
+[tasks."lattice_x{x}"]
+sweep = { x = [0, 1, 3] }
+kind = "relax_lattice"
+structure = "bulk_x{x}"
+[structures."slab_{env}"]
+builder = "slab"
+x = "{x}"
+layers = 3
+vacuum = "{v}"
+a = "{a}"
+[structures."slab_{env}".sweep]
+env = ["x0", "x3"]
+a = ["task:lattice_x0", "task:lattice_x3"]
+x = [0, 3]
+v = [8.5, 10]
+[tasks."host_{env}"]
+sweep = { env = ["x0", "x3"], environment = ["iodide", "bromide"] }
+kind = "defect_host"
+structure = "slab_{env}"
+needs = ["lattice_x1"]
+options = { steps = 2 }
+labels = { environment = "{environment}", model = "slab of {env}" }
+"""
+
+WRITTEN_OUT = """
+[campaign]
+name = "sweep"
+[structures.bulk_x0]
+builder = "bulk"
+x = 0
+[structures.bulk_x1]
+builder = "bulk"
+x = 1
+[structures.bulk_x3]
+builder = "bulk"
+x = 3
+[tasks.lattice_x0]
+kind = "relax_lattice"
+structure = "bulk_x0"
+[tasks.lattice_x1]
+kind = "relax_lattice"
+structure = "bulk_x1"
+[tasks.lattice_x3]
+kind = "relax_lattice"
+structure = "bulk_x3"
+[structures.slab_x0]
+builder = "slab"
+x = 0
+layers = 3
+vacuum = 8.5
+a = "task:lattice_x0"
+[structures.slab_x3]
+builder = "slab"
+x = 3
+layers = 3
+vacuum = 10
+a = "task:lattice_x3"
+[tasks.host_x0]
+kind = "defect_host"
+structure = "slab_x0"
+needs = ["lattice_x1"]
+options = { steps = 2 }
+labels = { environment = "iodide", model = "slab of x0" }
+[tasks.host_x3]
+kind = "defect_host"
+structure = "slab_x3"
+needs = ["lattice_x1"]
+options = { steps = 2 }
+labels = { environment = "bromide", model = "slab of x3" }
+"""
+
+
+def test_a_sweep_is_the_blocks_it_stands_for(tmp_path, perovcalc_cli):
+    """One block with ``sweep`` gives the tasks, structures, labels and ids of the blocks
+    written out by hand, in the same order; ``"{x}"`` keeps a number a number."""
+    swept, written = tmp_path / "swept.toml", tmp_path / "written.toml"
+    swept.write_text(SWEPT)
+    written.write_text(WRITTEN_OUT)
+    a, b = load_campaign(swept), load_campaign(written)
+    assert list(a.tasks) == list(b.tasks) == [
+        "lattice_x0", "lattice_x1", "lattice_x3", "host_x0", "host_x3"
+    ]  # fmt: skip
+    assert a.task_ids() == b.task_ids()
+    assert len(set(a.task_ids().values())) == 5
+    assert {n: s.recipe() for n, s in a.structures.items()} == {
+        n: s.recipe() for n, s in b.structures.items()
+    }
+    args = a.structures["slab_x0"].args
+    assert (args["x"], args["vacuum"], args["a"]) == (0, 8.5, "task:lattice_x0")
+    assert isinstance(args["x"], int) and isinstance(a.structures["slab_x3"].args["vacuum"], int)
+    assert a.tasks["host_x3"].labels == {"environment": "bromide", "model": "slab of x3"}
+    assert [t.name for t in a.order()] == [t.name for t in b.order()]
+    # perovcalc status lists the expanded tasks
+    status = subprocess.run(
+        [*perovcalc_cli, "status", str(swept), "--db", str(tmp_path / "r.db")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    listed = [line.split()[0] for line in status.stdout.splitlines()[2:]]
+    assert listed == list(b.tasks)
 
 
 def test_task_ids_are_content_hashes():
@@ -260,12 +384,11 @@ def test_runner_does_not_poll_the_store_for_tasks_it_runs_or_saw_done(tmp_path, 
 
 
 def test_progress_counts_scf_iterations_of_the_newest_gpaw_log(tmp_path):
-    """A task with logs in subdirectories (a vacancy per site): the status line counts the SCF
+    """A task with logs in subdirectories (a vacancy per site): its progress line counts the SCF
     iterations of the calculation running now, in GPAW's new and old log formats."""
-    import io
     import os
 
-    from perovcalc.runner import Progress
+    from perovcalc.runner import scf_iterations
 
     table = "|  0 |     Cs | -0.018484 | 0.006622 |\n"  # an atom table row: not an iteration
     old = tmp_path / "Br3_q+0" / "gpaw.txt"
@@ -275,17 +398,12 @@ def test_progress_counts_scf_iterations_of_the_newest_gpaw_log(tmp_path):
         log.parent.mkdir()
         log.write_text(table + "\n".join(rows) + "\n")
     os.utime(old, (1e9, 1e9))
-    stream = io.StringIO()
-    progress = Progress(3, stream)
-    progress(2, "vacancies", "vacancy_formation", 0.0, tmp_path, force=True)
-    assert stream.getvalue().endswith("SCF iterations 1\n")
-    progress(2, "vacancies", "vacancy_formation", 0.0, tmp_path / "empty", force=True)
-    assert stream.getvalue().endswith("SCF iterations 0\n")
+    assert scf_iterations(tmp_path) == 1
+    assert scf_iterations(tmp_path / "empty") == 0
     image = tmp_path / "neb" / "gpaw-image1.txt"  # a band logs one file per image
     image.parent.mkdir()
     image.write_text("\n".join(f"|iter: {i:3d}| 12:01:00 | -12.5 |" for i in (1, 2, 3)) + "\n")
-    progress(2, "barrier", "migration_barrier", 0.0, tmp_path, force=True)
-    assert stream.getvalue().endswith("SCF iterations 3\n")
+    assert scf_iterations(tmp_path) == 3
 
 
 def test_order_is_declaration_order_with_dependencies_first():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from perovcalc import debye, xrd
+from perovcalc import debye, scattering, xrd, xrd_compare
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError
 
@@ -27,12 +27,14 @@ def mixed_cluster(cells=4, seed=1):
 def test_dimer_and_trimer_by_hand():
     q = np.linspace(0.0, 6.0, 61)
     s = q / (4 * np.pi)
-    f_pb, f_br = xrd.atomic_scattering_factor("Pb", s), xrd.atomic_scattering_factor("Br", s)
+    f_pb = scattering.atomic_scattering_factor("Pb", s)
+    f_br = scattering.atomic_scattering_factor("Br", s)
     dimer = Atoms("PbBr", positions=[(0, 0, 0), (2.95, 0, 0)])
     expected = f_pb**2 + f_br**2 + 2 * f_pb * f_br * np.sinc(q * 2.95 / np.pi)
-    np.testing.assert_allclose(debye.debye_intensity(dimer, q, "exact"), expected, rtol=1e-12)
+    exact = debye.debye_intensity(dimer, q, "exact", debye_waller=None)
+    np.testing.assert_allclose(exact, expected, rtol=1e-12)
     # the fast method places each distance on a 0.001 A grid: phase errors below q x 0.0005
-    fast = debye.debye_intensity(dimer, q, "fast", bin_width=0.001)
+    fast = debye.debye_intensity(dimer, q, "fast", bin_width=0.001, debye_waller=None)
     np.testing.assert_allclose(fast, expected, atol=1e-3 * expected.max())
 
     # Br-Pb-Br, linear: two Pb-Br pairs at 2.95 A and one Br-Br pair at 5.9 A, with B factors
@@ -56,7 +58,8 @@ def test_dimer_and_trimer_by_hand():
 def test_coincident_atoms_scatter_as_one():
     q = np.linspace(0.0, 6.0, 31)
     s = q / (4 * np.pi)
-    merged = xrd.atomic_scattering_factor("K", s) + xrd.atomic_scattering_factor("Br", s)
+    merged = scattering.atomic_scattering_factor("K", s)
+    merged += scattering.atomic_scattering_factor("Br", s)
     pair = Atoms("KBr", positions=[(1, 1, 1), (1, 1, 1)])
     for method in debye.METHODS:
         got = debye.debye_intensity(pair, q, method)
@@ -106,7 +109,7 @@ def test_large_cube_matches_bragg_and_scherrer():
     cube.pbc = False
     two_theta = np.arange(10, 50, 0.01)
     pattern = debye.debye_pattern(cube, two_theta, LAM)
-    maxima, _ = xrd.find_peaks(pattern)
+    maxima, _ = xrd_compare.find_peaks(pattern)
     bragg = {
         r.hkl: r.two_theta for r in xrd.bragg_reflections(cubic_perovskite(a, "Br"), LAM, (10, 50))
     }
@@ -129,10 +132,38 @@ def test_pattern_applies_polarization_and_doublet():
     q = 4 * np.pi * np.sin(np.radians(two_theta / 2)) / LAM
     single = debye.debye_pattern(atoms, two_theta, LAM, method="exact")
     np.testing.assert_allclose(
-        single.intensity, xrd.polarization(two_theta) * debye.debye_intensity(atoms, q, "exact")
+        single.intensity,
+        scattering.polarization(two_theta)
+        * debye.debye_intensity(atoms, q, "exact", wavelength=LAM),
     )
     doublet = debye.debye_pattern(atoms, two_theta, ((LAM, 1.0), (LAM, 0.5)), method="exact")
     np.testing.assert_allclose(doublet.intensity, 1.5 * single.intensity)
+
+
+def test_default_debye_waller_and_anomalous_dispersion():
+    q = np.linspace(0.5, 6.0, 23)
+    s = q / (4 * np.pi)
+    dimer = Atoms("PbBr", positions=[(0, 0, 0), (2.95, 0, 0)])
+    b = scattering.debye_waller_factors(["Pb", "Br"])
+    assert b["Br"] > 0 and b["Pb"] > 0
+    np.testing.assert_allclose(
+        debye.debye_intensity(dimer, q, "exact"),
+        debye.debye_intensity(dimer, q, "exact", debye_waller=b),
+    )
+    # complex form factors: |f_Pb|^2 + |f_Br|^2 + 2 Re(f_Pb T_Pb (f_Br T_Br)*) sinc(q r)
+    f_pb = scattering.atomic_scattering_factor("Pb", s) + scattering.anomalous_dispersion("Pb", LAM)
+    f_br = scattering.atomic_scattering_factor("Br", s) + scattering.anomalous_dispersion("Br", LAM)
+    t_pb, t_br = np.exp(-b["Pb"] * s**2), np.exp(-b["Br"] * s**2)
+    expected = (
+        np.abs(f_pb) ** 2
+        + np.abs(f_br) ** 2
+        + 2 * np.real(f_pb * t_pb * np.conj(f_br * t_br)) * np.sinc(q * 2.95 / np.pi)
+    )
+    got = debye.debye_intensity(dimer, q, "exact", wavelength=LAM)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    # Pb f' = -4.2 e lowers the intensity by several per cent against f0 alone
+    plain = debye.debye_intensity(dimer, q, "exact")
+    assert np.all(got < plain) and np.max(1 - got / plain) > 0.05
 
 
 def test_bad_inputs():

@@ -123,6 +123,14 @@ def test_jobs_run_independent_tasks_at_once(tmp_path, perovcalc_cli):
     rows = rows_by_task(tmp_path / "r.db").values()
     assert {r.status for r in rows} == {"done"} and len(rows) == 2
     assert max(r.started for r in rows) < min(r.finished for r in rows)  # they overlapped
+    # progress into a pipe: plain lines, the overall one and one per running task
+    assert "\r" not in err and "\x1b[" not in err
+    lines = err.splitlines()
+    first = lines.index(next(line for line in lines if line.startswith("0/2 done")))
+    assert [line.split()[:3] for line in lines[first + 1 : first + 3]] == [
+        ["[1/2]", "e0", "(single_point)"],
+        ["[2/2]", "e1", "(single_point)"],
+    ]
     bad = start(perovcalc_cli, campaign, tmp_path, "--jobs", "0")
     _, err = bad.communicate(timeout=60)
     assert bad.returncode == 2 and "--jobs = '0'" in err and "positive integer" in err

@@ -1,10 +1,14 @@
 """``perovcalc xrd FILE...``: simulated powder XRD, composition series, comparison with data.
 
 Periodic structures (CIF, or any ASE format with a periodic cell) give a Bragg pattern with
-Scherrer size broadening; finite models such as ``perovcalc build nanocrystal -o nc.extxyz``
-give the Debye-equation pattern. ``--compare`` fits a measured pattern (cubic lattice constant,
-implied Br content, residuals, Rwp, rock-salt K(Br,I) impurity); ``--series`` simulates cubic
-CsPbI3-xBrx at the given x (Vegard lattice constants) and plots a waterfall.
+Scherrer size broadening; slabs (periodic in two directions, e.g. ``perovcalc build slab``) are
+scattered as platelet crystallites of ``--platelet-nm`` by the Debye equation; finite models such
+as ``perovcalc build nanocrystal -o nc.extxyz`` give the Debye-equation pattern. The output says
+which was done and why. Intensities include room-temperature Debye-Waller factors and anomalous
+dispersion unless switched off. ``--compare`` fits a measured pattern (cubic lattice constant,
+Br content by Vegard's law between room-temperature end members, residuals, Rwp, rock-salt
+K(Br,I) impurity); ``--series`` simulates cubic CsPbI3-xBrx at the given x (Vegard lattice
+constants) and plots a waterfall.
 """
 
 from __future__ import annotations
@@ -31,6 +35,34 @@ def add_arguments(parser) -> None:
         help="crystallite size for Scherrer broadening (Bragg)",
     )
     parser.add_argument("--no-size", action="store_true", help="no size broadening (Bragg)")
+    parser.add_argument(
+        "--platelet-nm",
+        type=float,
+        default=11.4,
+        help="lateral size (nm) of the platelet a slab is scattered as (default 11.4, the study's "
+        "TEM edge)",
+    )
+    parser.add_argument(
+        "--no-debye-waller",
+        action="store_true",
+        help="no Debye-Waller factors (default: reference/debye_waller.csv for Pb compounds)",
+    )
+    parser.add_argument(
+        "--no-anomalous", action="store_true", help="no anomalous dispersion f', f''"
+    )
+    parser.add_argument(
+        "--march-dollase",
+        type=float,
+        metavar="R",
+        help="March-Dollase preferred orientation along (100) (R < 1: cubes lying face down); "
+        "Bragg patterns and --compare fits",
+    )
+    parser.add_argument(
+        "--end-members",
+        choices=("room-temperature", "high-temperature"),
+        default="room-temperature",
+        help="Vegard end members for the Br content of a measured pattern",
+    )
     parser.add_argument(
         "--instrument-fwhm", type=float, default=0.05, help="Gaussian instrumental FWHM, degrees"
     )
@@ -77,7 +109,14 @@ def _describe_comparison(comparison) -> None:
     fit = comparison.perovskite
     print(
         f"cubic CsPbI3-xBrx: a = {fit.lattice_constant:.4f} +- {fit.uncertainty:.4f} A, "
-        f"x = {comparison.br_content:.2f} (Vegard), Rwp = {comparison.rwp:.3f}"
+        f"x = {comparison.br_content:.2f} +- {comparison.br_uncertainty:.2f} (Vegard), "
+        f"Rwp = {comparison.rwp:.3f}"
+    )
+    members = comparison.end_members
+    print(f"  Vegard end members ({members.kind}): {members.description}")
+    print(
+        "  the uncertainty of x includes the deviation from Vegard's law of the CsPbI2Br film "
+        "reference (bowing)"
     )
     print(f"  {'hkl':>9} {'2theta obs':>10} {'calc':>8} {'resid':>7}")
     for match in fit.matches:
@@ -122,26 +161,49 @@ def _plot(path: str, two_theta, columns: dict, comparison=None, measured=None) -
     plt.close(fig)
 
 
+def _check_br_content(comparison, path: str) -> None:
+    """Refuse a fitted x outside [0, 3]: the pattern is not CsPbI3-xBrx between the end members."""
+    from perovcalc.errors import PerovcalcError
+
+    x = comparison.br_content
+    if not 0.0 <= x <= 3.0:
+        members = comparison.end_members
+        raise PerovcalcError(
+            f"{path}: fitted Br content x = {x:.2f} (a = "
+            f"{comparison.perovskite.lattice_constant:.4f} A) is outside 0-3: the lattice constant "
+            f"lies outside the {members.kind} end members CsPbI3 {members.a_i:.4f} A and CsPbBr3 "
+            f"{members.a_br:.4f} A (try --end-members, or check the phase and the wavelength)"
+        )
+
+
 def run(args) -> int:
     from pathlib import Path
 
     from ase.io import read
 
-    from perovcalc import xrd
-    from perovcalc.debye import debye_pattern
+    from perovcalc import scattering, xrd, xrd_compare
     from perovcalc.errors import InputError
 
     if not (args.structures or args.series or args.compare):
         raise InputError("FILE", None, "structure files, --series X... or --compare MEASURED")
     if args.series and (args.structures or args.compare):
         raise InputError("--series", args.series, "a series alone, without FILE or --compare")
-    wavelength = xrd.parse_wavelength(args.wavelength)
+    wavelength = scattering.parse_wavelength(args.wavelength)
     size_nm = None if args.no_size else args.size_nm
-    two_theta = xrd.two_theta_grid(tuple(args.two_theta), args.step)
+    two_theta = scattering.two_theta_grid(tuple(args.two_theta), args.step)
+    debye_waller = None if args.no_debye_waller else scattering.REFERENCE_B
+    texture = None if args.march_dollase is None else xrd.MarchDollase(args.march_dollase)
 
     if args.series:
         entries = xrd.composition_series(
-            args.series, None, two_theta, wavelength, size_nm, args.instrument_fwhm
+            args.series,
+            None,
+            two_theta,
+            wavelength,
+            size_nm,
+            args.instrument_fwhm,
+            debye_waller,
+            not args.no_anomalous,
         )
         print(f"{'x':>5} {'a/A':>7} {'(100)':>8} {'(110)':>8} {'(200)':>8}   2theta, degrees")
         for e in entries:
@@ -161,16 +223,24 @@ def run(args) -> int:
 
     measured = comparison = None
     if args.compare:
-        measured = xrd.read_pattern(args.compare)
+        measured = xrd_compare.read_pattern(args.compare)
         inside = (measured.two_theta >= args.two_theta[0]) & (
             measured.two_theta <= args.two_theta[1]
         )
-        measured = xrd.Pattern(measured.two_theta[inside], measured.intensity[inside])
+        measured = scattering.Pattern(measured.two_theta[inside], measured.intensity[inside])
         two_theta = measured.two_theta
-        comparison = xrd.compare_with_measurement(
-            measured, xrd.mean_wavelength(wavelength), size_nm, args.instrument_fwhm
+        comparison = xrd_compare.compare_with_measurement(
+            measured,
+            scattering.mean_wavelength(wavelength),
+            size_nm,
+            args.instrument_fwhm,
+            end_members=args.end_members,
+            debye_waller=debye_waller,
+            preferred_orientation=texture,
+            anomalous=not args.no_anomalous,
         )
         _describe_comparison(comparison)
+        _check_br_content(comparison, args.compare)
 
     columns = {}
     for name in args.structures:
@@ -178,25 +248,36 @@ def run(args) -> int:
             raise InputError("FILE", name, "an existing structure file")
         atoms = read(name)
         label = Path(name).stem
-        if atoms.pbc.all():
-            window = (max(0.0, two_theta.min() - 10), min(180.0, two_theta.max() + 10))
-            reflections = xrd.bragg_reflections(atoms, wavelength, window)
+        result = xrd.model_pattern(
+            atoms,
+            two_theta,
+            wavelength,
+            size_nm,
+            args.instrument_fwhm,
+            args.method,
+            args.platelet_nm,
+            debye_waller,
+            not args.no_anomalous,
+            texture,
+        )
+        print(f"{label}: {result.explanation}")
+        if result.warning:
+            print(f"  warning: {result.warning}")
+        if result.method == "bragg":
             _describe_bragg(
-                label, [r for r in reflections if two_theta.min() <= r.two_theta <= two_theta.max()]
-            )
-            columns[label] = xrd.powder_profile(
-                reflections, two_theta, size_nm, args.instrument_fwhm
+                label,
+                [
+                    r
+                    for r in result.reflections
+                    if two_theta.min() <= r.two_theta <= two_theta.max()
+                ],
             )
         else:
-            pattern = debye_pattern(atoms, two_theta, wavelength, method=args.method)
-            peaks, _ = xrd.find_peaks(pattern)
-            print(
-                f"{label}: Debye ({args.method}) pattern of {len(atoms)} atoms; maxima at 2theta = "
-                + ", ".join(f"{t:.2f}" for t in peaks)
-            )
-            columns[label] = pattern.intensity
+            peaks, _ = xrd_compare.find_peaks(result.pattern)
+            print("  maxima at 2theta = " + ", ".join(f"{t:.2f}" for t in peaks))
+        columns[label] = result.pattern.intensity
         if measured is not None:
-            rwp, _ = xrd.weighted_profile_r(measured, [columns[label]])
+            rwp, _ = xrd_compare.weighted_profile_r(measured, [columns[label]])
             print(f"  Rwp against {args.compare}: {rwp:.3f}")
     if args.output:
         if comparison is not None:
