@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from perovcalc.campaign import Campaign
-from perovcalc.store import Store, is_stale, unconverged
+from perovcalc.store import NoStore, Store, is_stale, unconverged
 
 HEADLINE_KEYS = {  # result key -> (label, unit, format)
     "lattice_constant": ("a", "A", ".4f"),
@@ -17,8 +17,8 @@ HEADLINE_KEYS = {  # result key -> (label, unit, format)
 
 
 def task_rows(campaign: Campaign, db: str | Path) -> list[tuple[str, str, object]]:
-    """(task name, task id, row or None) for every task, in dependency order (an existing
-    store only: reading creates none)."""
+    """(task name, task id, row or None) for every task, in dependency order (reading creates
+    no store: a missing one raises NoStore)."""
     from perovcalc.runner import adopt_legacy_rows
 
     store = Store(db, create=False)
@@ -124,9 +124,14 @@ def headline(row) -> str:
 
 
 def print_status(campaign: Campaign, db: str | Path, stream: TextIO | None = None) -> None:
-    """Table of tasks: state, kind, wall time, reason (to ``stream``, default stdout)."""
+    """Table of tasks: state, kind, wall time, reason (to ``stream``, default stdout); every
+    task pending, and a note on stderr, when the store does not exist yet (none is created)."""
     stream = stream or sys.stdout
-    rows = task_rows(campaign, db)
+    try:
+        rows = task_rows(campaign, db)
+    except NoStore as err:
+        print(f"note: {err}", file=sys.stderr)
+        rows = [(task.name, "", None) for task in campaign.order()]
     stream.write(f"campaign {campaign.name} ({campaign.source})\n")
     stream.write(f"{'task':<24} {'kind':<18} {'state':<12} {'wall s':>8}  notes\n")
     for name, _, row in rows:

@@ -201,6 +201,10 @@ def _sqlite_state(path: Path) -> str:
     return "store"
 
 
+class NoStore(StoreError):
+    """No store at a path that a read-only command was given (nothing has run with it)."""
+
+
 def _store_errors(method):
     """Turn database and file-system errors inside a Store method into StoreError."""
 
@@ -258,7 +262,7 @@ class Store:
             path = Path(self.url)
             state = _sqlite_state(path)
             if state == "missing" and not create:
-                raise StoreError(
+                raise NoStore(
                     f"no results store at {path}: nothing has run with it yet (or --db names "
                     "another file); run the campaign first, or give --db the store it used"
                 )

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import random
+import re
 import sqlite3
 import subprocess
 import sys
@@ -260,10 +261,20 @@ def test_a_task_folder_that_cannot_be_made_fails_the_task_not_the_run(tmp_path):
     assert row.status == "failed"
 
 
+@pytest.mark.parametrize("db", [None, "missing.db", "sub/missing.db"])
+def test_status_of_a_store_not_made_yet_creates_none(capsys, tmp_path, monkeypatch, db):
+    """Every task pending, a note on stderr that the store does not exist, nothing created."""
+    monkeypatch.chdir(tmp_path)
+    campaign = xrd_campaign(tmp_path)
+    code, out, err = cli(capsys, "status", campaign, *(["--db", db] if db else []))
+    assert code == 0 and re.search(r"xrd\s+xrd\s+pending", out), out + err
+    assert "no results store at" in err
+    assert files_under(tmp_path) == ["quick.toml"]
+
+
 @pytest.mark.parametrize(
     "command",
     [
-        ["status"],
         ["report", "-o", "out"],
         ["vacancy", "table"],
         ["barrier", "table"],
@@ -750,7 +761,7 @@ def test_no_traceback_reaches_the_user_of_the_program(tmp_path):
     commands = [
         ["status", str(bad)],
         ["status", str(SMOKE), f"--db=mysql://u:{SECRET}@h/db"],
-        ["status", str(SMOKE), "--db=~/nowhere/x.db"],
+        ["report", str(SMOKE), "--db=~/nowhere/x.db"],
         ["build", "bulk", "-o", str(tmp_path / "no" / "x.cif")],
     ]
     for args in commands:
