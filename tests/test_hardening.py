@@ -739,7 +739,7 @@ def test_fuzzed_campaigns_are_loaded_or_refused_never_crash():
 
 def test_fuzzed_campaign_files_through_the_cli(capsys, tmp_path):
     """A few mutated campaigns written as TOML and given to `status`: status 0 or 2, never a
-    traceback, and nothing created."""
+    traceback, and no store created."""
     base = tomllib.loads(xrd_campaign_text())
     rng = random.Random(7)
     for n in range(25):
@@ -749,7 +749,7 @@ def test_fuzzed_campaign_files_through_the_cli(capsys, tmp_path):
         except (TypeError, AttributeError):  # a shape this little writer cannot express
             continue
         code, out, err = cli(capsys, "status", path, "--db", tmp_path / "none.db")
-        assert code == 2 and "Traceback" not in err, out + err
+        assert code in (0, 2) and "Traceback" not in err, out + err
     assert not (tmp_path / "none.db").exists()
 
 
