@@ -19,15 +19,10 @@ from ase.optimize import BFGS
 
 from perovcalc import neb
 from perovcalc.campaign import Campaign, load_campaign
-from perovcalc.report import (
-    AGREEMENTS,
-    _band_problems,
-    _decide,
-    barrier_table,
-    mixed_host_headline,
-    weighted_binding_energy,
-    write_report,
-)
+from perovcalc.report import write_report
+from perovcalc.report.corelevel import hole_image_error, weighted_binding_energy
+from perovcalc.report.judge import AGREEMENTS, _decide, _sign_agreement
+from perovcalc.report.migration import _band_problems, barrier_table, mixed_host_headline
 from perovcalc.runner import run_campaign
 from perovcalc.store import Store
 from perovcalc.worker import summary_keys
@@ -449,7 +444,6 @@ def test_core_hole_image_error_sets_the_sign_threshold_of_1x1_models():
     from types import SimpleNamespace
 
     from perovcalc import reference
-    from perovcalc.report import _sign_agreement, hole_image_error
 
     table = {r["in_plane_cell"]: r for r in reference.load_table("computed_corelevel_convergence")}
     error = abs(table["2x2"]["shift_delta_scf_eV"] - table["1x1"]["shift_delta_scf_eV"])
