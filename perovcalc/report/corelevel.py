@@ -8,7 +8,7 @@ from perovcalc import reference as ref
 from perovcalc.campaign import Campaign
 from perovcalc.errors import PerovcalcError
 from perovcalc.report.common import Done, _figure, _png
-from perovcalc.report.judge import Observable, Section, _sign_agreement, _source
+from perovcalc.report.judge import Observable, Section, _source, judge_sign
 from perovcalc.results import settings
 
 XPS_PHOTON_ENERGY = 1486.7  # Al K-alpha, eV
@@ -124,11 +124,11 @@ def _depth_shifts(section: Section, ax, model: str | None, env: str, row) -> Non
                 source = f"{trend.direction}: {_source(trend)}"
                 conditions = {"level": label, "environment": env, "depth": "deepest - surface",
                               "method": method}  # fmt: skip
+                agreement, why = judge_sign(change, None, trend.direction)
                 section.observables.append(
                     Observable("core_level_shift", _with_model(conditions, model), change, "eV",
-                               row.preset, {"value": None, "source": source},
-                               _sign_agreement(change, None, trend.direction), settings(row),
-                               note)
+                               row.preset, {"value": None, "source": source}, agreement,
+                               settings(row), note, why)
                 )  # fmt: skip
 
 
@@ -163,15 +163,14 @@ def _passivation_shifts(section: Section, model: str | None, bare, passivated) -
             measured = ref.experimental_xps_shift(line)
         except PerovcalcError:  # no measured shift for this line
             measured = None
-        reference = None
-        agreement = "no reference"
+        reference, agreement, why = None, "no reference", ""
         if measured is not None:
             reference = {"value": measured.shift, "source": _source(measured)}
-            agreement = _sign_agreement(shift, measured.shift, measured.direction, tolerance)
+            agreement, why = judge_sign(shift, measured.shift, measured.direction, tolerance)
         conditions = {"level": label, "environment": environment, "method": "delta_scf"}
         section.observables.append(
             Observable("core_level_shift", _with_model(conditions, model), shift, "eV",
-                       passivated.preset, reference, agreement, settings(passivated))
+                       passivated.preset, reference, agreement, settings(passivated), "", why)
         )  # fmt: skip
     if {"Br 3d", "Pb 4f"} <= set(common):
         double = (mean["passivated", "Br 3d"] - mean["passivated", "Pb 4f"]) - (
@@ -179,12 +178,12 @@ def _passivation_shifts(section: Section, model: str | None, bare, passivated) -
         )
         measured = ref.experimental_xps_shift("Br 3d5/2 - Pb 4f7/2")
         conditions = {"environment": environment, "method": "delta_scf"}
+        agreement, why = judge_sign(double, measured.shift, measured.direction, tolerance)
         section.observables.append(
             Observable("br3d_pb4f_double_difference", _with_model(conditions, model), double,
                        "eV", passivated.preset,
-                       {"value": measured.shift, "source": _source(measured)},
-                       _sign_agreement(double, measured.shift, measured.direction, tolerance),
-                       settings(passivated), "reference-free: no calibration needed")
+                       {"value": measured.shift, "source": _source(measured)}, agreement,
+                       settings(passivated), "reference-free: no calibration needed", why)
         )  # fmt: skip
     which = "" if model is None else f"{model}: "
     title = (f"Simulated XPS at {XPS_PHOTON_ENERGY} eV, {which}bare vs K-Br passivated slab "

@@ -8,7 +8,7 @@ from perovcalc import reference as ref
 from perovcalc.bulk import vegard_lattice_constant
 from perovcalc.campaign import Campaign
 from perovcalc.report.common import Done, _figure, _png, composition_x
-from perovcalc.report.judge import PBE_OVERESTIMATE, Observable, Section
+from perovcalc.report.judge import PBE_OVERESTIMATE, Observable, Section, judge_lattice
 from perovcalc.results import settings
 from perovcalc.worker import lattice_constant_of
 
@@ -44,10 +44,10 @@ def lattice_section(campaign: Campaign, done: Done) -> Section | None:
                 "source": "Vegard's law between the experimental cubic end members",
             }
         error = a / reference["value"] - 1
-        agreement = "agrees" if PBE_OVERESTIMATE[0] <= error <= PBE_OVERESTIMATE[1] else "disagrees"
+        agreement, why = judge_lattice(error)
         section.observables.append(
             Observable("lattice_constant", {"x": x}, a, "angstrom", row.preset, reference,
-                       agreement, settings(row), f"{100 * error:+.1f} % vs reference")
+                       agreement, settings(row), f"{100 * error:+.1f} % vs reference", why)
         )  # fmt: skip
     if points:
         fig, ax = _figure()

@@ -17,6 +17,7 @@ from perovcalc.report.judge import (
     _sign_agreement,
     _too_crude,
     _trend,
+    judge_change,
 )
 from perovcalc.results import settings
 
@@ -273,12 +274,13 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         kbr_row, kbr = found[0].row, found[0].result
         problems = sorted(set(_band_problems(bare) + _band_problems(kbr)))
         change = kbr["forward_barrier"] - bare["forward_barrier"]
-        agreement, verdict = _decide(change, "increase", _too_crude([bare_row, kbr_row], problems))
+        reasons = _too_crude([bare_row, kbr_row], problems)
+        agreement, verdict = _decide(change, "increase", reasons)
         section.observables.append(
             Observable("migration_barrier_change",
                        {**conditions, "environment": "kbr_passivated - bare_surface"},
                        float(change), "eV", kbr_row.preset, reference, agreement,
-                       settings(kbr_row))
+                       settings(kbr_row), "", judge_change(change, "increase", reasons)[1])
         )  # fmt: skip
         where = f" ({conditions['hop']})" if "hop" in conditions else ""
         headline.append(

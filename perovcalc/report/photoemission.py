@@ -33,15 +33,18 @@ def photoemission_section(campaign: Campaign, done: Done) -> Section | None:
             ax.plot(energies, ratios[:, j], "o-", label=f"{pair} model ({task.name})")
             for hv, value in zip(energies, ratios[:, j], strict=True):
                 m = measured.get(round(hv, 1))
-                reference, agreement = None, "no reference"
+                reference, agreement, why = None, "no reference", ""
                 if m is not None:
                     target = m.pair(element, denominator)
                     reference = {"value": target, "source": f"{m.source} [{m.tag}]"}
-                    agreement = "agrees" if abs(value / target - 1) <= 0.3 else "disagrees"
+                    inside = abs(value / target - 1) <= 0.3
+                    agreement = "agrees" if inside else "disagrees"
+                    why = (f"model / measured = {value / target:.2f}, "
+                           f"{'within' if inside else 'beyond'} 30 %")  # fmt: skip
                 section.observables.append(
                     Observable("photoemission_ratio", {"photon_energy": hv, "pair": pair},
                                float(value), "ratio", row.preset, reference, agreement,
-                               f"model {task.structure}, {result['geometry']} geometry")
+                               f"model {task.structure}, {result['geometry']} geometry", why)
                 )  # fmt: skip
     for element, marker in (("K", "s"), ("Br", "^")):
         hv = sorted(measured)

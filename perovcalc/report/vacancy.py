@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from perovcalc.campaign import Campaign
 from perovcalc.report.common import Done, _png, environment
-from perovcalc.report.judge import Observable, Section, _decide, _too_crude, _trend
+from perovcalc.report.judge import (
+    Observable,
+    Section,
+    _decide,
+    _too_crude,
+    _trend,
+    judge_change,
+)
 from perovcalc.results import settings
 
 
@@ -60,6 +67,7 @@ def vacancy_section(campaign: Campaign, done: Done) -> Section | None:
                 if change["layer_from_surface"] != 0:
                     continue
                 agreement, verdict = _decide(change["change"], "increase", _too_crude(pair))
+                why = judge_change(change["change"], "increase", _too_crude(pair))[1]
                 species = change["species"]
                 section.observables.append(
                     Observable("vacancy_formation_energy_change",
@@ -67,7 +75,7 @@ def vacancy_section(campaign: Campaign, done: Done) -> Section | None:
                                 "species": species, "layer_from_surface": 0,
                                 "chemical_potential_limit": f"{species}-{condition}", "charge": 0},
                                float(change["change"]), "eV", pair[1].preset, reference,
-                               agreement, settings(pair[1]), f"{passivated} - {bare}")
+                               agreement, settings(pair[1]), f"{passivated} - {bare}", why)
                 )  # fmt: skip
                 if condition == "poor":
                     headline.append(

@@ -7,7 +7,7 @@ import numpy as np
 from perovcalc import reference as ref
 from perovcalc.campaign import Campaign
 from perovcalc.report.common import Done, _figure, _png, composition_x
-from perovcalc.report.judge import PBE_OVERESTIMATE, Observable, Section
+from perovcalc.report.judge import Observable, Section, judge_lattice
 
 XRD_PHASES = {0.0: "alpha-CsPbI3", 1.0: "CsPbI2Br (film)", 3.0: "CsPbBr3 (cubic)"}
 XRD_HKL = ("(100)", "(110)", "(200)")
@@ -56,19 +56,19 @@ def xrd_section(campaign: Campaign, done: Done) -> Section | None:
                 continue
             seen.add(hkl)
             reference = _xrd_reference(x, hkl, result["wavelength"])
-            agreement = "no reference"
+            agreement, why = "no reference", ""
             if reference is not None:
                 implied = (
                     np.sin(np.radians(reference["value"] / 2))
                     / np.sin(np.radians(peak["two_theta"] / 2))
                     - 1
                 )
-                inside = PBE_OVERESTIMATE[0] <= implied <= PBE_OVERESTIMATE[1]
-                agreement = "agrees" if inside else "disagrees"
+                agreement, why = judge_lattice(implied)
+                why = f"the implied lattice constant is {why}"
             section.observables.append(
                 Observable("xrd_peak_position", {"x": x, "hkl": hkl}, float(peak["two_theta"]),
                            "degree", row.preset, reference, agreement,
-                           f"lambda = {result['wavelength']} A, structure {task.structure}")
+                           f"lambda = {result['wavelength']} A, structure {task.structure}", why)
             )  # fmt: skip
     for x in XRD_PHASES:
         for hkl in XRD_HKL:
