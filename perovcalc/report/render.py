@@ -124,10 +124,12 @@ def tally(findings: list[Finding], missing: list[Measurement]) -> str:
     """One sentence: how many observations got which verdict, and how many are not computed."""
     counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
     judged = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
-    return (
-        f"{len(findings)} observations with a computed counterpart ({judged or 'none'}); "
-        f"{len(missing)} without one (listed below the table)."
+    computed = (
+        f"{len(findings)} observations with a computed counterpart ({judged})"
+        if findings
+        else "No observation has a computed counterpart yet"
     )
+    return f"{computed}; {len(missing)} without one (listed below the table)."
 
 
 def _tag(source: str) -> str:
