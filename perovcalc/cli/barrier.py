@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from perovcalc import report
+    from perovcalc.report import migration as report
 
     campaign, rows = finished(args, "migration_barrier")
     done = [(campaign.tasks[name], row) for name, row in rows.items()]
@@ -45,7 +45,7 @@ def run(args) -> int:
 
 
 def write_csv(bands: list, output: str | None, source: str) -> None:
-    """One CSV row per barrier (report.Band) with its cost and the settings used."""
+    """One CSV row per barrier (report.migration.Band) with its cost and the settings used."""
     from perovcalc.results import SETTINGS_COLUMNS, settings_record
     from perovcalc.results import write_csv as write
 
