@@ -10,6 +10,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,17 +19,20 @@ from ase.build import bulk
 from ase.calculators.lj import LennardJones
 from ase.optimize import BFGS
 
-from perovcalc import neb
+from perovcalc import neb, reference
 from perovcalc.campaign import Campaign, load_campaign
-from perovcalc.report import (
+from perovcalc.report import write_report
+from perovcalc.report.answer import measurements
+from perovcalc.report.corelevel import hole_image_error, weighted_binding_energy
+from perovcalc.report.judge import (
     AGREEMENTS,
-    _band_problems,
+    VERDICTS,
     _decide,
-    barrier_table,
-    mixed_host_headline,
-    weighted_binding_energy,
-    write_report,
+    _sign_agreement,
+    judge_sign,
+    overall,
 )
+from perovcalc.report.migration import _band_problems, barrier_table, mixed_host_headline
 from perovcalc.runner import run_campaign
 from perovcalc.store import Store
 from perovcalc.worker import summary_keys
@@ -449,7 +454,6 @@ def test_core_hole_image_error_sets_the_sign_threshold_of_1x1_models():
     from types import SimpleNamespace
 
     from perovcalc import reference
-    from perovcalc.report import _sign_agreement, hole_image_error
 
     table = {r["in_plane_cell"]: r for r in reference.load_table("computed_corelevel_convergence")}
     error = abs(table["2x2"]["shift_delta_scf_eV"] - table["1x1"]["shift_delta_scf_eV"])
@@ -461,3 +465,146 @@ def test_core_hole_image_error_sets_the_sign_threshold_of_1x1_models():
     shift = 0.5 * (0.05 + error)  # decided in 2x2 cells, not in 1x1 cells
     assert _sign_agreement(shift, 0.2, "increase", hole_image_error([two])) == "agrees"
     assert _sign_agreement(shift, 0.2, "increase", hole_image_error([one])) == "inconclusive"
+
+
+def _measured_rows() -> set[tuple[str, int]]:
+    """(table, record index) of every row of reference/ measured in one of the studies (tag E)."""
+    return {
+        (name, i)
+        for name in reference.table_names()
+        for i, row in enumerate(reference.load_table(name))
+        if row["tag"] == "E"
+    }
+
+
+def test_every_measured_row_belongs_to_an_observation():
+    found = measurements()
+    assert len({m.key for m in found}) == len(found)
+    assert _measured_rows() <= {row for m in found for row in m.rows}
+    for m in found:  # a counterpart to look for, or why perovcalc has none
+        assert m.study in ("A", "B") and m.text and m.measured
+        assert (m.observable is None) == bool(m.why_not), m.key
+
+
+def test_one_verdict_from_the_counterparts_of_an_observation():
+    assert overall([("", "agrees", "+0.20 eV: the expected increase")]) == (
+        "agrees",
+        "+0.20 eV: the expected increase",
+    )
+    verdict, why = overall([("model a", "disagrees", "x"), ("model b", "inconclusive", "y")])
+    assert verdict == "disagrees" and why == "x (1 other counterpart(s) undecided)"
+    verdict, why = overall([("model a", "agrees", "x"), ("model b", "disagrees", "y")])
+    assert (
+        verdict == "undecided" and why == "because the counterparts differ: model a: x; model b: y"
+    )
+    verdict, why = overall([("Br-rich", "inconclusive", "demo preset"),
+                            ("Br-poor", "inconclusive", "demo preset")])  # fmt: skip
+    assert (verdict, why) == ("undecided", "because demo preset")
+    assert judge_sign(0.02, 0.2, "increase") == (
+        "inconclusive",
+        "+0.020 eV is below the 0.05 eV a sign needs",
+    )
+    assert judge_sign(-0.3, 0.2, "increase")[0] == "disagrees"
+    assert judge_sign(0.05, None, "none", 0.05)[0] == "agrees"
+
+
+def test_first_table_answers_every_measured_observation(report):
+    """The report opens with one table of the studies' observations: every measured row
+    (tag E) of reference/ the campaign computes a counterpart for is in it with a verdict, and
+    every other one is named as not computed, with why."""
+    campaign, tmp = report
+    summary, rows = _summary(tmp), _rows(campaign, tmp)
+    first = json.loads((tmp / "out" / "observations.json").read_text())
+    judged = {tuple(r) for o in first["observations"] for r in o["reference_rows"]}
+    named = {tuple(r) for o in first["not_computed"] for r in o["reference_rows"]}
+    measured = _measured_rows()
+    # what the stored rows can answer: passivation shifts of the levels both slabs have, depth
+    # trends of the passivated slab's levels at two or more depths, the computed photon energies
+    bare = rows["levels_bare_surface"].data["result"]["levels"]
+    kbr = rows["levels_kbr_passivated"].data["result"]["levels"]
+    both = set(bare) & set(kbr)
+    deep = {label for label, entry in kbr.items() if len(entry["sites"]) > 1}
+    energies = rows["photoemission"].data["result"]["photon_energies"]
+    expected = {
+        ("experimental_xps", i)
+        for i, r in enumerate(reference.load_table("experimental_xps"))
+        if r["sample"] in ("pristine", "kbr_passivated") and r["line"][:5] in both
+    }
+    expected |= {
+        ("experimental_xps_shifts", i)
+        for i, r in enumerate(reference.load_table("experimental_xps_shifts"))
+        if r["comparison"] == "deeper - shallower" and r["line"] in deep
+    }
+    expected |= {
+        ("photoemission_ratios", i)
+        for i, r in enumerate(reference.load_table("photoemission_ratios"))
+        if r["photon_energy_eV"] in energies
+    }
+    assert both == {"Br 3d", "Pb 4f"} and "Br 3d" in deep and len(energies) == 3
+    assert measured & judged == expected
+    assert measured - judged <= named
+    missing = {o["key"]: o["why"] for o in first["not_computed"]}
+    for line in ("I 3d", "Cs 3d"):  # no obvious shift seen; no model computes these levels
+        assert (
+            f"it needs core_levels tasks with {line} of a bare_surface"
+            in missing[f"xps_passivation:{line}"]
+        )
+    assert "no optical" in missing["table:optoelectronics:A"]
+    assert "no optical" in missing["table:optoelectronics:B"]
+    by_key = {o["key"]: o for o in first["observations"]}
+    for o in first["observations"]:
+        assert o["verdict"] in VERDICTS and o["why"]
+        assert o["computed"] and all(c in summary for c in o["computed"])
+        decided = {c["agreement"] for c in o["computed"]} & {"agrees", "disagrees"}
+        if o["verdict"] == "undecided":
+            assert len(decided) != 1 and o["why"].startswith("because ")
+        else:
+            assert decided == {o["verdict"]}
+    for hv in energies:  # each computed ratio answers the measured one at its photon energy
+        for pair in ("K/Pb", "Br/Pb"):
+            entry = by_key[f"photoemission:{pair}:{hv:g}"]
+            assert [c["value"] for c in entry["computed"]] == [
+                e["value"] for e in summary if e["observable"] == "photoemission_ratio"
+                and e["conditions"] == {"photon_energy": hv, "pair": pair}
+            ]  # fmt: skip
+    lattice = by_key["lattice:CsPbBr3"]
+    assert lattice["computed"][0]["value"] == rows["lattice_x3"].data["result"]["lattice_constant"]
+    assert lattice["verdict"] == lattice["computed"][0]["agreement"]  # one counterpart
+    # the study's proposed defect trends, on demo-preset 1x1 slabs: undecided, and why
+    for key in ("trend:vacancy_formation_energy", "trend:migration_barrier"):
+        assert by_key[key]["verdict"] == "undecided" and "demo preset" in by_key[key]["why"]
+    assert "1x1 slabs: too crude to decide" in by_key["trend:vacancy_formation_energy"]["why"]
+
+    page = (tmp / "out" / "report.html").read_text()
+    headings = re.findall(r"<h2 id=([\w-]+)>", page)
+    assert headings[0] == "answer" and page.index("<h2") == page.index("<h2 id=answer>")
+    links = re.findall(r"<a href=#([\w-]+)>", page)
+    assert len(links) == len(first["observations"]) and set(links) <= set(headings)
+    assert [o["section"] for o in first["observations"]] == links
+    assert by_key["photoemission:K/Pb:450"]["section"] == "depth-resolved-photoemission-ratios"
+    assert by_key["trend:migration_barrier"]["section"] == "halide-migration-barriers-ci-neb"
+    md = (tmp / "out" / "report.md").read_text()
+    assert md.index("## The answer") < md.index("## Lattice constants")
+    assert "Observations without a computed counterpart" in md and "I 3d binding energy" in md
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and shutil.which("google-chrome") is None,
+    reason="no headless Chromium",
+)
+def test_first_table_fits_a_laptop_screen(report, tmp_path):
+    """Headless Chromium at 1366 x 768: the top of the report is the first table, and nothing
+    runs into the right-hand margin (a page too wide for the window would)."""
+    from matplotlib.image import imread
+
+    _, tmp = report
+    script = Path(__file__).resolve().parent.parent / "scripts" / "report_screenshot.py"
+    png = tmp_path / "top.png"
+    subprocess.run([sys.executable, str(script), str(tmp / "out" / "report.html"), str(png)],
+                   check=True, timeout=180)  # fmt: skip
+    image = imread(png)[..., :3]
+    assert image.shape[:2] == (768, 1366)
+    assert (image[:, -60:] > 0.99).all()  # a white right margin
+    colours = np.array([[0.87, 1.0, 0.87], [1.0, 0.87, 0.87], [1.0, 1.0, 0.87]])  # verdicts
+    cells = np.abs(image[:, None, :, :] - colours[None, :, None, :]).max(axis=-1) < 0.02
+    assert cells.any(axis=1).sum() > 500  # the first table's verdict cells are on the screen

@@ -24,8 +24,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from perovcalc import report
     from perovcalc.files import output_path, plot_path
+    from perovcalc.report import migration as report
 
     if args.output:  # before the results are read: a path that cannot be written stops here
         (plot_path if args.action == "plot" else output_path)(args.output, "--output")
@@ -48,7 +48,7 @@ def run(args) -> int:
 
 
 def write_csv(bands: list, output: str | None, source: str) -> None:
-    """One CSV row per barrier (report.Band) with its cost and the settings used."""
+    """One CSV row per barrier (report.migration.Band) with its cost and the settings used."""
     from perovcalc.results import SETTINGS_COLUMNS, settings_record
     from perovcalc.results import write_csv as write
 

@@ -1,0 +1,305 @@
+"""Report section: halide migration barriers (CI-NEB), their cost, and the change on passivation;
+also the barrier table, profiles and literature that ``perovcalc barrier`` prints."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from perovcalc import reference as ref
+from perovcalc.campaign import Campaign, TaskSpec
+from perovcalc.report.common import Done, _figure, _png, environment
+from perovcalc.report.judge import (
+    Observable,
+    Section,
+    _decide,
+    _sign_agreement,
+    _too_crude,
+    _trend,
+    judge_change,
+)
+from perovcalc.results import settings
+
+
+def _barrier_system(row) -> str | None:
+    """CsPbBr3 or CsPbI3 for a single-halide model, else None (no tabulated barrier)."""
+    symbols = set(row.toatoms().get_chemical_symbols())
+    if "Br" in symbols and "I" not in symbols:
+        return "CsPbBr3"
+    if "I" in symbols and "Br" not in symbols:
+        return "CsPbI3"
+    return None
+
+
+def _range(low: float, high: float) -> str:
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
+
+
+def _bulk_barrier_reference(system: str | None, species: str) -> tuple[dict, float, float] | None:
+    """The widest tabulated bulk barrier range of V_``species`` in ``system``: reference
+    {value (middle of the range), source} and the range (eV)."""
+    candidates = [
+        r for r in ref.load_table("migration_barriers")
+        if r["system"] == system and r["defect"] == f"V_{species}" and r["environment"] == "bulk"
+    ]  # fmt: skip
+    if not candidates:
+        return None
+    r = max(candidates, key=lambda r: r["barrier_max_eV"] - r["barrier_min_eV"])
+    low, high = r["barrier_min_eV"], r["barrier_max_eV"]
+    source = f"{_range(low, high)} eV, {r['method']}: {r['source']} [{r['tag']}]"
+    return {"value": (low + high) / 2, "source": source}, low, high
+
+
+def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
+    """Text table of (task, environment, result, settings) of migration_barrier rows: barriers
+    and reaction energy (eV), convergence and cost (DFT evaluations, optimizer steps, wall s)."""
+    from perovcalc.neb import RECONSTRUCTION, reconstruction
+
+    lines = [
+        f"  {'task':<20} {'environment':<16} {'X':<3}{'E_fwd':>7} {'E_rev':>7} {'dE':>7} "
+        f"{'converged':>9} {'evals':>6} {'steps':>6} {'wall s':>8}"
+    ]
+    for name, env, r, _ in rows:
+        cost = r.get("total_cost") or r["cost"]
+        lines.append(
+            f"  {name:<20} {env:<16} {r['species']:<3}{r['forward_barrier']:>7.3f} "
+            f"{r['reverse_barrier']:>7.3f} {r['reaction_energy']:>+7.3f} "
+            f"{'yes' if r['converged'] else 'no':>9} {cost['evaluations']:>6} {cost['steps']:>6} "
+            f"{cost['wall_time']:>8.0f}"
+        )
+    lines += [f"  {name}: {text}" for name, _, _, text in rows]
+    for name, _, r, _ in rows:
+        for m in r.get("intermediates", []):
+            lines.append(
+                f"  {name}: through {m['name']}, a minimum {m['energy']:+.3f} eV from the "
+                f"initial state with the hopping {r['species']} {m['hop_fraction']:.0%} of the "
+                f"way (relaxed in {m['evaluations']} evaluations): barriers from the lowest "
+                "state before (forward) or after (reverse) each saddle"
+            )
+        ends = _no_minimum(r)
+        if ends:
+            e = r["energies"]
+            lines.append(
+                f"  {name}: NO BARRIER: {' and '.join(ends)} "
+                f"{'endpoints are no minima' if len(ends) == 2 else 'endpoint is no minimum'} "
+                f"along the band (image next to each endpoint {e[1] - e[0]:+.3f} / "
+                f"{e[-2] - e[-1]:+.3f} eV): its relaxation stopped on a slope or a symmetric "
+                "saddle, and a lower state lies along the band"
+            )
+        moved = reconstruction(r["hop"])
+        if moved is not None:
+            lines.append(
+                f"  {name}: RECONSTRUCTION: an atom other than the hopping "
+                f"{r['species']} is {moved:.2f} A apart between the relaxed endpoints "
+                f"(> {RECONSTRUCTION} A): they relaxed into different structures, and the "
+                "band measures that change with the hop"
+            )
+    return "\n".join(lines)
+
+
+def _no_minimum(r: dict) -> list[str]:
+    """The endpoints of a stored band that are no minimum along it (see neb.unstable_endpoints)."""
+    from perovcalc.neb import unstable_endpoints
+
+    return unstable_endpoints(r["energies"])
+
+
+def profile_figure(profiles: dict[str, dict]):
+    """Energy (eV, relative to the initial image) vs path length (A) of migration_barrier
+    results by label: the images and a cubic spline through them, with slopes -F.t from the
+    stored tangential forces (eV/A) where there are any."""
+    from scipy.interpolate import CubicHermiteSpline, CubicSpline
+
+    fig, ax = _figure()
+    for label, r in profiles.items():
+        energies = np.array(r["energies"]) - r["energies"][0]
+        path = np.array(r.get("path") or np.arange(len(energies)), dtype=float)
+        line = ax.plot(path, energies, "o", label=label)
+        if len(path) > 2 and np.all(np.diff(path) > 0):
+            grid = np.linspace(path[0], path[-1], 200)
+            forces = r.get("tangential_forces")
+            spline = (
+                CubicSpline(path, energies)
+                if forces is None
+                else CubicHermiteSpline(path, energies, -np.asarray(forces))
+            )
+            ax.plot(grid, spline(grid), "-", color=line[0].get_color())
+    ax.set_xlabel("path length (Å)")
+    ax.set_ylabel("E − E(initial image) (eV)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def migration_literature() -> str:
+    """Tabulated halide-vacancy migration barriers and trends, with source and tag."""
+    lines = ["literature (reference/migration_barriers.csv, defect_trends.csv; V checked, "
+             "M not checked, E the experiment):"]  # fmt: skip
+    for r in ref.load_table("migration_barriers"):
+        if r["system"].startswith("CsPb"):
+            lines.append(f"  {r['system']} {r['defect']} {r['environment']}: "
+                         f"{_range(r['barrier_min_eV'], r['barrier_max_eV'])} eV, {r['method']} "
+                         f"[{r['tag']}] ({r['source']})")  # fmt: skip
+    for r in ref.load_table("defect_trends"):
+        if r["observable"] == "migration_barrier" and "CsPb" in r["system"]:
+            lines.append(f"  {r['system']}: {r['relation']}: {r['finding']} [{r['tag']}] "
+                         f"({r['source']})")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _band_problems(r: dict) -> list[str]:
+    """Why a stored band cannot decide anything: not converged, an endpoint no minimum, a
+    minimum along it not relaxed, endpoints reconstructed differently."""
+    from perovcalc.neb import reconstruction, unresolved_minima
+
+    problems = [] if r["converged"] else ["band not converged"]
+    problems += ["an endpoint is no minimum"] if _no_minimum(r) else []
+    if unresolved_minima(r["energies"], r.get("minima")):
+        problems.append("a minimum along the band not relaxed")
+    if reconstruction(r["hop"]) is not None:
+        problems.append("endpoints reconstructed differently")
+    return problems
+
+
+def mixed_host_headline(host: str, i: dict, br: dict) -> str:
+    """The I and Br hops (stored band results) of one mixed-halide host side by side (eV)."""
+
+    ok_i, ok_br = not _no_minimum(i), not _no_minimum(br)
+
+    def shown(r: dict, ok: bool) -> str:
+        return f"{r['forward_barrier']:.3f} eV" if ok else "no barrier (an endpoint is no minimum)"
+
+    text = (
+        f"In one mixed-halide host ({host}): V_I hop {shown(i, ok_i)}, V_Br hop {shown(br, ok_br)}"
+    )
+    if not (ok_i and ok_br):
+        return text + "."
+    return text + f", difference (I - Br) {i['forward_barrier'] - br['forward_barrier']:+.3f} eV."
+
+
+def _hop(r: dict) -> str | None:
+    """Where the vacancy of a slab hop moves, in perovskite layers from the surface
+    ("vacancy layer 1 -> 0": from the first PbX2 layer to the outer layer); None in bulk."""
+    depth = r.get("layer_from_surface")
+    return None if depth is None else f"vacancy layer {depth['site']} -> {depth['to']}"
+
+
+class Band(NamedTuple):
+    """A finished barrier task as the barrier reports use it."""
+
+    task: TaskSpec
+    row: object  # its ase.db row
+    result: dict
+    env: str
+    conditions: dict
+    text: str  # its settings in words
+    system: str | None  # the compound of a pure host (see _barrier_system)
+
+
+def barrier_bands(done: Done) -> list[Band]:
+    """The finished ``migration_barrier`` tasks of ``done`` as the barrier reports use them."""
+    entries = []
+    for task, row in done:
+        if task.kind != "migration_barrier":
+            continue
+        r = row.data["result"]
+        env = environment(task, r)
+        conditions = {"environment": env, "species": r["species"]}
+        if (hop := _hop(r)) is not None:
+            conditions["hop"] = hop
+        if "model" in task.labels:
+            conditions["model"] = task.labels["model"]
+        s = r.get("settings", {})
+        neb = ", ".join(f"{k}={s[k]}" for k in ("n_images", "fmax", "optimizer", "climb") if k in s)
+        text = f"{settings(row)}; NEB {neb}"
+        entries.append(Band(task, row, r, env, conditions, text, _barrier_system(row)))
+    return entries
+
+
+def migration_section(campaign: Campaign, done: Done) -> Section | None:
+    rows = [(t, r) for t, r in done if t.kind == "migration_barrier"]
+    if not rows:
+        return None
+    section = Section(
+        "Halide migration barriers (CI-NEB)",
+        "Vacancy-mediated halide hops: forward barrier from the initial state to the highest "
+        "(climbing) image, reverse barrier and reaction energy, with the cost of each band in "
+        "energy/force evaluations and wall time. Where a state lower than both endpoints or a "
+        "minimum between images lies along a band, it is relaxed and the hop split there: the "
+        "barrier is then the highest saddle above the lowest state before it. Biega and "
+        "Leppert (2021) find the bare (001) surface V_Br barrier about half the bulk one and an "
+        "alkali-halide monolayer raising it again; the experiment proposes that K-Br raises "
+        "the Br barrier (passivated minus bare > 0). The demo preset or an unconverged band "
+        "makes that comparison inconclusive.",
+    )
+    entries = barrier_bands(rows)
+    section.blocks["Barriers and cost"] = barrier_table(
+        [(b.task.name, b.env, b.result, b.text) for b in entries]
+    )
+    bulk = {(b.system, b.result["species"]): b.result for b in entries if b.env == "bulk"}
+    for task, row, r, env, conditions, text, system in entries:
+        reasons = _too_crude([row], _band_problems(r))
+        reference, agreement = None, "no reference"
+        if env == "bulk":
+            found = _bulk_barrier_reference(system, r["species"])
+            if found is not None:
+                reference, low, high = found
+                agreement = "agrees" if low <= r["forward_barrier"] <= high else "disagrees"
+        elif env == "bare_surface" and (system, r["species"]) in bulk:
+            value = bulk[system, r["species"]]["forward_barrier"]
+            trend = _trend("migration_barrier", "bare_surface < bulk")
+            reference = {"value": 0.5 * value, "source": f"half the computed bulk barrier, "
+                         f"{trend['source']}"}  # fmt: skip
+            agreement = _sign_agreement(r["forward_barrier"] - value, -0.5 * value, "decrease")
+        if reasons and agreement in ("agrees", "disagrees"):
+            agreement = "inconclusive"
+        cost = r.get("total_cost") or r["cost"]
+        section.observables.append(
+            Observable("migration_barrier", conditions, float(r["forward_barrier"]), "eV",
+                       row.preset, reference, agreement, text,
+                       f"{task.name}; {cost['evaluations']} evaluations, {cost['wall_time']:.0f} s")
+        )  # fmt: skip
+    headline = []
+    experiment = _trend("migration_barrier", "kbr_passivated > bare_surface")
+    theory = _trend("migration_barrier", "alkali_halide_passivated > bare_surface")
+    reference = {"value": None, "source": f"{experiment['source']}; {theory['source']}"}
+    for band in entries:
+        if band.env != "bare_surface":
+            continue
+        bare_row, bare, conditions = band.row, band.result, band.conditions
+        pair = {**conditions, "environment": "kbr_passivated"}
+        found = [b for b in entries if b.conditions == pair]
+        if not found:
+            continue
+        kbr_row, kbr = found[0].row, found[0].result
+        problems = sorted(set(_band_problems(bare) + _band_problems(kbr)))
+        change = kbr["forward_barrier"] - bare["forward_barrier"]
+        reasons = _too_crude([bare_row, kbr_row], problems)
+        agreement, verdict = _decide(change, "increase", reasons)
+        section.observables.append(
+            Observable("migration_barrier_change",
+                       {**conditions, "environment": "kbr_passivated - bare_surface"},
+                       float(change), "eV", kbr_row.preset, reference, agreement,
+                       settings(kbr_row), "", judge_change(change, "increase", reasons)[1])
+        )  # fmt: skip
+        where = f" ({conditions['hop']})" if "hop" in conditions else ""
+        headline.append(
+            f"V_{bare['species']} barrier{where}: bare {bare['forward_barrier']:.3f} eV, K-Br "
+            f"passivated {kbr['forward_barrier']:.3f} eV, change {change:+.3f} eV; expected "
+            f"> 0: {verdict}."
+        )
+    hosts: dict[str, dict[str, dict]] = {}  # I and Br hops in one mixed-halide host
+    for b in entries:
+        if b.system is None and b.result.get("host"):
+            hosts.setdefault(b.result["host"]["task"], {})[b.result["species"]] = b.result
+    for host, bands in hosts.items():
+        if {"I", "Br"} <= set(bands):
+            headline.append(mixed_host_headline(host, bands["I"], bands["Br"]))
+    if headline:
+        section.text += "\n\nHeadline. " + " ".join(headline)
+    labels = {", ".join(str(v) for v in b.conditions.values()): b.result for b in entries}
+    section.figures["Energy profiles along the band (spline through the images)"] = _png(
+        profile_figure(labels)
+    )
+    section.blocks["Literature"] = migration_literature()
+    return section
