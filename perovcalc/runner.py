@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from perovcalc.campaign import Campaign, TaskSpec
+from perovcalc.kinds import get_kind
 from perovcalc.parallel import gpaw_environment, mpi_prefix
 from perovcalc.store import HEARTBEAT, Store, is_stale, password_of, redact
-from perovcalc.tasks import get_kind
 
 SCF_LINE = re.compile(r"^\|?iter:\s*\d+")  # an SCF iteration in a GPAW log (new and old code)
 POLL = 0.5  # s

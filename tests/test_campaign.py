@@ -87,7 +87,7 @@ def test_ids_follow_needs_and_options_added_later_keep_them():
     its id: its legacy id, pinned here as 0.1 computed it). ``rattle`` came after stores held
     vacancy and barrier results: at its default it leaves ids alone; set, it changes them. A
     keyed option (steps) enters the id even at its default."""
-    from perovcalc.tasks import keyed_options
+    from perovcalc.kinds import keyed_options
 
     campaign = Campaign("ids")
     campaign.add_structure("cspbbr3", "perovskite", halide="Br", a=5.874)
