@@ -416,50 +416,6 @@ def surface_change(bare: Mapping, passivated: Mapping, condition: str = "poor") 
     return rows
 
 
-def format_vacancy_table(name: str, result: Mapping) -> str:
-    """The vacancy formation energies of one task as a text table."""
-    host = result["host"]
-    lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
-    if result["environment"] == "bulk":
-        lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV (PBE)")
-    for element, mu in result["chemical_potentials"].items():
-        lines.append(
-            f"  mu_{element} (eV): {element}-rich {mu['rich']:.3f}, {element}-poor {mu['poor']:.3f}"
-        )
-    if any(e["charge"] for e in result["entries"]):
-        lines.append(f"  charged defects: Freysoldt correction, epsilon = {result['epsilon']:g}")
-    lines.append("  E_relax: energy given up by relaxing the defect cell (eV; unrelaxed - relaxed)")
-    rattled = sorted({e["rattle"] for e in result["entries"] if e.get("rattle")})
-    if rattled:
-        lines.append(
-            f"  rattled starts (free atoms displaced by {', '.join(f'{r:g}' for r in rattled)} A, "
-            "std. dev.): no E_relax"
-        )
-    lines.append(
-        f"  {'site':>5} {'X':<3}{'mult':>5} {'layer':>6} {'depth A':>8} {'q':>3} "
-        f"{'E_corr':>7} {'E_f X-rich':>11} {'E_f X-poor':>11} {'E_relax':>8}  relaxed"
-    )
-    for e in result["entries"]:
-        layer = "-" if e["layer_from_surface"] is None else str(e["layer_from_surface"])
-        depth = "-" if e["depth"] is None else f"{e['depth']:.2f}"
-        e_relax = "-" if e.get("relaxation_energy") is None else f"{e['relaxation_energy']:.3f}"
-        relaxed = "yes" if e["converged"] else f"no ({e['max_force']:.2f} eV/A)"
-        lines.append(
-            f"  {e['site']:>5} {e['species']:<3}{e['multiplicity']:>5} {layer:>6} {depth:>8} "
-            f"{e['charge']:>+3d} {e['correction']['energy']:>7.3f} "
-            f"{e['formation_energy']['rich']:>11.3f} {e['formation_energy']['poor']:>11.3f} "
-            f"{e_relax:>8}  {relaxed}"
-        )
-    distribution = site_distribution(result)
-    if any(d["sites"] > 1 for d in distribution.values()):
-        for species, d in distribution.items():
-            lines.append(
-                f"  V_{species} over {d['sites']} distinct sites (X-poor, E_F = VBM): "
-                f"min {d['min']:.3f}, mean {d['mean']:.3f}, max {d['max']:.3f} eV"
-            )
-    return "\n".join(lines)
-
-
 def literature_table() -> str:
     """Literature values of reference/vacancy_literature.csv (with source and tag)."""
     from perovcalc.reference import load_table

@@ -157,6 +157,31 @@ class NEBResult:
         del data["images"]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> NEBResult:
+        """The result :meth:`as_dict` stored (no images). Results of earlier versions: a band
+        without ``total_cost`` cost what it cost this run; without ``minima``, ``intermediates``
+        or ``unstable_endpoints`` it is one band, judged here."""
+        energies = [float(e) for e in data["energies"]]
+        return cls(
+            forward_barrier=data["forward_barrier"],
+            reverse_barrier=data["reverse_barrier"],
+            reaction_energy=data["reaction_energy"],
+            saddle_index=data["saddle_index"],
+            saddle_energy=data["saddle_energy"],
+            energies=energies,
+            residual=data["residual"],
+            converged=data["converged"],
+            cost=NEBCost(**data["cost"]),
+            total_cost=NEBCost(**(data.get("total_cost") or data["cost"])),
+            hop=Hop(**data["hop"]),
+            settings=data["settings"],
+            unstable_endpoints=data.get("unstable_endpoints", unstable_endpoints(energies)),
+            minima=data.get("minima", [0, len(energies) - 1]),
+            intermediates=data.get("intermediates", []),
+            images=[],
+        )
+
 
 def validate_endpoints(initial: Atoms, final: Atoms, hopper: int | None = None) -> Hop:
     """Check that ``initial`` -> ``final`` is a single-halide hop; raise PerovcalcError if not.

@@ -8,6 +8,7 @@ The kinds themselves live in :mod:`perovcalc.kinds`, one module per family, each
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,17 +23,61 @@ TASK_REF = "task:"  # a structure or a need naming another task: "task:<name>" (
 
 
 @dataclass(frozen=True)
+class Range:
+    """The allowed values of a number: ``low`` to ``high`` (None: open on that side), each end
+    included unless ``low_open`` / ``high_open``. NaN and infinities are never allowed."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        ends = []
+        if self.low is not None:
+            ends.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+        if self.high is not None:
+            ends.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return " and ".join(ends) or "finite"
+
+
+def above(low: float) -> Range:
+    """Numbers > ``low``."""
+    return Range(low, low_open=True)
+
+
+def at_least(low: float) -> Range:
+    """Numbers >= ``low``."""
+    return Range(low)
+
+
+def between(low: float, high: float) -> Range:
+    """Numbers strictly between ``low`` and ``high``."""
+    return Range(low, high, low_open=True, high_open=True)
+
+
+@dataclass(frozen=True)
 class Option:
     """One option of a task kind: its type and default (None = no default, use the preset).
 
-    ``keyed_at_default=False`` leaves the option out of task ids while it has its default, so
-    that adding an option to a kind keeps the ids (and stored results) of existing tasks."""
+    ``bounds``: the allowed range of a number, or of every number in a list option (a float is
+    always finite). ``keyed_at_default=False`` leaves the option out of task ids while it has
+    its default, so that adding an option to a kind keeps the ids (and stored results) of
+    existing tasks."""
 
     type: type
     default: object = None
     help: str = ""
     choices: tuple = ()
     keyed_at_default: bool = True
+    bounds: Range | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from perovcalc.errors import InputError
 from perovcalc.kinds import basic, corelevels, defects, migration, spectra, xrd
-from perovcalc.tasks import Kind
+from perovcalc.tasks import Kind, Option, Range
 
 FAMILIES = (basic, corelevels, spectra, xrd, defects, migration)
 
@@ -40,8 +40,22 @@ def resolve_options(kind_name: str, options: dict, where: str = "") -> dict:
             raise InputError(f"options.{key}", value, f"a value of type {opt.type.__name__}", where)
         if opt.choices and value not in opt.choices:
             raise InputError(f"options.{key}", value, opt.choices, where)
+        _check_range(f"options.{key}", value, opt, where)
         resolved[key] = value
     return resolved
+
+
+def _check_range(name: str, value, opt: Option, where: str) -> None:
+    """InputError unless the number ``value`` (or each number of the list ``value``) lies in
+    ``opt.bounds`` (floats: finite even without bounds)."""
+    if value is None or (opt.bounds is None and opt.type is not float):
+        return
+    bounds = opt.bounds or Range()
+    numbers = value if isinstance(value, list) else [value]
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, int | float) or number not in bounds:
+            allowed = f"a number {bounds}" if opt.type is not list else f"numbers {bounds}"
+            raise InputError(name, value, allowed, where)
 
 
 def keyed_options(kind_name: str, options: dict) -> dict:

@@ -3,6 +3,8 @@ distinct site of the requested core levels (:mod:`perovcalc.corelevel`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 from perovcalc.calculate import (
     CalcResult,
     make_calculator,
@@ -10,7 +12,7 @@ from perovcalc.calculate import (
     single_point,
     write_checkpoint,
 )
-from perovcalc.corehole import LEVELS
+from perovcalc.corehole import HOLE_LEVELS
 from perovcalc.corelevel import delta_scf_energy, initial_state_shifts
 from perovcalc.errors import InputError
 from perovcalc.symmetry import distinct_sites, site_classes
@@ -39,8 +41,8 @@ def core_level_task(ctx: TaskContext) -> CalcResult:
     levels = {}
     for label in ctx.options["levels"]:
         element, _, level = label.partition(" ")
-        if element not in LEVELS or LEVELS[element] != level:
-            allowed = [f"{e} {lv}" for e, lv in LEVELS.items()]
+        if level not in HOLE_LEVELS.get(element, ()):
+            allowed = [f"{e} {lv}" for e, names in HOLE_LEVELS.items() for lv in names]
             raise InputError("options.levels", label, allowed)
         sites = distinct_sites(atoms, element)
         entry = {
@@ -67,9 +69,67 @@ def core_level_task(ctx: TaskContext) -> CalcResult:
                 calc = make_calculator(ground.params, workdir / "initial_state.txt")
             shifts = initial_state_shifts(atoms, element, calc=calc, reference_index=sites[0])
             entry["initial_state"] = {str(i): s for i, s in shifts.shifts.items()}
-        levels[label] = entry
-    data = {"ground_energy": e_ground, "levels": levels, "method": method}
-    return CalcResult(ground.atoms, ground.params, data)
+        levels[label] = LevelResult.from_dict(entry)
+    record = CoreLevelsResult(ground_energy=e_ground, levels=levels, method=method)
+    return CalcResult(ground.atoms, ground.params, record.to_dict())
+
+
+# ------------------------------------------------------------------ result and presentation
+@dataclass
+class LevelResult:
+    """One core level of a ``core_levels`` result, keyed by atom index (as a string): the
+    distinct ``sites`` (atom indices), each atom's ``depth`` below the outermost atom (A), each
+    site's ``multiplicity`` and shallowest member (``site_depth``, A), and where computed its
+    Delta-SCF energy E_hole - E_ground (eV) and each atom's initial-state shift (eV)."""
+
+    sites: list[int]
+    depth: dict[str, float]
+    multiplicity: dict[str, int]
+    site_depth: dict[str, float]
+    delta_scf: dict[str, float] | None = None
+    initial_state: dict[str, float] | None = None
+
+    def to_dict(self) -> dict:
+        """The stored form: without the methods not computed."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LevelResult:
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+
+
+@dataclass
+class CoreLevelsResult:
+    """The stored result of a ``core_levels`` task: ground-state energy (eV), method and the
+    levels by name ("Br 3d")."""
+
+    ground_energy: float
+    levels: dict[str, LevelResult]
+    method: str
+
+    def to_dict(self) -> dict:
+        levels = {name: level.to_dict() for name, level in self.levels.items()}
+        return {"ground_energy": self.ground_energy, "levels": levels, "method": self.method}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CoreLevelsResult:
+        levels = {name: LevelResult.from_dict(level) for name, level in data["levels"].items()}
+        return cls(data["ground_energy"], levels, data["method"])
+
+
+def core_levels_headline(result: CoreLevelsResult) -> str:
+    """Per level: the number of distinct sites and the spread of their Delta-SCF energies and
+    initial-state shifts (eV)."""
+    parts = []
+    for name, level in result.levels.items():
+        text = f"{name}: {len(level.sites)} distinct site{'s' if len(level.sites) > 1 else ''}"
+        computed = (("Delta-SCF", level.delta_scf), ("initial state", level.initial_state))
+        for label, values in computed:
+            numbers = [values[k] for k in map(str, level.sites) if k in (values or {})]
+            if numbers:
+                text += f", {label} {min(numbers):.3f} to {max(numbers):.3f} eV"
+        parts.append(text)
+    return "; ".join(parts)
 
 
 KINDS: dict[str, Kind] = {

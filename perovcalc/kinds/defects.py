@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from ase import Atoms
@@ -32,19 +32,19 @@ from perovcalc.formation import (
     formation_energy,
     formula_units,
     freysoldt_correction,
+    site_distribution,
     stability_region,
     vacancy_moments,
 )
 from perovcalc.presets import system_kind
-from perovcalc.tasks import Kind, Option, TaskContext
+from perovcalc.tasks import Kind, Option, TaskContext, above, at_least, between
 from perovcalc.vacancy import distinct_halide_sites, remove_atom
 
 
 def rattle_option(ctx: TaskContext, steps: int, steps_field: str) -> float:
-    """The task's ``rattle`` option (A), checked against its relaxation ``steps``."""
+    """The task's ``rattle`` option (A, >= 0: see its range), checked against its relaxation
+    ``steps``."""
     rattle, where = ctx.options["rattle"], f"task {ctx.name}"
-    if rattle < 0:
-        raise InputError("options.rattle", rattle, "a standard deviation >= 0 A", where)
     if rattle and not steps:
         raise InputError(
             "options.rattle", rattle, f"0 with options.{steps_field} = 0 (no relaxation)", where
@@ -282,46 +282,198 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
                 )
                 for c in CONDITIONS
             }
-            done[key] = {
-                "site": site.index,
-                "species": site.species,
-                "multiplicity": site.multiplicity,
-                "layer": site.layer,
-                "layer_from_surface": None if outer is None else outer - site.layer,
-                "depth": site.depth,
-                "charge": q,
-                "energy": relaxed.energy,
-                "relaxation_energy": None  # the rattled start is no reference
+            done[key] = VacancyEntry(
+                site=site.index,
+                species=site.species,
+                multiplicity=site.multiplicity,
+                layer=site.layer,
+                layer_from_surface=None if outer is None else outer - site.layer,
+                depth=site.depth,
+                charge=q,
+                energy=relaxed.energy,
+                relaxation_energy=None  # the rattled start is no reference
                 if rattle
                 else relaxed.data["initial_energy"] - relaxed.energy,
-                "rattle": rattle,
-                "correction": asdict(correction),
-                "formation_energy": energies,
-                "converged": relaxed.data["converged"],
-                "steps": relaxed.data["steps"],
-                "max_force": relaxed.data["max_force"],
-                "spinpol": bool(params.get("spinpol", False)),
-                "positions": relaxed.atoms.positions.tolist(),
-            }
+                rattle=rattle,
+                correction=asdict(correction),
+                formation_energy=energies,
+                converged=relaxed.data["converged"],
+                steps=relaxed.data["steps"],
+                max_force=relaxed.data["max_force"],
+                spinpol=bool(params.get("spinpol", False)),
+                positions=relaxed.atoms.positions.tolist(),
+            ).to_dict()
             write_checkpoint(checkpoint, done)
     entries = [done[f"{s.species}{s.index}_q{q:+d}"] for s in sites for q in charges]
     first = entries[0]
     atoms = remove_atom(host, first["site"])
     atoms.positions = first["positions"]
     atoms.calc = SinglePointCalculator(atoms, energy=first["energy"])
-    data = {
-        "environment": environment,
-        "host": {
+    record = VacancyResult(
+        environment=environment,
+        host={
             "formula": host_data.get("formula"),
             "energy": host_row.energy,
             **{k: host_data.get(k) for k in ("vbm", "cbm", "gap", "slab")},
         },
-        "chemical_potentials": chem_row.data["result"]["limits"],
-        "region_host": region.host,
-        "epsilon": epsilon,
-        "entries": entries,
-    }
-    return CalcResult(atoms, ctx.params, data)
+        chemical_potentials=chem_row.data["result"]["limits"],
+        region_host=region.host,
+        epsilon=epsilon,
+        entries=[VacancyEntry.from_dict(e) for e in entries],
+    )
+    return CalcResult(atoms, ctx.params, record.to_dict())
+
+
+# ------------------------------------------------------------------ result and presentation
+@dataclass
+class VacancyEntry:
+    """One relaxed vacancy of a ``vacancy_formation`` result: host site, charge, energies (eV),
+    ``formation_energy`` at the X-rich and X-poor limits (E_F at the VBM), relaxation
+    (``max_force`` eV/A) and positions (A). ``relaxation_energy`` is None from a rattled start."""
+
+    site: int
+    species: str
+    multiplicity: int
+    layer: int | None
+    layer_from_surface: int | None
+    depth: float | None
+    charge: int
+    energy: float
+    relaxation_energy: float | None
+    rattle: float
+    correction: dict
+    formation_energy: dict
+    converged: bool
+    steps: int
+    max_force: float
+    spinpol: bool
+    positions: list
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> VacancyEntry:
+        """A stored entry; perovcalc 0.1 stored no ``relaxation_energy``, ``rattle`` or
+        ``spinpol``: None, 0 and False."""
+        defaults = {"relaxation_energy": None, "rattle": 0.0, "spinpol": False}
+        return cls(**{f.name: data.get(f.name, defaults.get(f.name)) for f in fields(cls)})
+
+
+@dataclass
+class VacancyResult:
+    """The stored result of a ``vacancy_formation`` task: ``environment`` (bulk, slab), the
+    ``host`` (formula, energy, band edges in eV, slab), the chemical-potential limits (eV),
+    the dielectric constant of the charged defects and the vacancies."""
+
+    environment: str
+    host: dict
+    chemical_potentials: dict
+    region_host: str
+    epsilon: float | None
+    entries: list[VacancyEntry]
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**data, "entries": [e.to_dict() for e in self.entries]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> VacancyResult:
+        values = {f.name: data.get(f.name) for f in fields(cls)}
+        return cls(**{**values, "entries": [VacancyEntry.from_dict(e) for e in data["entries"]]})
+
+
+def vacancy_headline(result: VacancyResult) -> str:
+    """One line per computed vacancy (site, charge): E_f at both limits (eV)."""
+    lines = ["E_f at the X-rich / X-poor limit, E_F at the VBM:"]
+    for e in result.entries:
+        where = "" if e.layer_from_surface is None else f", layer {e.layer_from_surface}"
+        f = e.formation_energy
+        lines.append(
+            f"V_{e.species} site {e.site} (x{e.multiplicity}{where}, q {e.charge:+d}): "
+            f"{f['rich']:.3f} / {f['poor']:.3f} eV"
+            + ("" if e.converged else f" (not relaxed: {e.max_force:.2f} eV/A left)")
+        )
+    return "\n    ".join(lines)
+
+
+def vacancy_table(name: str, record: VacancyResult) -> str:
+    """The vacancy formation energies of task ``name`` as a text table (eV)."""
+    result = record.to_dict()
+    host = result["host"]
+    lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
+    if result["environment"] == "bulk":
+        lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV (PBE)")
+    for element, mu in result["chemical_potentials"].items():
+        lines.append(
+            f"  mu_{element} (eV): {element}-rich {mu['rich']:.3f}, {element}-poor {mu['poor']:.3f}"
+        )
+    if any(e["charge"] for e in result["entries"]):
+        lines.append(f"  charged defects: Freysoldt correction, epsilon = {result['epsilon']:g}")
+    lines.append("  E_relax: energy given up by relaxing the defect cell (eV; unrelaxed - relaxed)")
+    rattled = sorted({e["rattle"] for e in result["entries"] if e.get("rattle")})
+    if rattled:
+        lines.append(
+            f"  rattled starts (free atoms displaced by {', '.join(f'{r:g}' for r in rattled)} A, "
+            "std. dev.): no E_relax"
+        )
+    lines.append(
+        f"  {'site':>5} {'X':<3}{'mult':>5} {'layer':>6} {'depth A':>8} {'q':>3} "
+        f"{'E_corr':>7} {'E_f X-rich':>11} {'E_f X-poor':>11} {'E_relax':>8}  relaxed"
+    )
+    for e in result["entries"]:
+        layer = "-" if e["layer_from_surface"] is None else str(e["layer_from_surface"])
+        depth = "-" if e["depth"] is None else f"{e['depth']:.2f}"
+        e_relax = "-" if e.get("relaxation_energy") is None else f"{e['relaxation_energy']:.3f}"
+        relaxed = "yes" if e["converged"] else f"no ({e['max_force']:.2f} eV/A)"
+        lines.append(
+            f"  {e['site']:>5} {e['species']:<3}{e['multiplicity']:>5} {layer:>6} {depth:>8} "
+            f"{e['charge']:>+3d} {e['correction']['energy']:>7.3f} "
+            f"{e['formation_energy']['rich']:>11.3f} {e['formation_energy']['poor']:>11.3f} "
+            f"{e_relax:>8}  {relaxed}"
+        )
+    distribution = site_distribution(result)
+    if any(d["sites"] > 1 for d in distribution.values()):
+        for species, d in distribution.items():
+            lines.append(
+                f"  V_{species} over {d['sites']} distinct sites (X-poor, E_F = VBM): "
+                f"min {d['min']:.3f}, mean {d['mean']:.3f}, max {d['max']:.3f} eV"
+            )
+    return "\n".join(lines)
+
+
+VACANCY_COLUMNS = [
+    "task", "environment", "host", "host_atoms", "species", "site", "multiplicity",
+    "layer_from_surface", "charge", "E_f_rich_eV", "E_f_poor_eV", "E_corr_eV", "epsilon",
+    "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "rattle_A",
+]  # fmt: skip
+
+
+def vacancy_csv_rows(task: str, result: VacancyResult) -> list[dict]:
+    """The :data:`VACANCY_COLUMNS` of every vacancy (site, charge state) of task ``task``."""
+    return [
+        {
+            "task": task,
+            "environment": result.environment,
+            "host": result.host["formula"],
+            "host_atoms": len(e.positions) + 1,
+            "species": e.species,
+            "site": e.site,
+            "multiplicity": e.multiplicity,
+            "layer_from_surface": e.layer_from_surface,
+            "charge": e.charge,
+            "E_f_rich_eV": f"{e.formation_energy['rich']:.4f}",
+            "E_f_poor_eV": f"{e.formation_energy['poor']:.4f}",
+            "E_corr_eV": f"{e.correction['energy']:.4f}",
+            "epsilon": result.epsilon if e.charge else "",
+            "E_relax_eV": "" if e.relaxation_energy is None else f"{e.relaxation_energy:.4f}",
+            "relaxed": "yes" if e.converged else "no",
+            "max_force_eV_A": f"{e.max_force:.3f}",
+            "relax_steps": e.steps,
+            "rattle_A": e.rattle,
+        }
+        for e in result.entries
+    ]
 
 
 RATTLE = Option(
@@ -330,6 +482,7 @@ RATTLE = Option(
     "standard deviation (A) of random displacements of the free atoms of a vacancy cell before "
     "its relaxation, seeded with the vacancy's host index: lets it leave a symmetric saddle",
     keyed_at_default=False,  # added after stores existed
+    bounds=at_least(0),
 )
 
 KINDS: dict[str, Kind] = {
@@ -342,18 +495,24 @@ KINDS: dict[str, Kind] = {
                 "bulk cells: isotropic E(V) fit first, or fixed",
                 ("isotropic", "fixed"),
             ),
-            "strain": Option(float, 0.03, "largest linear strain of the E(V) scan"),
-            "points": Option(int, 5, "number of E(V) points (>= 4)"),
-            "fmax": Option(float, None, "force criterion, eV/A (default: the preset's)"),
-            "steps": Option(int, 100, "maximum optimizer steps"),
+            "strain": Option(
+                float, 0.03, "largest linear strain of the E(V) scan", bounds=between(0, 0.2)
+            ),
+            "points": Option(int, 5, "number of E(V) points", bounds=at_least(4)),
+            "fmax": Option(
+                float, None, "force criterion, eV/A (default: the preset's)", bounds=above(0)
+            ),
+            "steps": Option(int, 100, "maximum optimizer steps", bounds=at_least(0)),
         },
         help="relaxed energy per formula unit of a competing phase or elemental reference",
     ),
     "defect_host": Kind(
         "perovcalc.kinds.defects:defect_host_task",
         {
-            "fmax": Option(float, None, "force criterion, eV/A (default: the preset's)"),
-            "steps": Option(int, 100, "maximum optimizer steps"),
+            "fmax": Option(
+                float, None, "force criterion, eV/A (default: the preset's)", bounds=above(0)
+            ),
+            "steps": Option(int, 100, "maximum optimizer steps", bounds=at_least(0)),
             "rattle": Option(
                 float,
                 0.0,
@@ -361,6 +520,7 @@ KINDS: dict[str, Kind] = {
                 "relaxation (seed 0): lets the host leave a symmetric saddle (untilted octahedra); "
                 "a bulk host loses its symmetry, so give vacancy_formation its sites",
                 keyed_at_default=False,  # added after stores existed
+                bounds=at_least(0),
             ),
         },
         help="relaxed defect-free supercell or slab with band edges and electrostatic potential",
@@ -369,7 +529,9 @@ KINDS: dict[str, Kind] = {
         "perovcalc.kinds.defects:chemical_potentials_task",
         {
             "host_on_hull": Option(bool, False, "lower a host above the hull just below it"),
-            "tolerance": Option(float, 1e-3, "eV/atom below the hull for host_on_hull"),
+            "tolerance": Option(
+                float, 1e-3, "eV/atom below the hull for host_on_hull", bounds=at_least(0)
+            ),
             "exclude": Option(list, [], "formulas of phases to leave out"),
         },
         dft=False,
@@ -379,11 +541,23 @@ KINDS: dict[str, Kind] = {
         "perovcalc.kinds.defects:vacancy_formation_task",
         {
             "species": Option(str, "all", "halide to remove", ("all", "I", "Br")),
-            "sites": Option(list, None, "representative atom indices (default: every site)"),
+            "sites": Option(
+                list,
+                None,
+                "representative atom indices (default: every site)",
+                bounds=at_least(0),
+            ),
             "charges": Option(list, [0], "charge states; non-zero only in bulk"),
-            "epsilon": Option(float, None, "static dielectric constant (default: reference)"),
-            "fmax": Option(float, None, "force criterion, eV/A (default: the preset's)"),
-            "steps": Option(int, 100, "maximum optimizer steps per vacancy"),
+            "epsilon": Option(
+                float,
+                None,
+                "static dielectric constant (default: reference)",
+                bounds=above(0),
+            ),
+            "fmax": Option(
+                float, None, "force criterion, eV/A (default: the preset's)", bounds=above(0)
+            ),
+            "steps": Option(int, 100, "maximum optimizer steps per vacancy", bounds=at_least(0)),
             "rattle": RATTLE,
         },
         help="halide vacancy formation energies at every distinct site of a defect_host",

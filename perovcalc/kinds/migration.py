@@ -1,11 +1,18 @@
 """Task kind ``migration_barrier``: a neutral halide vacancy hopping between neighbouring sites
 of a relaxed ``defect_host``, by CI-NEB through the minima along the hop (:mod:`perovcalc.neb`),
-reusing the relaxed vacancies of ``vacancy_formation`` tasks it needs."""
+reusing the relaxed vacancies of ``vacancy_formation`` tasks it needs.
+
+Its ``fmax`` defaults to the preset's, as every kind's. ``n_images`` defaults to 3 moving
+images, where :func:`perovcalc.neb.run_neb` called from Python takes 5: a campaign splits a hop
+at its minima into several bands (``intermediates``), each needing fewer images, while a single
+band drawn by hand wants the finer path.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +26,22 @@ from perovcalc.calculate import (
     relax_positions,
     write_checkpoint,
 )
-from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.errors import PerovcalcError
 from perovcalc.formation import defect_parameters, vacancy_moments
 from perovcalc.kinds.defects import RATTLE, defect_host, rattle_option
 from perovcalc.neb import (
     DEFAULT_OPTIMIZER,
     OPTIMIZERS,
-    _check_options,
+    NEBResult,
     _frozen,
     band_profile,
+    reconstruction,
     run_path,
+    unstable_endpoints,
     validate_endpoints,
 )
 from perovcalc.presets import system_kind
-from perovcalc.tasks import Kind, Option, TaskContext
+from perovcalc.tasks import Kind, Option, TaskContext, above, at_least
 from perovcalc.vacancy import (
     _displacements,
     choose_hop,
@@ -185,11 +194,6 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
     """
     options = ctx.options
     where = f"task {ctx.name}"
-    _check_options(
-        options["n_images"], options["fmax"], "idpp", options["optimizer"], options["max_steps"]
-    )
-    if options["endpoint_steps"] < 0:
-        raise InputError("options.endpoint_steps", options["endpoint_steps"], "an integer >= 0")
     rattle_option(ctx, options["endpoint_steps"], "endpoint_steps")
     host_row, host, outer = defect_host(ctx)
     host_data = host_row.data["result"]
@@ -204,7 +208,7 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
     if params.get("spinpol"):
         vacancy_moments(host, initial, site, site)
         vacancy_moments(host, final, to, site)
-    fmax = options["fmax"]
+    fmax = ctx.fmax()
     reused_initial = _reused_relaxation(host, site, sources)
     if reused_initial is not None:
         reused_initial = (np.delete(reused_initial[0], site, axis=0), reused_initial[1])
@@ -242,15 +246,15 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
     )
     path, tangential = band_profile(result.images)
     depth = layers_from_surface(host, outer)
-    data = result.as_dict()
-    data["settings"].update(
+    result.settings.update(
         endpoint_fmax=fmax,
         endpoint_steps=options["endpoint_steps"],
         symmetry=band_params["symmetry"],
         spinpol=bool(params.get("spinpol", False)),
         preset=ctx.preset,
     )
-    data.update(
+    record = MigrationResult(
+        band=result,
         environment=environment,
         slab=slab,
         kbr_passivated=bool(slab) and str(slab.get("passivation")).startswith("KBr"),
@@ -273,7 +277,120 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
         },
     )
     saddle = result.images[result.saddle_index]
-    return CalcResult(saddle, ctx.params, data)
+    return CalcResult(saddle, ctx.params, record.to_dict())
+
+
+# ------------------------------------------------------------------ result and presentation
+@dataclass
+class MigrationResult:
+    """The stored result of a ``migration_barrier`` task: the band (:class:`NEBResult`, its
+    keys at the top level of the stored dict) and the hop it belongs to. Energies in eV,
+    lengths in A; ``layer_from_surface`` of the two sites (slabs), ``path`` and
+    ``tangential_forces`` (eV/A) along the band, ``host`` the defect_host it ran on."""
+
+    band: NEBResult
+    environment: str
+    slab: dict | None
+    kbr_passivated: bool
+    species: str
+    site: int
+    to: int
+    layer_from_surface: dict | None
+    endpoints: dict
+    endpoint_evaluations: int
+    intermediate_evaluations: int
+    path: list[float] | None
+    tangential_forces: list[float] | None
+    host: dict
+
+    def to_dict(self) -> dict:
+        """The stored form: the band's :meth:`NEBResult.as_dict` and the hop's fields."""
+        hop = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "band"}
+        return {**self.band.as_dict(), **hop}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MigrationResult:
+        """The stored result; fields later versions added take their neutral values."""
+        return cls(
+            band=NEBResult.from_dict(data),
+            environment=data["environment"],
+            slab=data.get("slab"),
+            kbr_passivated=data.get("kbr_passivated", False),
+            species=data["species"],
+            site=data["site"],
+            to=data["to"],
+            layer_from_surface=data.get("layer_from_surface"),
+            endpoints=data.get("endpoints", {}),
+            endpoint_evaluations=data.get("endpoint_evaluations", 0),
+            intermediate_evaluations=data.get("intermediate_evaluations", 0),
+            path=data.get("path"),
+            tangential_forces=data.get("tangential_forces"),
+            host=data.get("host", {}),
+        )
+
+
+def barrier_headline(result: MigrationResult) -> str:
+    """Barriers, reaction energy, convergence and cost of a barrier in one line (eV)."""
+    band = result.band
+    text = (
+        f"V_{result.species} hop (vacancy {result.site} -> {result.to}): forward "
+        f"{band.forward_barrier:.3f} eV, reverse {band.reverse_barrier:.3f} eV, reaction "
+        f"{band.reaction_energy:+.3f} eV; {'converged' if band.converged else 'NOT converged'} "
+        f"({band.residual:.3f} eV/A), {band.total_cost.evaluations} DFT evaluations"
+    )
+    for m in band.intermediates:
+        text += f"; via {m['name']} at {m['energy']:+.3f} eV ({m['hop_fraction']:.0%} of the hop)"
+    ends = unstable_endpoints(band.energies)
+    if ends:
+        text += f"; NO BARRIER: {' and '.join(ends)} endpoint no minimum along the band"
+    moved = reconstruction(asdict(band.hop))
+    if moved is not None:
+        text += f"; RECONSTRUCTION: the endpoints differ by {moved:.2f} A besides the hop"
+    return text
+
+
+BARRIER_COLUMNS = [
+    "task", "environment", "model", "host", "host_atoms", "host_rattle_A", "species", "site",
+    "to", "hop", "forward_eV", "reverse_eV", "reaction_eV", "intermediates", "other_moved_A",
+    "converged", "residual_eV_A", "n_images", "fmax_eV_A", "band_evaluations",
+    "endpoint_evaluations", "intermediate_evaluations", "wall_s", "spinpol",
+]  # fmt: skip
+
+
+def barrier_csv_row(
+    task: str, environment: str, labels: dict, result: MigrationResult, host_atoms: int
+) -> dict:
+    """The :data:`BARRIER_COLUMNS` of one barrier (``labels``: the task's ``model``, ``hop``)."""
+    band, settings = result.band, result.band.settings
+    return {
+        "task": task,
+        "environment": environment,
+        "model": labels.get("model", ""),
+        "host": result.host["formula"],
+        "host_atoms": host_atoms,
+        "host_rattle_A": result.host.get("rattle", 0.0),
+        "species": result.species,
+        "site": result.site,
+        "to": result.to,
+        "hop": labels.get("hop", ""),
+        "forward_eV": f"{band.forward_barrier:.4f}",
+        "reverse_eV": f"{band.reverse_barrier:.4f}",
+        "reaction_eV": f"{band.reaction_energy:.4f}",
+        "intermediates": "; ".join(
+            f"{m['energy']:+.4f} eV at {m['hop_fraction']:.2f} of the hop"
+            for m in band.intermediates
+        ),
+        "other_moved_A": f"{band.hop.max_other_displacement:.2f}",
+        "converged": "yes" if band.converged else "no",
+        "residual_eV_A": f"{band.residual:.3f}",
+        "n_images": settings["n_images"],
+        "fmax_eV_A": settings["fmax"],
+        "band_evaluations": band.total_cost.evaluations,
+        "endpoint_evaluations": result.endpoint_evaluations,
+        "intermediate_evaluations": result.intermediate_evaluations,
+        "wall_s": f"{band.total_cost.wall_time:.0f}",
+        "spinpol": settings.get("spinpol", ""),
+    }
 
 
 KINDS: dict[str, Kind] = {
@@ -286,19 +403,30 @@ KINDS: dict[str, Kind] = {
                 None,
                 "host index of the vacancy's initial site (default: the first distinct site; "
                 "slabs: the one nearest the surface in the outer perovskite layer)",
+                bounds=at_least(0),
             ),
             "to": Option(
                 int,
                 None,
                 "host index of the neighbouring halide that hops into the vacancy (default: "
                 "the nearest along an octahedron edge; slabs: in the same layer or just below)",
+                bounds=at_least(0),
             ),
-            "n_images": Option(int, 3, "moving images of the band"),
-            "fmax": Option(float, 0.05, "force criterion of band and endpoints, eV/A"),
+            "n_images": Option(int, 3, "moving images of the band", bounds=at_least(1)),
+            "fmax": Option(
+                float,
+                None,
+                "force criterion of band and endpoints, eV/A (default: the preset's)",
+                bounds=above(0),
+            ),
             "climb": Option(bool, True, "climbing image (CI-NEB)"),
             "optimizer": Option(str, DEFAULT_OPTIMIZER, "band optimizer", OPTIMIZERS),
-            "max_steps": Option(int, 300, "maximum band optimizer steps per run"),
-            "endpoint_steps": Option(int, 100, "maximum BFGS steps per endpoint relaxation"),
+            "max_steps": Option(
+                int, 300, "maximum band optimizer steps per run", bounds=at_least(0)
+            ),
+            "endpoint_steps": Option(
+                int, 100, "maximum BFGS steps per endpoint relaxation", bounds=at_least(0)
+            ),
             "rattle": RATTLE,
             "intermediates": Option(
                 int,
@@ -306,6 +434,7 @@ KINDS: dict[str, Kind] = {
                 "minima along the hop (an image below both endpoints or its neighbours) to "
                 "relax and split the band at, as neb.run_path does; 0: one band",
                 keyed_at_default=False,  # added after stores existed
+                bounds=at_least(0),
             ),
         },
         help="vacancy-mediated halide hop barrier by CI-NEB on a defect_host (reuses the "

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from perovcalc.calculate import CalcResult
-from perovcalc.tasks import Kind, Option, TaskContext
+from perovcalc.tasks import Kind, Option, TaskContext, above
 from perovcalc.xps import apparent_ratios, resolve_geometry
 
 
@@ -32,7 +32,9 @@ KINDS: dict[str, Kind] = {
     "photoemission_ratios": Kind(
         "perovcalc.kinds.spectra:photoemission_task",
         {
-            "photon_energies": Option(list, [450.0, 650.0, 1486.7], "photon energies, eV"),
+            "photon_energies": Option(
+                list, [450.0, 650.0, 1486.7], "photon energies, eV", bounds=above(0)
+            ),
             "levels": Option(list, ["K 2p", "Br 3d", "Pb 4f"], "levels; last = denominator"),
         },
         dft=False,

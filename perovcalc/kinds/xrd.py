@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from perovcalc.tasks import Kind, Option
+from perovcalc.tasks import Kind, Option, above, between
 from perovcalc.xrd import Pattern, bragg_reflections, powder_profile, two_theta_grid
 
 
@@ -48,12 +48,19 @@ KINDS: dict[str, Kind] = {
     "xrd": Kind(
         "perovcalc.kinds.xrd:xrd_task",
         {
-            "wavelength": Option(float, 1.54178, "X-ray wavelength, Angstrom"),
-            "two_theta_min": Option(float, 10.0, "degrees"),
-            "two_theta_max": Option(float, 60.0, "degrees"),
-            "step": Option(float, 0.02, "2theta step, degrees"),
-            "size_nm": Option(float, None, "Scherrer size, nm (periodic cells; none if unset)"),
-            "instrument_fwhm": Option(float, 0.05, "Gaussian instrumental FWHM, degrees"),
+            "wavelength": Option(float, 1.54178, "X-ray wavelength, Angstrom", bounds=above(0)),
+            "two_theta_min": Option(float, 10.0, "degrees", bounds=between(0, 180)),
+            "two_theta_max": Option(float, 60.0, "degrees", bounds=between(0, 180)),
+            "step": Option(float, 0.02, "2theta step, degrees", bounds=above(0)),
+            "size_nm": Option(
+                float,
+                None,
+                "Scherrer size, nm (periodic cells; none if unset)",
+                bounds=above(0),
+            ),
+            "instrument_fwhm": Option(
+                float, 0.05, "Gaussian instrumental FWHM, degrees", bounds=above(0)
+            ),
             "method": Option(str, "fast", "Debye method for finite models", ("fast", "exact")),
         },
         dft=False,
