@@ -32,6 +32,11 @@ COMPETING_PHASES = {
     "PbBr2": "cotunnite",
     "PbI2": "CdI2",
 }
+#: Elemental reference phases: metals in their ground-state lattices, halogens as molecules.
+ELEMENT_PHASES = {"Cs": "bcc", "K": "bcc", "Pb": "fcc", "Br": "Br2", "I": "I2"}
+MOLECULES = ("Br2", "I2")
+MOLECULE_BOX = 12.0  # Angstrom, cubic box of the halogen molecules
+
 _SPACE_GROUP_NUMBERS = {"cotunnite": 62, "CdI2": 164}
 
 
@@ -237,3 +242,32 @@ def competing_phase(material: str, a: float | None = None) -> Atoms:
         )
     atoms.info["a"] = a_ref * scale
     return atoms
+
+
+def phase_structure(phase: str, a: float | None = None, box: float = MOLECULE_BOX) -> Atoms:
+    """Starting structure of an elemental reference or a competing phase.
+
+    ``phase`` is an element of :data:`ELEMENT_PHASES` (bcc K or Cs, fcc Pb: primitive cells at
+    ``a`` or ASE's reference lattice constant), a halogen molecule (Br2, I2: in a cubic box of
+    ``box`` Angstrom, bond length the sum of covalent radii; relax it), or a compound of
+    :data:`perovcalc.bulk.COMPETING_PHASES` at its experimental lattice (``a`` overrides it).
+    """
+    from ase.build import bulk as ase_bulk
+    from ase.data import atomic_numbers, covalent_radii
+
+    from perovcalc.presets import VACUUM_GAP
+
+    metals = [s for s, kind in ELEMENT_PHASES.items() if kind in ("bcc", "fcc")]
+    allowed = [*metals, *MOLECULES, *COMPETING_PHASES]
+    if phase in metals:
+        return ase_bulk(phase, ELEMENT_PHASES[phase], a=a)
+    if phase in MOLECULES:
+        bond = 2 * covalent_radii[atomic_numbers[phase[:-1]]]
+        if not float(box) >= bond + VACUUM_GAP:
+            raise InputError("box", box, f"a cubic box edge >= {bond + VACUUM_GAP:.2f} Angstrom")
+        molecule = Atoms(phase, positions=[(0, 0, 0), (0, 0, bond)], cell=[box] * 3, pbc=True)
+        molecule.center()
+        return molecule
+    if phase in COMPETING_PHASES:
+        return competing_phase(phase, a)
+    raise InputError("phase", phase, allowed)

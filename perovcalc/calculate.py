@@ -41,6 +41,11 @@ class CalcResult:
         return float(self.atoms.get_potential_energy())
 
 
+def read_checkpoint(path: Path, empty: type = dict):
+    """The JSON data :func:`write_checkpoint` left in ``path``; ``empty()`` if there is none."""
+    return json.loads(path.read_text()) if path.is_file() else empty()
+
+
 def write_checkpoint(path: Path, data) -> None:
     """Atomically replace ``path`` with ``data`` as JSON (on MPI rank 0 only)."""
     from ase.parallel import world
@@ -256,7 +261,7 @@ def relax_lattice(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     checkpoint = workdir / "eos.json"
-    done = json.loads(checkpoint.read_text()) if checkpoint.exists() else []
+    done = read_checkpoint(checkpoint, list)
     run = _Retrying(params, workdir)
     scales = np.linspace(1 - strain, 1 + strain, points)
     for scale in scales[len(done) :]:

@@ -12,7 +12,7 @@ A campaign file (``workflows/*.toml``)::
     a = 5.874
 
     [tasks.lattice]
-    kind = "relax_lattice"          # see perovcalc.tasks.KINDS
+    kind = "relax_lattice"          # see perovcalc.kinds.KINDS
     structure = "cspbbr3"           # a structure name, or "task:NAME" (that task's final structure)
     options = { points = 5 }        # kind-specific options
     params = { maxiter = 60 }       # GPAW keyword overrides on top of the preset
@@ -66,8 +66,9 @@ from perovcalc.guards import (
     gpaw_keywords,
     non_finite,
 )
+from perovcalc.kinds import get_kind, keyed_options, resolve_options
 from perovcalc.presets import PRESETS
-from perovcalc.tasks import get_kind, keyed_options, resolve_options
+from perovcalc.tasks import TASK_REF
 
 BUILDERS: dict[str, str] = {
     "perovskite": "perovcalc.bulk:cubic_perovskite",
@@ -75,9 +76,8 @@ BUILDERS: dict[str, str] = {
     "slab": "perovcalc.slab:perovskite_slab",
     "nanocrystal": "perovcalc.nanocrystal:nanocrystal",
     "file": "perovcalc.files:read_structure",
-    "phase": "perovcalc.formation:phase_structure",
+    "phase": "perovcalc.bulk:phase_structure",
 }
-TASK_REF = "task:"
 TASK_KEYS = {
     "kind", "structure", "preset", "params", "options", "needs", "charge", "labels", "max_ranks"
 }  # fmt: skip

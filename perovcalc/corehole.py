@@ -36,6 +36,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,8 @@ import numpy as np
 from ase.units import Ha
 
 from perovcalc.errors import InputError, MissingDependencyError, PerovcalcError
+from perovcalc.xps import core_levels
 
-LEVELS = {"Br": "3d", "K": "2p", "Pb": "4f", "I": "3d", "Cs": "3d"}
 HOLES = (1.0, 0.5)
 XCS = ("PBE", "LDA")
 
@@ -70,6 +71,21 @@ OVERRIDES: dict[str, dict[str, object]] = {"K": {"empty_states": "3d"}}
 
 CACHE_FORMAT = 1
 _META = "dataset.json"
+
+
+def levels_by_element(names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Core-level names ("Br 3d", "Pb 5d", "Pb 4f", ...) grouped by element, in their order."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        element, level = name.split()
+        found[element] = (*found.get(element, ()), level)
+    return found
+
+
+#: Core levels a hole can be put in, by element: the rows of reference/core_levels.csv, the one
+#: core-level registry (an element may have several rows). LEVELS: each element's first level.
+HOLE_LEVELS = levels_by_element(core_levels())
+LEVELS = {element: levels[0] for element, levels in HOLE_LEVELS.items()}
 
 
 @dataclass(frozen=True)
@@ -134,10 +150,10 @@ def core_hole_setup(element: str, level: str, hole: float = 1.0, xc: str = "PBE"
     Generated (a few seconds) and cached on the first call, read from the cache afterwards.
     Raises :class:`PerovcalcError` if GPAW refuses the dataset or the ghost check fails.
     """
-    if element not in LEVELS:
-        raise InputError("element", element, sorted(LEVELS))
-    if level != LEVELS[element]:
-        raise InputError(f"{element} core level", level, [LEVELS[element]])
+    if element not in HOLE_LEVELS:
+        raise InputError("element", element, sorted(HOLE_LEVELS))
+    if level not in HOLE_LEVELS[element]:
+        raise InputError(f"{element} core level", level, list(HOLE_LEVELS[element]))
     if hole not in HOLES:
         raise InputError("core hole", hole, HOLES)
     hole = float(hole)  # 1 and 1.0 must give the same cache key

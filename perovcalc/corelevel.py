@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from perovcalc.calculate import CalcResult
 from perovcalc.corehole import LEVELS, activate, core_hole_setup
 from perovcalc.errors import InputError, MissingDependencyError, PerovcalcError
+from perovcalc.symmetry import distinct_sites
 
 DELTA_SCF = "delta-scf"
 INITIAL_STATE = "initial-state"
@@ -56,31 +56,6 @@ class CoreLevelShifts:
     gpaw_version: str
     setup_name: str | None = None
     notes: tuple[str, ...] = field(default=())
-
-
-def distinct_sites(atoms: Atoms, element: str, symprec: float = 1e-3) -> list[int]:
-    """One atom index (the lowest) per symmetry-distinct site of ``element`` (spglib).
-
-    Slabs and molecules are analysed as 3-d periodic cells, so give them their vacuum.
-    """
-    import spglib
-    from spglib.error import SpglibError
-
-    indices = [a.index for a in atoms if a.symbol == element]
-    if not indices:
-        raise InputError("element", element, sorted(set(atoms.get_chemical_symbols())))
-    if atoms.cell.rank < 3:
-        raise InputError("cell", atoms.cell.tolist(), "a 3-d cell (add vacuum to slabs)")
-    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    formula = atoms.get_chemical_formula()
-    try:
-        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    except SpglibError as err:  # spglib's new error handling raises instead of returning None
-        raise PerovcalcError(f"spglib failed on {formula}: {err}") from err
-    if dataset is None:
-        raise PerovcalcError(f"spglib failed on {formula}")
-    classes = {int(dataset.equivalent_atoms[i]) for i in indices}
-    return sorted(min(i for i in indices if dataset.equivalent_atoms[i] == c) for c in classes)
 
 
 def delta_scf_energy(atoms: Atoms, index: int, element: str, level: str, params: dict) -> float:
@@ -220,73 +195,3 @@ def _with_hole(params: dict, index: int, setup_name: str, label: str) -> dict:
         path = Path(txt)
         hole["txt"] = str(path.with_name(f"{path.stem}-{label}-hole{index}{path.suffix}"))
     return hole
-
-
-def site_classes(atoms: Atoms, symprec: float = 1e-3) -> list[int]:
-    """spglib class (lowest equivalent index) of every atom."""
-    import spglib
-
-    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
-    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    classes = [int(c) for c in dataset.equivalent_atoms]
-    lowest = {c: min(i for i, k in enumerate(classes) if k == c) for c in set(classes)}
-    return [lowest[c] for c in classes]
-
-
-def core_level_task(ctx) -> CalcResult:
-    """Campaign task: core-level energies of every distinct site of the requested levels.
-
-    Stores, per level ("Br 3d", ...) and per distinct site: the Delta-SCF binding energy
-    E_hole - E_ground (eV; the same frozen-core constant for every model computed with the
-    same datasets, so differences between models and between elements' model-to-model
-    changes are meaningful), the initial-state shift of every atom, the depth below the
-    outermost atom along c (A) and the site multiplicity. Each Delta-SCF energy is
-    checkpointed in ``core_levels.json``.
-    """
-    import json
-
-    from perovcalc.calculate import make_calculator, single_point, write_checkpoint
-
-    atoms, workdir = ctx.atoms, ctx.workdir
-    method = ctx.options["method"]
-    ground = single_point(atoms, ctx.params, workdir / "ground", ("energy",))
-    e_ground = ground.energy
-    checkpoint = workdir / "core_levels.json"
-    done = json.loads(checkpoint.read_text()) if checkpoint.exists() else {}
-    depth = atoms.positions[:, 2].max() - atoms.positions[:, 2]
-    classes = site_classes(atoms)
-    calc = None
-    levels = {}
-    for label in ctx.options["levels"]:
-        element, _, level = label.partition(" ")
-        if element not in LEVELS or LEVELS[element] != level:
-            allowed = [f"{e} {lv}" for e, lv in LEVELS.items()]
-            raise InputError("options.levels", label, allowed)
-        sites = distinct_sites(atoms, element)
-        entry = {
-            "sites": sites,
-            "depth": {
-                str(i): float(depth[i]) for i in range(len(atoms)) if atoms[i].symbol == element
-            },
-            "multiplicity": {str(i): classes.count(classes[i]) for i in sites},
-            "site_depth": {  # shallowest member of each class of equivalent atoms
-                str(i): float(min(depth[j] for j in range(len(atoms)) if classes[j] == classes[i]))
-                for i in sites
-            },
-        }
-        if method in ("delta_scf", "both"):
-            for i in sites:
-                key = f"{label}:{i}"
-                if key not in done:
-                    params = {**ground.params, "txt": str(workdir / f"hole-{element}{i}.txt")}
-                    done[key] = delta_scf_energy(atoms, i, element, level, params) - e_ground
-                    write_checkpoint(checkpoint, done)
-            entry["delta_scf"] = {str(i): done[f"{label}:{i}"] for i in sites}
-        if method in ("initial_state", "both"):
-            if calc is None:
-                calc = make_calculator(ground.params, workdir / "initial_state.txt")
-            shifts = initial_state_shifts(atoms, element, calc=calc, reference_index=sites[0])
-            entry["initial_state"] = {str(i): s for i, s in shifts.shifts.items()}
-        levels[label] = entry
-    data = {"ground_energy": e_ground, "levels": levels, "method": method}
-    return CalcResult(ground.atoms, ground.params, data)

@@ -1,4 +1,4 @@
-"""Halide vacancy formation energies: chemical potentials, corrections, task kinds and tables.
+"""Halide vacancy formation energies: chemical potentials, corrections, tables and figures.
 
 The formation energy of a defect in charge state q is
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -35,50 +34,13 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.units import Bohr, Hartree
 
-from perovcalc.calculate import CalcResult, relax_lattice, relax_positions
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.vacancy import HALIDES
 
 CONDITIONS = ("rich", "poor")
-#: Elemental reference phases: metals in their ground-state lattices, halogens as molecules.
-ELEMENT_PHASES = {"Cs": "bcc", "K": "bcc", "Pb": "fcc", "Br": "Br2", "I": "I2"}
-MOLECULES = ("Br2", "I2")
-MOLECULE_BOX = 12.0  # Angstrom, cubic box of the halogen molecules
 GAUSSIAN_FWHM = 2.0 * Bohr  # Angstrom, width of the model charge (gpaw.defects default)
-
-
-# ------------------------------------------------------------------ reference structures
-def phase_structure(phase: str, a: float | None = None, box: float = MOLECULE_BOX) -> Atoms:
-    """Starting structure of an elemental reference or a competing phase.
-
-    ``phase`` is an element of :data:`ELEMENT_PHASES` (bcc K or Cs, fcc Pb: primitive cells at
-    ``a`` or ASE's reference lattice constant), a halogen molecule (Br2, I2: in a cubic box of
-    ``box`` Angstrom, bond length the sum of covalent radii; relax it), or a compound of
-    :data:`perovcalc.bulk.COMPETING_PHASES` at its experimental lattice (``a`` overrides it).
-    """
-    from ase.build import bulk as ase_bulk
-    from ase.data import atomic_numbers, covalent_radii
-
-    from perovcalc.bulk import COMPETING_PHASES, competing_phase
-    from perovcalc.presets import VACUUM_GAP
-
-    metals = [s for s, kind in ELEMENT_PHASES.items() if kind in ("bcc", "fcc")]
-    allowed = [*metals, *MOLECULES, *COMPETING_PHASES]
-    if phase in metals:
-        return ase_bulk(phase, ELEMENT_PHASES[phase], a=a)
-    if phase in MOLECULES:
-        bond = 2 * covalent_radii[atomic_numbers[phase[:-1]]]
-        if not float(box) >= bond + VACUUM_GAP:
-            raise InputError("box", box, f"a cubic box edge >= {bond + VACUUM_GAP:.2f} Angstrom")
-        molecule = Atoms(phase, positions=[(0, 0, 0), (0, 0, bond)], cell=[box] * 3, pbc=True)
-        molecule.center()
-        return molecule
-    if phase in COMPETING_PHASES:
-        return competing_phase(phase, a)
-    raise InputError("phase", phase, allowed)
 
 
 # ------------------------------------------------------------------ chemical potentials
@@ -360,163 +322,31 @@ def band_edges(atoms: Atoms, txt: str | Path = "-") -> dict:
     return {"vbm": float(homo), "cbm": float(lumo), "gap": float(lumo - homo)}
 
 
-def _electrostatic_profile(atoms: Atoms) -> dict:
+def electrostatic_profile(atoms: Atoms) -> dict:
+    """The planar-averaged electrostatic potential (eV) of ``atoms`` along c, as
+    ``{"potential_profile": [...]}`` (the input of :func:`freysoldt_correction`)."""
     return {"potential_profile": planar_average(atoms.calc.get_electrostatic_potential()).tolist()}
 
 
-# ------------------------------------------------------------------ task kinds
-def rattle_option(ctx, steps: int, steps_field: str) -> float:
-    """The task's ``rattle`` option (A), checked against its relaxation ``steps``."""
-    rattle, where = ctx.options["rattle"], f"task {ctx.name}"
-    if rattle < 0:
-        raise InputError("options.rattle", rattle, "a standard deviation >= 0 A", where)
-    if rattle and not steps:
-        raise InputError(
-            "options.rattle", rattle, f"0 with options.{steps_field} = 0 (no relaxation)", where
-        )
-    return rattle
-
-
-def _formula_units(atoms: Atoms) -> tuple[str, float]:
+# ------------------------------------------------------------------ defect cells
+def formula_units(atoms: Atoms) -> tuple[str, float]:
+    """Reduced formula of ``atoms`` and the number of formula units in it."""
     comp = _composition(atoms.get_chemical_formula())
     reduced, factor = comp.get_reduced_composition_and_factor()
     return reduced.reduced_formula, float(factor)
 
 
-def competing_phase_task(ctx) -> CalcResult:
-    """Relaxed energy of a phase for the chemical potentials: for a bulk cell an isotropic
-    E(V) fit (option ``cell``), then positions at the fitted volume; molecules: positions."""
-    from perovcalc.presets import system_kind
-
-    atoms, data = ctx.atoms, {}
-    if ctx.options["cell"] == "isotropic" and system_kind(atoms) == "bulk":
-        eos = relax_lattice(
-            atoms, ctx.params, ctx.workdir, ctx.options["strain"], ctx.options["points"]
-        )
-        atoms = eos.atoms
-        data = {k: eos.data[k] for k in ("lattice_constant", "volume", "bulk_modulus", "points")}
-    result = relax_positions(atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"])
-    formula, units = _formula_units(result.atoms)
-    data.update(result.data)
-    data.update(
-        formula=formula,
-        formula_units=units,
-        energy_per_formula_unit=result.energy / units,
-    )
-    return CalcResult(result.atoms, result.params, data)
-
-
-def defect_host_task(ctx) -> CalcResult:
-    """Relaxed defect-free host supercell or slab, with its band edges and the planar-averaged
-    electrostatic potential (for the charged-defect correction). Option ``rattle`` (A): the
-    free atoms start randomly displaced (seed 0)."""
-    rattle = rattle_option(ctx, ctx.options["steps"], "steps")
-    atoms = ctx.atoms.copy()
-    if rattle:
-        atoms.rattle(rattle, seed=0)
-
-    def analyse(atoms: Atoms) -> dict:
-        return {
-            **band_edges(atoms, ctx.workdir / "band_edges.txt"),
-            **_electrostatic_profile(atoms),
-        }
-
-    result = relax_positions(
-        atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"], analyse
-    )
-    result.data["rattle"] = rattle
-    if "layer" in ctx.atoms.arrays:  # the results store keeps no per-atom arrays
-        result.data["layer"] = ctx.atoms.arrays["layer"].tolist()
-        keys = ("layers", "termination", "passivation", "a")
-        result.data["slab"] = {k: ctx.atoms.info[k] for k in keys if k in ctx.atoms.info}
-    result.data["formula"] = _formula_units(ctx.atoms)[0]
-    return result
-
-
-def _settings(row) -> dict:
-    """Settings that make total energies comparable: preset, functional, plane-wave cutoff."""
-    return {"preset": row.get("preset"), "xc": row.get("xc"), "ecut": row.get("ecut")}
-
-
-def _common_settings(rows: Mapping[str, object], where: str) -> dict:
-    """The one set of settings all ``rows`` were computed with; error if they differ."""
-    seen: dict[str, list[str]] = {}
-    for name, row in rows.items():
-        seen.setdefault(json.dumps(_settings(row), sort_keys=True), []).append(name)
-    if len(seen) != 1:
-        listed = "; ".join(f"{', '.join(names)}: {key}" for key, names in seen.items())
-        raise PerovcalcError(f"{where}: energies computed with different settings ({listed})")
-    return json.loads(next(iter(seen)))
-
-
-def chemical_potentials_task(ctx) -> CalcResult:
-    """Stability region of the task's structure (the host) from the energies of all the
-    tasks it depends on (host, competing phases, elemental references)."""
-    rows = {name: row for name, row in ctx.dependencies.items() if row.get("energy") is not None}
-    settings = _common_settings(rows, f"task {ctx.name}")
-    energies: dict[str, float] = {}
-    for row in rows.values():
-        energies[row.formula] = min(row.energy, energies.get(row.formula, math.inf))
-    host = _formula_units(ctx.atoms)[0]
-    region = stability_region(
-        host,
-        energies,
-        ctx.options["host_on_hull"],
-        ctx.options["tolerance"],
-        ctx.options["exclude"],
-    )
-    limits = {
-        el: {c: region.chemical_potential(el, c) for c in CONDITIONS} for el in region.elements
-    }
-    data = {
-        "region": region.todict(),
-        "limits": limits,
-        "phases": {
-            name: {"formula": row.formula, "energy": row.energy} for name, row in rows.items()
-        },
-        "settings": settings,
-    }
-    return CalcResult(ctx.atoms, ctx.params, data)
-
-
-def dependency_row(ctx, kind: str):
-    """The one finished dependency of task ``ctx`` of ``kind`` (an ASE db row); error otherwise."""
-    found = [row for row in ctx.dependencies.values() if row.get("kind") == kind]
-    if len(found) != 1:
-        raise PerovcalcError(
-            f"task {ctx.name} needs exactly one finished '{kind}' task among its dependencies "
-            f"(structure or needs), found {len(found)}"
-        )
-    return found[0]
-
-
-def defect_host(ctx) -> tuple[object, Atoms, int | None]:
-    """The ``defect_host`` dependency of task ``ctx``: its row, the relaxed host (``ctx.atoms``)
-    with its per-atom ``layer`` array restored (the store keeps no per-atom arrays), and the
-    index of the outermost perovskite layer of a slab (None in bulk)."""
-    row = dependency_row(ctx, "defect_host")
-    data = row.data["result"]
-    host = ctx.atoms.copy()
-    if "layer" in data:
-        host.arrays["layer"] = np.array(data["layer"], dtype=int)
-    outer = (data["slab"]["layers"] - 1) // 2 if data.get("slab") else None
-    return row, host, outer
-
-
 def defect_parameters(params: dict, defect: Atoms, charge: int) -> dict:
     """The host's GPAW parameters for a defect cell: ``charge``, and spin polarisation when
-    the electron count is odd."""
+    the electron count is odd (:func:`perovcalc.presets.electronic_settings`)."""
     from copy import deepcopy
 
-    from perovcalc.presets import valence_electrons
+    from perovcalc.presets import electronic_settings
 
     result = deepcopy(params)
     result.pop("charge", None)
     result.pop("spinpol", None)
-    if charge:
-        result["charge"] = charge
-    if (valence_electrons(defect) - charge) % 2:
-        result["spinpol"] = True
+    result.update(electronic_settings(defect, charge))
     return result
 
 
@@ -529,162 +359,6 @@ def vacancy_moments(host: Atoms, atoms: Atoms, vacancy: int, removed: int) -> No
         nearest = min(lead, key=lambda i: host.get_distance(vacancy, i, mic=True))
         moments[nearest - (nearest > removed)] = 1.0
     atoms.set_initial_magnetic_moments(moments)
-
-
-def _charges(value) -> list[int]:
-    allowed = "a list of integer charge states, e.g. [0, 1]"
-    if not isinstance(value, list) or not value:
-        raise InputError("options.charges", value, allowed)
-    for q in value:
-        if isinstance(q, bool) or not isinstance(q, int):
-            raise InputError("options.charges", value, allowed)
-    return sorted(set(value))
-
-
-def vacancy_formation_task(ctx) -> CalcResult:
-    """Halide vacancies at every symmetry-distinct site of a relaxed host (its structure is a
-    ``defect_host`` task), in each charge state, relaxed, with formation energies at the
-    halide-rich and halide-poor limits of a ``chemical_potentials`` task (E_F at the VBM)."""
-    from perovcalc.calculate import write_checkpoint
-    from perovcalc.presets import system_kind
-    from perovcalc.vacancy import distinct_halide_sites, remove_atom
-
-    host_row, host, outer = defect_host(ctx)
-    chem_row = dependency_row(ctx, "chemical_potentials")
-    host_settings = _settings(host_row)
-    kpts = "x".join(str(k) for k in ctx.params["kpts"]["size"])
-    if host_row.get("kpts") != kpts:
-        raise PerovcalcError(
-            f"task {ctx.name}: host k-points {host_row.get('kpts')}, vacancies {kpts}; "
-            "give both tasks the same params"
-        )
-    if (
-        host_settings != chem_row.data["result"]["settings"]
-        or host_settings["preset"] != ctx.preset
-    ):
-        raise PerovcalcError(
-            f"task {ctx.name}: host {host_settings}, chemical potentials "
-            f"{chem_row.data['result']['settings']}, vacancies preset={ctx.preset}; "
-            "compute all of them with one preset"
-        )
-    region = StabilityRegion.fromdict(chem_row.data["result"]["region"])
-    host_data = host_row.data["result"]
-    fmax, host_force = ctx.fmax(), host_data.get("max_force", 0.0)
-    if ctx.options["steps"] and fmax < host_force:  # it would gain the host's relaxation too
-        raise InputError(
-            "options.fmax",
-            fmax,
-            f">= {host_force:.3f} eV/A, the largest force left in the host (task "
-            f"{host_row.task}); a defect relaxed further than its host biases E_f low: "
-            "relax the host to this fmax (its fmax option)",
-            f"task {ctx.name}",
-        )
-    rattle = rattle_option(ctx, ctx.options["steps"], "steps")
-    environment = system_kind(host)
-    charges = _charges(ctx.options["charges"])
-    if environment != "bulk" and charges != [0]:
-        raise InputError(
-            "options.charges", charges, "[0] for a slab (no charged-slab correction is offered)"
-        )
-    epsilon = ctx.options["epsilon"]
-    if any(charges) and epsilon is None:
-        epsilon = dielectric_constant(host_data.get("formula", _formula_units(host)[0]))
-    species = ctx.options["species"]
-    sites = [s for s in distinct_halide_sites(host) if species in ("all", s.species)]
-    if ctx.options["sites"] is not None:
-        allowed = [s.index for s in sites]
-        chosen = ctx.options["sites"]
-        bad = [i for i in chosen if i not in allowed]
-        if bad:
-            raise InputError("options.sites", bad[0], allowed)
-        sites = [s for s in sites if s.index in chosen]
-    for s in sites:
-        if s.species not in region.elements:
-            raise InputError("species", s.species, region.elements, f"task {ctx.name}")
-    checkpoint = ctx.workdir / "vacancies.json"
-    done = json.loads(checkpoint.read_text()) if checkpoint.exists() else {}
-    for site in sites:
-        for q in charges:
-            key = f"{site.species}{site.index}_q{q:+d}"
-            if key in done:
-                continue
-            defect = remove_atom(host, site.index)
-            if rattle:
-                defect.rattle(rattle, seed=site.index)
-            params = defect_parameters(ctx.params, defect, q)
-            if params.get("spinpol"):
-                vacancy_moments(host, defect, site.index, site.index)
-            relaxed = relax_positions(
-                defect,
-                params,
-                ctx.workdir / key,
-                fmax,
-                ctx.options["steps"],
-                _electrostatic_profile if q else None,
-            )
-            correction = ChargeCorrection(0.0, 0.0, 0.0)
-            if q:
-                correction = freysoldt_correction(
-                    host.cell,
-                    host_data["potential_profile"],
-                    relaxed.data["potential_profile"],
-                    host.positions[site.index],
-                    q,
-                    epsilon,
-                )
-            energies = {
-                c: formation_energy(
-                    relaxed.energy,
-                    host_row.energy,
-                    {site.species: 1},
-                    {site.species: region.chemical_potential(site.species, c)},
-                    q,
-                    host_data["vbm"] if q else 0.0,
-                    0.0,
-                    correction.energy,
-                )
-                for c in CONDITIONS
-            }
-            done[key] = {
-                "site": site.index,
-                "species": site.species,
-                "multiplicity": site.multiplicity,
-                "layer": site.layer,
-                "layer_from_surface": None if outer is None else outer - site.layer,
-                "depth": site.depth,
-                "charge": q,
-                "energy": relaxed.energy,
-                "relaxation_energy": None  # the rattled start is no reference
-                if rattle
-                else relaxed.data["initial_energy"] - relaxed.energy,
-                "rattle": rattle,
-                "correction": asdict(correction),
-                "formation_energy": energies,
-                "converged": relaxed.data["converged"],
-                "steps": relaxed.data["steps"],
-                "max_force": relaxed.data["max_force"],
-                "spinpol": bool(params.get("spinpol", False)),
-                "positions": relaxed.atoms.positions.tolist(),
-            }
-            write_checkpoint(checkpoint, done)
-    entries = [done[f"{s.species}{s.index}_q{q:+d}"] for s in sites for q in charges]
-    first = entries[0]
-    atoms = remove_atom(host, first["site"])
-    atoms.positions = first["positions"]
-    atoms.calc = SinglePointCalculator(atoms, energy=first["energy"])
-    data = {
-        "environment": environment,
-        "host": {
-            "formula": host_data.get("formula"),
-            "energy": host_row.energy,
-            **{k: host_data.get(k) for k in ("vbm", "cbm", "gap", "slab")},
-        },
-        "chemical_potentials": chem_row.data["result"]["limits"],
-        "region_host": region.host,
-        "epsilon": epsilon,
-        "entries": entries,
-    }
-    return CalcResult(atoms, ctx.params, data)
 
 
 # ------------------------------------------------------------------ tables and plots
@@ -740,50 +414,6 @@ def surface_change(bare: Mapping, passivated: Mapping, condition: str = "poor") 
             }
         )
     return rows
-
-
-def format_vacancy_table(name: str, result: Mapping) -> str:
-    """The vacancy formation energies of one task as a text table."""
-    host = result["host"]
-    lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
-    if result["environment"] == "bulk":
-        lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV (PBE)")
-    for element, mu in result["chemical_potentials"].items():
-        lines.append(
-            f"  mu_{element} (eV): {element}-rich {mu['rich']:.3f}, {element}-poor {mu['poor']:.3f}"
-        )
-    if any(e["charge"] for e in result["entries"]):
-        lines.append(f"  charged defects: Freysoldt correction, epsilon = {result['epsilon']:g}")
-    lines.append("  E_relax: energy given up by relaxing the defect cell (eV; unrelaxed - relaxed)")
-    rattled = sorted({e["rattle"] for e in result["entries"] if e.get("rattle")})
-    if rattled:
-        lines.append(
-            f"  rattled starts (free atoms displaced by {', '.join(f'{r:g}' for r in rattled)} A, "
-            "std. dev.): no E_relax"
-        )
-    lines.append(
-        f"  {'site':>5} {'X':<3}{'mult':>5} {'layer':>6} {'depth A':>8} {'q':>3} "
-        f"{'E_corr':>7} {'E_f X-rich':>11} {'E_f X-poor':>11} {'E_relax':>8}  relaxed"
-    )
-    for e in result["entries"]:
-        layer = "-" if e["layer_from_surface"] is None else str(e["layer_from_surface"])
-        depth = "-" if e["depth"] is None else f"{e['depth']:.2f}"
-        e_relax = "-" if e.get("relaxation_energy") is None else f"{e['relaxation_energy']:.3f}"
-        relaxed = "yes" if e["converged"] else f"no ({e['max_force']:.2f} eV/A)"
-        lines.append(
-            f"  {e['site']:>5} {e['species']:<3}{e['multiplicity']:>5} {layer:>6} {depth:>8} "
-            f"{e['charge']:>+3d} {e['correction']['energy']:>7.3f} "
-            f"{e['formation_energy']['rich']:>11.3f} {e['formation_energy']['poor']:>11.3f} "
-            f"{e_relax:>8}  {relaxed}"
-        )
-    distribution = site_distribution(result)
-    if any(d["sites"] > 1 for d in distribution.values()):
-        for species, d in distribution.items():
-            lines.append(
-                f"  V_{species} over {d['sites']} distinct sites (X-poor, E_F = VBM): "
-                f"min {d['min']:.3f}, mean {d['mean']:.3f}, max {d['max']:.3f} eV"
-            )
-    return "\n".join(lines)
 
 
 def literature_table() -> str:

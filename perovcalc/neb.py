@@ -41,8 +41,8 @@ endpoints, relaxes that image (or a minimum between images) into an intermediate
 runs a band on each side of it, ``<workdir>/neb-<from>-<to>``; the barriers of the whole path
 count from the lowest state before each saddle (:func:`path_barriers`).
 
-Campaign task kind ``migration_barrier`` (:func:`migration_barrier_task`): the barrier of a
-neutral halide vacancy hopping between neighbouring sites of a relaxed ``defect_host``.
+The campaign task kind ``migration_barrier`` (:mod:`perovcalc.kinds.migration`) runs
+:func:`run_path` on a halide vacancy hopping between neighbouring sites of a relaxed host.
 """
 
 from __future__ import annotations
@@ -68,13 +68,11 @@ from ase.geometry import find_mic
 
 from perovcalc.calculate import read_frames, write_checkpoint
 from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.vacancy import HALOGENS
 
-if TYPE_CHECKING:  # ase.mep (scipy) is imported where a band runs: tasks.py imports this module
+if TYPE_CHECKING:  # ase.mep (scipy) is imported where a band runs: kinds/ imports this module
     from ase.mep import NEB
 
-    from perovcalc.calculate import CalcResult
-
-HALOGENS = ("F", "Cl", "Br", "I")
 HOP_DISTANCE = (3.0, 5.3)  # Angstrom: the X-X octahedron edge a/sqrt(2) is 4.1-4.5 A in CsPbX3
 MAX_OTHER_DISPLACEMENT = 1.5  # A: relaxation differences; a misordered atom moves >= 3.5 A
 RECONSTRUCTION = 1.0  # A: relaxed endpoints differing more besides the hop: a reconstruction
@@ -158,6 +156,31 @@ class NEBResult:
         data = asdict(self)
         del data["images"]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> NEBResult:
+        """The result :meth:`as_dict` stored (no images). Results of earlier versions: a band
+        without ``total_cost`` cost what it cost this run; without ``minima``, ``intermediates``
+        or ``unstable_endpoints`` it is one band, judged here."""
+        energies = [float(e) for e in data["energies"]]
+        return cls(
+            forward_barrier=data["forward_barrier"],
+            reverse_barrier=data["reverse_barrier"],
+            reaction_energy=data["reaction_energy"],
+            saddle_index=data["saddle_index"],
+            saddle_energy=data["saddle_energy"],
+            energies=energies,
+            residual=data["residual"],
+            converged=data["converged"],
+            cost=NEBCost(**data["cost"]),
+            total_cost=NEBCost(**(data.get("total_cost") or data["cost"])),
+            hop=Hop(**data["hop"]),
+            settings=data["settings"],
+            unstable_endpoints=data.get("unstable_endpoints", unstable_endpoints(energies)),
+            minima=data.get("minima", [0, len(energies) - 1]),
+            intermediates=data.get("intermediates", []),
+            images=[],
+        )
 
 
 def validate_endpoints(initial: Atoms, final: Atoms, hopper: int | None = None) -> Hop:
@@ -841,384 +864,3 @@ def band_profile(images: list[Atoms]) -> tuple[list[float], list[float]]:
         direction = direction / np.linalg.norm(direction)
         forces.append(float(np.sum(image.get_forces(apply_constraint=False) * direction)))
     return path, forces
-
-
-# ------------------------------------------------------------------ campaign task kind
-def _layers_from_surface(host: Atoms, outer: int | None) -> np.ndarray | None:
-    """Perovskite layer below the nearest surface of each atom of a slab (0 = outermost,
-    -1 = KBr overlayer); None in bulk."""
-    if outer is None or "layer" not in host.arrays:
-        return None
-    return outer - host.arrays["layer"]
-
-
-def _fixed_atoms(atoms: Atoms) -> set[int]:
-    from ase.constraints import FixAtoms
-
-    return {int(i) for c in atoms.constraints if isinstance(c, FixAtoms) for i in c.index}
-
-
-def _listed(indices: list[int]) -> str:
-    return ", ".join(map(str, indices[:20])) + (", ..." if len(indices) > 20 else "")
-
-
-def choose_hop(
-    host: Atoms,
-    species: str,
-    site: int | None = None,
-    to: int | None = None,
-    outer: int | None = None,
-    where: str = "",
-) -> tuple[int, int]:
-    """The vacancy site and the neighbouring halide that hops into it (host atom indices).
-
-    ``site`` defaults to the first symmetry-distinct ``species`` site
-    (:func:`perovcalc.vacancy.distinct_halide_sites`); for a slab (``outer`` = the layer number
-    of its outermost perovskite layer) the distinct site nearest the surface in the outer
-    perovskite layer or below (never in a KBr overlayer). ``to`` defaults to the nearest
-    ``species`` neighbour along an octahedron edge (:func:`perovcalc.vacancy.neighbour_hops`);
-    for a slab the nearest one in the same layer as ``site`` or in the layer just below it
-    (the vacancy stays near the surface instead of moving out into an overlayer), else the
-    nearest of all. Atoms fixed by a ``FixAtoms`` constraint cannot hop. Bad choices raise
-    InputError naming the option and the allowed indices.
-    """
-    from perovcalc.vacancy import distinct_halide_sites, neighbour_hops
-
-    symbols = host.get_chemical_symbols()
-    same = [i for i, s in enumerate(symbols) if s == species]
-    if not same:
-        present = sorted({s for s in symbols if s in HALOGENS})
-        raise InputError("options.species", species, present, where)
-    depth = _layers_from_surface(host, outer)
-    if site is None:
-        sites = [s for s in distinct_halide_sites(host) if s.species == species]
-        if depth is not None:
-            sites = [s for s in sites if depth[s.index] >= 0] or sites
-            sites.sort(key=lambda s: depth[s.index])
-        site = sites[0].index
-    elif isinstance(site, bool) or site not in same:
-        allowed = f"the index of a {species} atom: {_listed(same)}"
-        raise InputError("options.site", site, allowed, where)
-    fixed = _fixed_atoms(host)
-    hops = [j for j in neighbour_hops(host, site) if symbols[j] == species and j not in fixed]
-    if not hops:
-        raise InputError(
-            "options.site", site, f"a {species} site with a free {species} neighbour to hop", where
-        )
-    if to is None:
-        if depth is not None:
-            near = [j for j in hops if depth[j] in (depth[site], depth[site] + 1)]
-            hops = near or hops
-        return site, hops[0]
-    if isinstance(to, bool) or to not in hops:
-        raise InputError(
-            "options.to",
-            to,
-            f"a free {species} atom sharing an octahedron edge with site {site}: {hops}",
-            where,
-        )
-    return site, to
-
-
-def _symmetry_operations(host: Atoms, source: int, target: int, tolerance: float = 0.01):
-    """The space-group operations of ``host`` that take atom ``source`` onto atom ``target``:
-    (Cartesian matrix M acting on row vectors, u' = u @ M; permutation p, atom i -> p[i]).
-    ``tolerance`` in A."""
-    import spglib
-
-    cell = np.array(host.cell)
-    frac = host.get_scaled_positions(wrap=False)
-    ops = spglib.get_symmetry((cell, frac, host.numbers), symprec=tolerance)
-    if ops is None:
-        return
-
-    def distances(delta: np.ndarray) -> np.ndarray:
-        return np.linalg.norm((delta - np.round(delta)) @ cell, axis=-1)
-
-    for rotation, translation in zip(ops["rotations"], ops["translations"], strict=True):
-        mapped = frac @ rotation.T + translation
-        if distances(mapped[source] - frac[target]) > tolerance:
-            continue
-        gaps = distances(mapped[:, None, :] - frac[None, :, :])
-        gaps[host.numbers[:, None] != host.numbers[None, :]] = np.inf
-        permutation = gaps.argmin(axis=1)
-        if gaps.min(axis=1).max() < tolerance and len(set(permutation)) == len(host):
-            yield np.linalg.inv(cell) @ rotation.T @ cell, permutation
-
-
-def _displacements(host: Atoms, vacancy: int, positions) -> np.ndarray:
-    """Displacement (A) of every host atom from its host position in a cell without atom
-    ``vacancy`` (``positions``: host order without it; its own row is zero)."""
-    field = np.zeros((len(host), 3))
-    others = np.arange(len(host)) != vacancy
-    moved = np.asarray(positions, dtype=float) - host.positions[others]
-    field[others] = find_mic(moved, host.cell, host.pbc)[0]
-    return field
-
-
-def vacancy_displacements(
-    host: Atoms, source: int, positions, target: int, reference: np.ndarray | None = None
-) -> np.ndarray | None:
-    """Relaxation of ``host`` around a vacancy at ``target``, from a relaxed vacancy at
-    ``source`` (``positions``: host without atom ``source``, host order, A).
-
-    Returns the displacement (A) of every host atom from its host position (the row of
-    ``target`` is zero), carried over by a space-group operation of the host that takes
-    ``source`` to ``target`` (the identity if they are equal); None if no operation does.
-    Given ``reference`` displacements (A, every host atom), the operation whose result is
-    closest to them (largest deviation, atoms ``source`` and ``target`` aside) is taken, else
-    the first: a symmetric vacancy gives the same result for all, a distorted one several.
-    """
-    others = np.delete(np.arange(len(host)), source)
-    moved = _displacements(host, source, positions)[others]
-    compared = np.ones(len(host), dtype=bool)
-    compared[[source, target]] = False
-    best = None
-    for matrix, permutation in _symmetry_operations(host, source, target):
-        result = np.zeros((len(host), 3))
-        result[permutation[others]] = moved @ matrix
-        if reference is None:
-            return result
-        gap = np.linalg.norm(result[compared] - reference[compared], axis=1).max(initial=0.0)
-        if best is None or gap < best[0]:
-            best = (gap, result)
-    return None if best is None else best[1]
-
-
-def _same_params(a: dict, b: dict) -> bool:
-    def plain(value):
-        return value.tolist() if isinstance(value, np.ndarray | np.generic) else str(value)
-
-    return json.dumps(a, sort_keys=True, default=plain) == json.dumps(
-        b, sort_keys=True, default=plain
-    )
-
-
-def _vacancy_sources(ctx, host_row, species: str) -> list[tuple[str, dict]]:
-    """Neutral ``species`` vacancies of the ``vacancy_formation`` tasks ``ctx`` depends on:
-    (task name, entry). They must share the host and the GPAW parameters of ``ctx``."""
-    from perovcalc.campaign import TASK_REF
-
-    found = []
-    for name, row in sorted(ctx.dependencies.items()):
-        if row.get("kind") != "vacancy_formation":
-            continue
-        if row.data["recipe"]["structure"] != TASK_REF + host_row.task_id:
-            raise PerovcalcError(
-                f"task {ctx.name}: vacancy task {name} has another host than this task's "
-                f"{host_row.task}; relaxed vacancies can only be reused on the same host"
-            )
-        if not _same_params(row.data["params"], ctx.params):
-            raise PerovcalcError(
-                f"task {ctx.name}: vacancy task {name} used other GPAW parameters "
-                f"({row.data['params']} vs {ctx.params}); give both tasks the same params"
-            )
-        entries = row.data["result"]["entries"]
-        found += [(name, e) for e in entries if e["charge"] == 0 and e["species"] == species]
-    return found
-
-
-def _reused_relaxation(
-    host: Atoms, vacancy: int, sources, reference: np.ndarray | None = None
-) -> tuple[np.ndarray, dict] | None:
-    """Displacements around a vacancy at ``vacancy`` from the first source that maps onto it
-    (the mapping closest to ``reference``: see :func:`vacancy_displacements`)."""
-    for name, entry in sorted(sources, key=lambda s: s[1]["site"] != vacancy):
-        site = int(entry["site"])
-        moved = vacancy_displacements(host, site, entry["positions"], vacancy, reference)
-        if moved is not None:
-            info = {
-                "task": name,
-                "site": site,
-                "mapping": "identity" if entry["site"] == vacancy else "space-group operation",
-                "converged": bool(entry["converged"]),
-                "max_force": float(entry["max_force"]),
-            }
-            return moved, info
-    return None
-
-
-def _endpoint(ctx, name: str, start: Atoms, params: dict, reused, fmax: float, seed: int) -> dict:
-    """Relaxed endpoint or intermediate ``name``: positions (A), source and cost, and where it
-    was relaxed here its energy (eV) and forces (eV/A), checkpointed in
-    ``<workdir>/endpoints.json`` and ``<workdir>/<name>/``. A fresh relaxation starts rattled
-    (``rattle`` option, ``seed``: the vacancy's host index, or the intermediate's number)."""
-    from perovcalc.calculate import relax_positions
-
-    checkpoint = ctx.workdir / "endpoints.json"
-    done = json.loads(checkpoint.read_text()) if checkpoint.is_file() else {}
-    if name in done:
-        return done[name]
-    record: dict = {"source": "relaxed", "reused_from": None}
-    atoms = start.copy()
-    if reused is not None:
-        moved, info = reused
-        atoms.set_positions(atoms.positions + moved, apply_constraint=False)
-        relaxed_enough = info["max_force"] <= fmax
-        source = "reused" if relaxed_enough else "reused, relaxed further"
-        record = {"source": source, "reused_from": info}
-    if record["source"] == "reused":
-        record.update(evaluations=0, converged=True, max_force=record["reused_from"]["max_force"])
-    else:
-        if record["source"] == "relaxed" and ctx.options["rattle"]:
-            atoms.rattle(ctx.options["rattle"], seed=seed)
-            record["rattle"] = ctx.options["rattle"]
-        relaxed = relax_positions(
-            atoms, params, ctx.workdir / name, fmax, ctx.options["endpoint_steps"]
-        )
-        atoms = relaxed.atoms
-        record.update(
-            evaluations=relaxed.data["evaluations"],
-            converged=relaxed.data["converged"],
-            max_force=relaxed.data["max_force"],
-            energy=atoms.get_potential_energy(),
-            forces=atoms.get_forces(apply_constraint=False).tolist(),
-        )
-    record["positions"] = atoms.positions.tolist()
-    done[name] = record
-    write_checkpoint(checkpoint, done)
-    return record
-
-
-def intermediate_relaxer(ctx, params: dict, fmax: float) -> Callable[[Atoms, str], tuple]:
-    """``relax(image, name)`` for :func:`run_path` in task ``ctx``: the image relaxed like an
-    endpoint (:func:`_endpoint`; GPAW ``params``, ``fmax`` eV/A, rattled with the number of
-    the intermediate as seed), carrying its energy and forces, and the record of it."""
-
-    def relax(image: Atoms, name: str) -> tuple[Atoms, dict]:
-        number = int(name.removeprefix("intermediate"))
-        record = _endpoint(ctx, name, image, params, None, fmax, number)
-        state = image.copy()
-        state.set_positions(record["positions"], apply_constraint=False)
-        return _frozen(state, record["energy"], record["forces"]), _summary(record)
-
-    return relax
-
-
-def _summary(record: dict) -> dict:
-    """An endpoint or intermediate record without its positions and forces."""
-    return {key: value for key, value in record.items() if key not in ("positions", "forces")}
-
-
-def _gpaw_factory(params: dict, logdir: Path) -> Callable[..., Calculator]:
-    """GPAW calculators with ``params`` for the band, one log per endpoint or image in
-    ``logdir`` (``gpaw-initial.txt``, ``gpaw-image1.txt``, ...)."""
-    from perovcalc.calculate import make_calculator
-
-    def factory(communicator=None, label: str = "image"):
-        return make_calculator(params, logdir / f"gpaw-{label}.txt", communicator)
-
-    return factory
-
-
-def migration_barrier_task(ctx) -> CalcResult:
-    """Vacancy-mediated halide hop by CI-NEB on a relaxed ``defect_host`` (the task's structure).
-
-    A neutral vacancy at ``site`` and a neighbouring halide ``to`` that hops into it (see
-    :func:`choose_hop`); both endpoints are relaxed (BFGS, ``fmax``) with the host's GPAW
-    parameters, spin-polarised when the electron count is odd, unless a ``vacancy_formation``
-    task in ``needs`` holds the same vacancy relaxed or one a space-group operation of the host
-    takes onto it: then its positions are used (and relaxed further if they were relaxed
-    less tightly than ``fmax``). Failing that, a final vacancy equivalent to the initial one is
-    the relaxed initial one carried over by the symmetry operation (a symmetric hop stays
-    symmetric, rattled or not). The band is then :func:`run_path` on ``<workdir>``: a state
-    below both endpoints or a minimum along the band is relaxed like an endpoint
-    (``<workdir>/intermediate1``, ...) and the hop split there, up to ``intermediates`` times.
-    Energies in eV, lengths in A; the stored structure is the saddle image.
-    """
-    from perovcalc.calculate import CalcResult
-    from perovcalc.formation import defect_host, defect_parameters, rattle_option, vacancy_moments
-    from perovcalc.presets import system_kind
-    from perovcalc.vacancy import hop_endpoints
-
-    options = ctx.options
-    where = f"task {ctx.name}"
-    _check_options(
-        options["n_images"], options["fmax"], "idpp", options["optimizer"], options["max_steps"]
-    )
-    if options["endpoint_steps"] < 0:
-        raise InputError("options.endpoint_steps", options["endpoint_steps"], "an integer >= 0")
-    rattle_option(ctx, options["endpoint_steps"], "endpoint_steps")
-    host_row, host, outer = defect_host(ctx)
-    host_data = host_row.data["result"]
-    slab = host_data.get("slab")
-    environment = system_kind(host)
-    species = options["species"]
-    site, to = choose_hop(host, species, options["site"], options["to"], outer, where)
-    sources = _vacancy_sources(ctx, host_row, species)
-
-    initial, final = hop_endpoints(host, site, to)
-    params = defect_parameters(ctx.params, initial, 0)
-    if params.get("spinpol"):
-        vacancy_moments(host, initial, site, site)
-        vacancy_moments(host, final, to, site)
-    fmax = options["fmax"]
-    reused_initial = _reused_relaxation(host, site, sources)
-    if reused_initial is not None:
-        reused_initial = (np.delete(reused_initial[0], site, axis=0), reused_initial[1])
-    endpoints = {"initial": _endpoint(ctx, "initial", initial, params, reused_initial, fmax, site)}
-    initial.set_positions(endpoints["initial"]["positions"], apply_constraint=False)
-    # the final vacancy from a vacancy task, else from the initial one where a symmetry maps
-    # it; of several mappings the one that moves the other atoms least from the initial state
-    own = {"site": site, **endpoints["initial"]}
-    start = _displacements(host, site, initial.positions)
-    reused_final = _reused_relaxation(host, to, sources, start) or _reused_relaxation(
-        host, to, [("initial endpoint", own)], start
-    )
-    if reused_final is not None:  # the atom at ``site`` of the vacancy-at-``to`` cell is ``to``
-        moved = reused_final[0].copy()
-        moved[to] = moved[site]
-        reused_final = (np.delete(moved, site, axis=0), reused_final[1])
-    endpoints["final"] = _endpoint(ctx, "final", final, params, reused_final, fmax, to)
-    final.set_positions(endpoints["final"]["positions"], apply_constraint=False)
-    validate_endpoints(initial, final)
-
-    # images have less symmetry than the endpoints: no point group unless params set one
-    band_params = {"symmetry": {"point_group": False}, **params}
-    result = run_path(
-        initial,
-        final,
-        _gpaw_factory(band_params, ctx.workdir / "neb"),
-        ctx.workdir,
-        intermediate_relaxer(ctx, band_params, fmax),
-        options["intermediates"],
-        n_images=options["n_images"],
-        fmax=fmax,
-        climb=options["climb"],
-        optimizer=options["optimizer"],
-        max_steps=options["max_steps"],
-    )
-    path, tangential = band_profile(result.images)
-    depth = _layers_from_surface(host, outer)
-    data = result.as_dict()
-    data["settings"].update(
-        endpoint_fmax=fmax,
-        endpoint_steps=options["endpoint_steps"],
-        symmetry=band_params["symmetry"],
-        spinpol=bool(params.get("spinpol", False)),
-        preset=ctx.preset,
-    )
-    data.update(
-        environment=environment,
-        slab=slab,
-        kbr_passivated=bool(slab) and str(slab.get("passivation")).startswith("KBr"),
-        species=species,
-        site=site,
-        to=to,
-        layer_from_surface=None
-        if depth is None
-        else {"site": int(depth[site]), "to": int(depth[to])},
-        endpoints={k: _summary(e) for k, e in endpoints.items()},
-        endpoint_evaluations=sum(e["evaluations"] for e in endpoints.values()),
-        intermediate_evaluations=sum(e["evaluations"] for e in result.intermediates),
-        path=path,
-        tangential_forces=tangential,
-        host={
-            "task": host_row.task,
-            "energy": host_row.energy,
-            "formula": host_data.get("formula"),
-            "rattle": host_data.get("rattle", 0.0),
-        },
-    )
-    saddle = result.images[result.saddle_index]
-    return CalcResult(saddle, ctx.params, data)

@@ -138,12 +138,20 @@ def gpaw_parameters(
     params["maxiter"] = p.maxiter
     if kind == "slab":
         params["poissonsolver"] = {"dipolelayer": "xy"}
-    if charge:
-        params["charge"] = charge
-    if (valence_electrons(atoms) - charge) % 2:
-        params["spinpol"] = True
+    params.update(electronic_settings(atoms, charge))
     params.update(overrides or {})
     return params
+
+
+def electronic_settings(atoms: Atoms, charge: int = 0) -> dict:
+    """The GPAW ``charge`` (elementary charges; left out when 0) of ``atoms`` and ``spinpol``
+    (True when the number of electrons, valence electrons less ``charge``, is odd)."""
+    settings: dict = {}
+    if charge:
+        settings["charge"] = charge
+    if (valence_electrons(atoms) - charge) % 2:
+        settings["spinpol"] = True
+    return settings
 
 
 def describe(preset: Preset) -> dict:

@@ -63,47 +63,28 @@ def _limits(result: dict) -> str:
 
 
 def _vacancies(result: dict) -> str:
-    """One line per computed vacancy (site, charge) of a vacancy_formation result (eV)."""
-    lines = ["E_f at the X-rich / X-poor limit, E_F at the VBM:"]
-    for e in result["entries"]:
-        depth = e["layer_from_surface"]
-        where = "" if depth is None else f", layer {depth}"
-        f = e["formation_energy"]
-        lines.append(
-            f"V_{e['species']} site {e['site']} (x{e['multiplicity']}{where}, q {e['charge']:+d}): "
-            f"{f['rich']:.3f} / {f['poor']:.3f} eV"
-            + ("" if e["converged"] else f" (not relaxed: {e['max_force']:.2f} eV/A left)")
-        )
-    return "\n    ".join(lines)
+    from perovcalc.kinds.defects import VacancyResult, vacancy_headline
+
+    return vacancy_headline(VacancyResult.from_dict(result))
 
 
 def _barrier(result: dict) -> str:
-    """Barriers, reaction energy, convergence and cost of a migration_barrier result (eV)."""
-    from perovcalc.neb import reconstruction, unstable_endpoints
+    from perovcalc.kinds.migration import MigrationResult, barrier_headline
 
-    r = result
-    cost = r.get("total_cost") or r["cost"]
-    text = (
-        f"V_{r['species']} hop (vacancy {r['site']} -> {r['to']}): forward "
-        f"{r['forward_barrier']:.3f} eV, reverse {r['reverse_barrier']:.3f} eV, reaction "
-        f"{r['reaction_energy']:+.3f} eV; {'converged' if r['converged'] else 'NOT converged'} "
-        f"({r['residual']:.3f} eV/A), {cost['evaluations']} DFT evaluations"
-    )
-    for m in r.get("intermediates", []):
-        text += f"; via {m['name']} at {m['energy']:+.3f} eV ({m['hop_fraction']:.0%} of the hop)"
-    ends = unstable_endpoints(r["energies"])
-    if ends:
-        text += f"; NO BARRIER: {' and '.join(ends)} endpoint no minimum along the band"
-    moved = reconstruction(r["hop"])
-    if moved is not None:
-        text += f"; RECONSTRUCTION: the endpoints differ by {moved:.2f} A besides the hop"
-    return text
+    return barrier_headline(MigrationResult.from_dict(result))
+
+
+def _core_levels(result: dict) -> str:
+    from perovcalc.kinds.corelevels import CoreLevelsResult, core_levels_headline
+
+    return core_levels_headline(CoreLevelsResult.from_dict(result))
 
 
 SUMMARIES = {  # task kind -> its main numbers in words
     "chemical_potentials": _limits,
     "vacancy_formation": _vacancies,
     "migration_barrier": _barrier,
+    "core_levels": _core_levels,
 }
 
 

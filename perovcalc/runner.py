@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from perovcalc.campaign import Campaign, TaskSpec
+from perovcalc.kinds import get_kind
 from perovcalc.parallel import gpaw_environment, mpi_prefix
 from perovcalc.store import HEARTBEAT, Location, Store, is_stale, locate, unconverged
-from perovcalc.tasks import get_kind
 
 SCF_LINE = re.compile(r"^\|?iter:\s*\d+")  # an SCF iteration in a GPAW log (new and old code)
 POLL = 0.5  # s

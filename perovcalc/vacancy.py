@@ -9,7 +9,9 @@ keeps top and bottom sites together and tells apart halides next to K. The repre
 slab site is the member nearest the top surface.
 
 A vacancy hop goes along an octahedron edge: between two halides bonded to the same Pb and
-a/sqrt(2) apart (cis), not across the octahedron (trans, a apart).
+a/sqrt(2) apart (cis), not across the octahedron (trans, a apart). :func:`choose_hop` picks
+one, and :func:`vacancy_displacements` carries the relaxation around one vacancy onto an
+equivalent site by a space-group operation of the host.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from ase import Atoms
 from ase.geometry import find_mic
 
 from perovcalc.errors import InputError
+from perovcalc.symmetry import site_classes
 
 HALIDES = ("I", "Br")
+HALOGENS = ("F", "Cl", "Br", "I")
 CATIONS = ("Cs", "K", "Pb")
 
 
@@ -67,12 +71,8 @@ def distinct_halide_sites(atoms: Atoms, symprec: float = 1e-3) -> list[Site]:
     if len(halides) == 0:
         raise InputError("atoms", atoms.get_chemical_formula(), "a structure containing I or Br")
     if "layer" not in atoms.arrays:
-        import spglib
-
-        dataset = spglib.get_symmetry_dataset(
-            (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=symprec
-        )
-        groups = Counter(int(dataset.equivalent_atoms[i]) for i in halides)
+        classes = site_classes(atoms, symprec)
+        groups = Counter(classes[i] for i in halides)
         return [Site(index, str(symbols[index]), n) for index, n in sorted(groups.items())]
 
     cations = np.flatnonzero(np.isin(symbols, CATIONS))
@@ -145,3 +145,143 @@ def hop_endpoints(atoms: Atoms, site_a: int | Site, site_b: int | Site) -> tuple
     positions[moved] = atoms.positions[b] + step
     final.set_positions(positions, apply_constraint=False)
     return initial, final
+
+
+# ------------------------------------------------------------------ vacancy hops
+def layers_from_surface(host: Atoms, outer: int | None) -> np.ndarray | None:
+    """Perovskite layer below the nearest surface of each atom of a slab (0 = outermost,
+    -1 = KBr overlayer); None in bulk."""
+    if outer is None or "layer" not in host.arrays:
+        return None
+    return outer - host.arrays["layer"]
+
+
+def _fixed_atoms(atoms: Atoms) -> set[int]:
+    from ase.constraints import FixAtoms
+
+    return {int(i) for c in atoms.constraints if isinstance(c, FixAtoms) for i in c.index}
+
+
+def _listed(indices: list[int]) -> str:
+    return ", ".join(map(str, indices[:20])) + (", ..." if len(indices) > 20 else "")
+
+
+def choose_hop(
+    host: Atoms,
+    species: str,
+    site: int | None = None,
+    to: int | None = None,
+    outer: int | None = None,
+    where: str = "",
+) -> tuple[int, int]:
+    """The vacancy site and the neighbouring halide that hops into it (host atom indices).
+
+    ``site`` defaults to the first symmetry-distinct ``species`` site
+    (:func:`distinct_halide_sites`); for a slab (``outer`` = the layer number
+    of its outermost perovskite layer) the distinct site nearest the surface in the outer
+    perovskite layer or below (never in a KBr overlayer). ``to`` defaults to the nearest
+    ``species`` neighbour along an octahedron edge (:func:`neighbour_hops`);
+    for a slab the nearest one in the same layer as ``site`` or in the layer just below it
+    (the vacancy stays near the surface instead of moving out into an overlayer), else the
+    nearest of all. Atoms fixed by a ``FixAtoms`` constraint cannot hop. Bad choices raise
+    InputError naming the option and the allowed indices.
+    """
+    symbols = host.get_chemical_symbols()
+    same = [i for i, s in enumerate(symbols) if s == species]
+    if not same:
+        present = sorted({s for s in symbols if s in HALOGENS})
+        raise InputError("options.species", species, present, where)
+    depth = layers_from_surface(host, outer)
+    if site is None:
+        sites = [s for s in distinct_halide_sites(host) if s.species == species]
+        if depth is not None:
+            sites = [s for s in sites if depth[s.index] >= 0] or sites
+            sites.sort(key=lambda s: depth[s.index])
+        site = sites[0].index
+    elif isinstance(site, bool) or site not in same:
+        allowed = f"the index of a {species} atom: {_listed(same)}"
+        raise InputError("options.site", site, allowed, where)
+    fixed = _fixed_atoms(host)
+    hops = [j for j in neighbour_hops(host, site) if symbols[j] == species and j not in fixed]
+    if not hops:
+        raise InputError(
+            "options.site", site, f"a {species} site with a free {species} neighbour to hop", where
+        )
+    if to is None:
+        if depth is not None:
+            near = [j for j in hops if depth[j] in (depth[site], depth[site] + 1)]
+            hops = near or hops
+        return site, hops[0]
+    if isinstance(to, bool) or to not in hops:
+        raise InputError(
+            "options.to",
+            to,
+            f"a free {species} atom sharing an octahedron edge with site {site}: {hops}",
+            where,
+        )
+    return site, to
+
+
+def _symmetry_operations(host: Atoms, source: int, target: int, tolerance: float = 0.01):
+    """The space-group operations of ``host`` that take atom ``source`` onto atom ``target``:
+    (Cartesian matrix M acting on row vectors, u' = u @ M; permutation p, atom i -> p[i]).
+    ``tolerance`` in A."""
+    import spglib
+
+    cell = np.array(host.cell)
+    frac = host.get_scaled_positions(wrap=False)
+    ops = spglib.get_symmetry((cell, frac, host.numbers), symprec=tolerance)
+    if ops is None:
+        return
+
+    def distances(delta: np.ndarray) -> np.ndarray:
+        return np.linalg.norm((delta - np.round(delta)) @ cell, axis=-1)
+
+    for rotation, translation in zip(ops["rotations"], ops["translations"], strict=True):
+        mapped = frac @ rotation.T + translation
+        if distances(mapped[source] - frac[target]) > tolerance:
+            continue
+        gaps = distances(mapped[:, None, :] - frac[None, :, :])
+        gaps[host.numbers[:, None] != host.numbers[None, :]] = np.inf
+        permutation = gaps.argmin(axis=1)
+        if gaps.min(axis=1).max() < tolerance and len(set(permutation)) == len(host):
+            yield np.linalg.inv(cell) @ rotation.T @ cell, permutation
+
+
+def _displacements(host: Atoms, vacancy: int, positions) -> np.ndarray:
+    """Displacement (A) of every host atom from its host position in a cell without atom
+    ``vacancy`` (``positions``: host order without it; its own row is zero)."""
+    field = np.zeros((len(host), 3))
+    others = np.arange(len(host)) != vacancy
+    moved = np.asarray(positions, dtype=float) - host.positions[others]
+    field[others] = find_mic(moved, host.cell, host.pbc)[0]
+    return field
+
+
+def vacancy_displacements(
+    host: Atoms, source: int, positions, target: int, reference: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Relaxation of ``host`` around a vacancy at ``target``, from a relaxed vacancy at
+    ``source`` (``positions``: host without atom ``source``, host order, A).
+
+    Returns the displacement (A) of every host atom from its host position (the row of
+    ``target`` is zero), carried over by a space-group operation of the host that takes
+    ``source`` to ``target`` (the identity if they are equal); None if no operation does.
+    Given ``reference`` displacements (A, every host atom), the operation whose result is
+    closest to them (largest deviation, atoms ``source`` and ``target`` aside) is taken, else
+    the first: a symmetric vacancy gives the same result for all, a distorted one several.
+    """
+    others = np.delete(np.arange(len(host)), source)
+    moved = _displacements(host, source, positions)[others]
+    compared = np.ones(len(host), dtype=bool)
+    compared[[source, target]] = False
+    best = None
+    for matrix, permutation in _symmetry_operations(host, source, target):
+        result = np.zeros((len(host), 3))
+        result[permutation[others]] = moved @ matrix
+        if reference is None:
+            return result
+        gap = np.linalg.norm(result[compared] - reference[compared], axis=1).max(initial=0.0)
+        if best is None or gap < best[0]:
+            best = (gap, result)
+    return None if best is None else best[1]

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from ase import Atoms
 
-from perovcalc.campaign import TASK_REF, builder_function
+from perovcalc.campaign import builder_function
 from perovcalc.errors import PerovcalcError
 from perovcalc.guards import check_dft_size
+from perovcalc.kinds import get_kind, resolve_options
 from perovcalc.store import Store
-from perovcalc.tasks import TaskContext, get_kind, resolve_options
+from perovcalc.tasks import TASK_REF, TaskContext
 
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 143

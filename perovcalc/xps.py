@@ -389,25 +389,3 @@ def centroid_shifts(
     )
     per_atom = weights.sum(axis=1)  # (n_hv, n)
     return per_atom @ _shifts(atoms, shifts)[indices] / per_atom.sum(axis=1)
-
-
-def photoemission_task(ctx):
-    """Campaign task: apparent depth-resolved atomic ratios of a model (no DFT).
-
-    Result: ``photon_energies`` (eV), ``levels``, ``ratios`` (rows: photon energies, columns:
-    levels, normalised to the last level) and the model's true atomic composition.
-    """
-    from perovcalc.calculate import CalcResult
-
-    energies = [float(e) for e in ctx.options["photon_energies"]]
-    levels = list(ctx.options["levels"])
-    ratios = apparent_ratios(ctx.atoms, energies, levels)
-    symbols = ctx.atoms.get_chemical_symbols()
-    data = {
-        "photon_energies": energies,
-        "levels": levels,
-        "ratios": ratios.tolist(),
-        "composition": {s: symbols.count(s) for s in sorted(set(symbols))},
-        "geometry": resolve_geometry(ctx.atoms),
-    }
-    return CalcResult(ctx.atoms, {}, data)

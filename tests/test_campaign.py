@@ -211,13 +211,16 @@ def test_ids_follow_needs_and_options_added_later_keep_them():
     its id: its legacy id, pinned here as 0.1 computed it). ``rattle`` came after stores held
     vacancy and barrier results: at its default it leaves ids alone; set, it changes them. A
     keyed option (steps) enters the id even at its default."""
-    from perovcalc.tasks import keyed_options
+    from perovcalc.kinds import keyed_options
 
     campaign = Campaign("ids")
     campaign.add_structure("cspbbr3", "perovskite", halide="Br", a=5.874)
     campaign.add_task("host", "defect_host", "cspbbr3")
     campaign.add_task("vacancy", "vacancy_formation", "task:host")
-    campaign.add_task("barrier", "migration_barrier", "task:host", needs=["vacancy"])
+    # fmax = 0.05: the barrier default of perovcalc 0.1 and 0.2 (now: the preset's)
+    campaign.add_task(
+        "barrier", "migration_barrier", "task:host", needs=["vacancy"], options={"fmax": 0.05}
+    )
     of_01 = {"vacancy": "t8cca8f9e388ae1ac", "barrier": "td6fa3607155709e9"}
     ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
     assert {n: legacy[n] for n in of_01} == of_01

@@ -173,3 +173,15 @@ def test_bad_input_is_rejected(args, field):
     with pytest.raises(InputError) as info:
         corehole.core_hole_setup(*args)
     assert info.value.field == field
+
+
+def test_core_hole_levels_are_the_rows_of_the_core_level_table():
+    """One registry: reference/core_levels.csv lists every level a hole can be put in, and an
+    element may have several (the first is its default)."""
+    from perovcalc.xps import core_levels
+
+    listed = {f"{el} {lv}" for el, levels in corehole.HOLE_LEVELS.items() for lv in levels}
+    assert listed == set(core_levels())
+    assert corehole.LEVELS["Br"] == "3d" and corehole.LEVELS["K"] == "2p"
+    grouped = corehole.levels_by_element(["Pb 4f", "Br 3d", "Pb 5d"])
+    assert grouped == {"Pb": ("4f", "5d"), "Br": ("3d",)}

@@ -17,10 +17,10 @@ from perovcalc.corelevel import (
     _with_hole,
     delta_scf_energy,
     delta_scf_shifts,
-    distinct_sites,
     initial_state_shifts,
 )
 from perovcalc.errors import InputError
+from perovcalc.symmetry import distinct_sites
 
 gpaw = pytest.importorskip("gpaw")
 

@@ -11,13 +11,13 @@ from ase.io import read
 from ase.units import Bohr, Hartree
 from scipy.optimize import linprog
 
+from perovcalc.bulk import phase_structure
 from perovcalc.calculate import make_calculator
 from perovcalc.campaign import load_campaign
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.formation import (
     formation_energy,
     freysoldt_correction,
-    phase_structure,
     planar_average,
     slab_pairs,
     stability_region,

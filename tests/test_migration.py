@@ -11,13 +11,19 @@ import pytest
 from ase.geometry import find_mic
 from ase.io import read
 
-from perovcalc import neb
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError
-from perovcalc.neb import choose_hop, vacancy_displacements, validate_endpoints
+from perovcalc.kinds.migration import intermediate_relaxer
+from perovcalc.neb import validate_endpoints
 from perovcalc.slab import perovskite_slab
 from perovcalc.store import Store
-from perovcalc.vacancy import hop_endpoints, neighbour_hops, remove_atom
+from perovcalc.vacancy import (
+    choose_hop,
+    hop_endpoints,
+    neighbour_hops,
+    remove_atom,
+    vacancy_displacements,
+)
 from tests.conftest import ROOT, WORKFLOWS
 
 A = 5.874  # CsPbBr3, Angstrom
@@ -87,7 +93,7 @@ def test_relaxation_carried_to_an_equivalent_vacancy_is_congruent():
 def test_of_several_equivalent_relaxations_the_closest_to_a_reference_is_taken():
     """A distorted vacancy goes onto an equivalent site in several ways (one per operation
     taking source to target): with a reference, the one nearest to it; without, the first."""
-    from perovcalc.neb import _symmetry_operations
+    from perovcalc.vacancy import _symmetry_operations
 
     host = cubic_perovskite(A, "Br")
     source, target = 2, 3
@@ -122,7 +128,7 @@ def test_an_intermediate_is_relaxed_once_and_carries_its_energy(tmp_path):
     params = {**gpaw_parameters(image, "demo"), "kpts": {"size": [1, 1, 1], "gamma": True}}
     options = {"rattle": 0.0, "endpoint_steps": 3}
     ctx = TaskContext("hop", None, params, options, tmp_path, "demo", {})
-    relax = neb.intermediate_relaxer(ctx, params, 0.05)
+    relax = intermediate_relaxer(ctx, params, 0.05)
     state, record = relax(image, "intermediate1")
     frames = read(tmp_path / "intermediate1" / "relax.traj", ":")
     assert record["evaluations"] == len(frames) == 4 and not record["converged"]
@@ -411,7 +417,8 @@ def test_a_bad_hop_fails_before_any_dft(migration):
 def test_workflow_hops_are_valid_before_anything_runs(name):
     """Every migration_barrier task of the shipped campaigns names a hop along an octahedron
     edge of its (unrelaxed) host; the slab hops start in the outer layer or just below it."""
-    from perovcalc.campaign import TASK_REF, load_campaign
+    from perovcalc.campaign import load_campaign
+    from perovcalc.tasks import TASK_REF
     from perovcalc.worker import build_structure
 
     campaign = load_campaign(WORKFLOWS / name)

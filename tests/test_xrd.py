@@ -14,6 +14,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from perovcalc import bulk, lineshape, reference, scattering, xrd, xrd_compare
 from perovcalc.bulk import competing_phase, cubic_perovskite
 from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.kinds.xrd import xrd_task
 from perovcalc.tasks import TaskContext
 
 LAM = 1.54178  # the study's Cu K-alpha
@@ -563,7 +564,7 @@ def test_xrd_task(tmp_path):
         "method": "fast",
     }
     periodic = TaskContext("xrd", cubic_perovskite(6.2894, "I"), {}, options, tmp_path, "demo", {})
-    result = xrd.xrd_task(periodic)
+    result = xrd_task(periodic)
     assert result.data["method"] == "bragg"
     two_theta = np.array(result.data["two_theta"])
     assert two_theta[np.argmax(result.data["intensity"])] == pytest.approx(28.38, abs=0.05)
@@ -571,7 +572,7 @@ def test_xrd_task(tmp_path):
     cluster = cubic_perovskite(6.2894, "I").repeat(3)
     cluster.pbc = False
     finite = TaskContext("xrd", cluster, {}, options, tmp_path, "demo", {})
-    assert xrd.xrd_task(finite).data["method"] == "debye-fast"
+    assert xrd_task(finite).data["method"] == "debye-fast"
 
 
 # --- command line ---------------------------------------------------------------------------

@@ -4,12 +4,6 @@ from perovcalc.cli import add_results_arguments, finished
 
 HELP = "halide migration barriers of a campaign: table (with literature), profiles or CSV"
 CSV_SOURCE = "computed with perovcalc (perovcalc barrier csv {campaign})"
-COLUMNS = [
-    "task", "environment", "model", "host", "host_atoms", "host_rattle_A", "species", "site",
-    "to", "hop", "forward_eV", "reverse_eV", "reaction_eV", "intermediates", "other_moved_A",
-    "converged", "residual_eV_A", "n_images", "fmax_eV_A", "band_evaluations",
-    "endpoint_evaluations", "intermediate_evaluations", "wall_s", "spinpol",
-]  # fmt: skip
 
 
 def add_arguments(parser) -> None:
@@ -49,43 +43,21 @@ def run(args) -> int:
 
 def write_csv(bands: list, output: str | None, source: str) -> None:
     """One CSV row per barrier (report.migration.Band) with its cost and the settings used."""
+    from perovcalc.kinds.migration import BARRIER_COLUMNS, MigrationResult, barrier_csv_row
     from perovcalc.results import SETTINGS_COLUMNS, settings_record
     from perovcalc.results import write_csv as write
 
-    records = []
-    for band in bands:
-        r, s = band.result, band.result["settings"]
-        cost = r.get("total_cost") or r["cost"]
-        records.append(
-            {
-                "task": band.task.name,
-                "environment": band.env,
-                "model": band.conditions.get("model", ""),
-                "host": r["host"]["formula"],
-                "host_atoms": band.row.natoms + 1,
-                "host_rattle_A": r["host"].get("rattle", 0.0),
-                "species": r["species"],
-                "site": r["site"],
-                "to": r["to"],
-                "hop": band.conditions.get("hop", ""),
-                "forward_eV": f"{r['forward_barrier']:.4f}",
-                "reverse_eV": f"{r['reverse_barrier']:.4f}",
-                "reaction_eV": f"{r['reaction_energy']:.4f}",
-                "intermediates": "; ".join(
-                    f"{m['energy']:+.4f} eV at {m['hop_fraction']:.2f} of the hop"
-                    for m in r.get("intermediates", [])
-                ),
-                "other_moved_A": f"{r['hop']['max_other_displacement']:.2f}",
-                "converged": "yes" if r["converged"] else "no",
-                "residual_eV_A": f"{r['residual']:.3f}",
-                "n_images": s["n_images"],
-                "fmax_eV_A": s["fmax"],
-                "band_evaluations": cost["evaluations"],
-                "endpoint_evaluations": r["endpoint_evaluations"],
-                "intermediate_evaluations": r.get("intermediate_evaluations", 0),
-                "wall_s": f"{cost['wall_time']:.0f}",
-                "spinpol": s.get("spinpol", ""),
-                **settings_record(band.row, source),
-            }
-        )
-    write([*COLUMNS, *SETTINGS_COLUMNS], records, output)
+    records = [
+        {
+            **barrier_csv_row(
+                band.task.name,
+                band.env,
+                band.conditions,
+                MigrationResult.from_dict(band.result),
+                band.row.natoms + 1,
+            ),
+            **settings_record(band.row, source),
+        }
+        for band in bands
+    ]
+    write([*BARRIER_COLUMNS, *SETTINGS_COLUMNS], records, output)

@@ -27,6 +27,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from perovcalc import formation
+    from perovcalc.kinds.defects import VacancyResult, vacancy_table
 
     _, rows = finished(args, "vacancy_formation")
     results = {name: row.data["result"] for name, row in rows.items()}
@@ -44,7 +45,7 @@ def run(args) -> int:
             print(formation.plot_depth(slabs, folder / "vacancy_depth.png", args.condition))
         return 0
     for name, result in results.items():
-        print(formation.format_vacancy_table(name, result), end="\n\n")
+        print(vacancy_table(name, VacancyResult.from_dict(result)), end="\n\n")
     for bare, passivated in formation.slab_pairs(results):
         print(f"passivation effect ({passivated} - {bare}), neutral, X-{args.condition}:")
         for row in formation.surface_change(results[bare], results[passivated], args.condition):
@@ -60,44 +61,13 @@ def run(args) -> int:
 
 def write_csv(rows: dict, output: str | None, source: str) -> None:
     """One CSV row per computed vacancy (site, charge state) with the settings used."""
+    from perovcalc.kinds.defects import VACANCY_COLUMNS, VacancyResult, vacancy_csv_rows
     from perovcalc.results import SETTINGS_COLUMNS, settings_record
     from perovcalc.results import write_csv as write
 
-    columns = [
-        "task", "environment", "host", "host_atoms", "species", "site", "multiplicity",
-        "layer_from_surface", "charge", "E_f_rich_eV", "E_f_poor_eV", "E_corr_eV", "epsilon",
-        "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "rattle_A", *SETTINGS_COLUMNS,
-    ]  # fmt: skip
-    records = []
-    for name, row in rows.items():
-        result = row.data["result"]
-        for e in result["entries"]:
-            records.append(
-                {
-                    "task": name,
-                    "environment": result["environment"],
-                    "host": result["host"]["formula"],
-                    "host_atoms": len(e["positions"]) + 1,
-                    "species": e["species"],
-                    "site": e["site"],
-                    "multiplicity": e["multiplicity"],
-                    "layer_from_surface": e["layer_from_surface"],
-                    "charge": e["charge"],
-                    "E_f_rich_eV": f"{e['formation_energy']['rich']:.4f}",
-                    "E_f_poor_eV": f"{e['formation_energy']['poor']:.4f}",
-                    "E_corr_eV": f"{e['correction']['energy']:.4f}",
-                    "epsilon": result["epsilon"] if e["charge"] else "",
-                    "E_relax_eV": _number(e.get("relaxation_energy")),
-                    "relaxed": "yes" if e["converged"] else "no",
-                    "max_force_eV_A": f"{e['max_force']:.3f}",
-                    "relax_steps": e["steps"],
-                    "rattle_A": e.get("rattle", 0.0),
-                    **settings_record(row, source),
-                }
-            )
-    write(columns, records, output)
-
-
-def _number(value: float | None) -> str:
-    """``value`` with four decimals; empty where a result predates the field."""
-    return "" if value is None else f"{value:.4f}"
+    records = [
+        {**record, **settings_record(row, source)}
+        for name, row in rows.items()
+        for record in vacancy_csv_rows(name, VacancyResult.from_dict(row.data["result"]))
+    ]
+    write([*VACANCY_COLUMNS, *SETTINGS_COLUMNS], records, output)

@@ -257,7 +257,7 @@ def xps_overlay_figure(models: dict[str, object]):
     from matplotlib.figure import Figure
 
     from perovcalc import xps
-    from perovcalc.corelevel import site_classes
+    from perovcalc.symmetry import site_classes
 
     panels = []
     structures = {name: row.toatoms() for name, row in models.items()}

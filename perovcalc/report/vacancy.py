@@ -17,6 +17,7 @@ from perovcalc.results import settings
 
 def vacancy_section(campaign: Campaign, done: Done) -> Section | None:
     from perovcalc import formation
+    from perovcalc.kinds.defects import VacancyResult, vacancy_table
 
     rows = {t.name: (t, r) for t, r in done if t.kind == "vacancy_formation"}
     if not rows:
@@ -36,7 +37,7 @@ def vacancy_section(campaign: Campaign, done: Done) -> Section | None:
     for name, (task, row) in rows.items():
         result = results[name]
         env = environment(task, result)
-        table = formation.format_vacancy_table(name, result)
+        table = vacancy_table(name, VacancyResult.from_dict(result))
         section.blocks[f"{name} ({env})"] = f"{table}\n  settings: {settings(row)}"
         for e in result["entries"]:
             conditions = {"environment": env, "species": e["species"], "site": e["site"]}

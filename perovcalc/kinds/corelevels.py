@@ -1,0 +1,149 @@
+"""Task kind ``core_levels``: Delta-SCF binding energies and initial-state shifts of every
+distinct site of the requested core levels (:mod:`perovcalc.corelevel`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from perovcalc.calculate import (
+    CalcResult,
+    make_calculator,
+    read_checkpoint,
+    single_point,
+    write_checkpoint,
+)
+from perovcalc.corehole import HOLE_LEVELS
+from perovcalc.corelevel import delta_scf_energy, initial_state_shifts
+from perovcalc.errors import InputError
+from perovcalc.symmetry import distinct_sites, site_classes
+from perovcalc.tasks import Kind, Option, TaskContext
+
+
+def core_level_task(ctx: TaskContext) -> CalcResult:
+    """Campaign task: core-level energies of every distinct site of the requested levels.
+
+    Stores, per level ("Br 3d", ...) and per distinct site: the Delta-SCF binding energy
+    E_hole - E_ground (eV; the same frozen-core constant for every model computed with the
+    same datasets, so differences between models and between elements' model-to-model
+    changes are meaningful), the initial-state shift of every atom, the depth below the
+    outermost atom along c (A) and the site multiplicity. Each Delta-SCF energy is
+    checkpointed in ``core_levels.json``.
+    """
+    atoms, workdir = ctx.atoms, ctx.workdir
+    method = ctx.options["method"]
+    ground = single_point(atoms, ctx.params, workdir / "ground", ("energy",))
+    e_ground = ground.energy
+    checkpoint = workdir / "core_levels.json"
+    done = read_checkpoint(checkpoint)
+    depth = atoms.positions[:, 2].max() - atoms.positions[:, 2]
+    classes = site_classes(atoms)
+    calc = None
+    levels = {}
+    for label in ctx.options["levels"]:
+        element, _, level = label.partition(" ")
+        if level not in HOLE_LEVELS.get(element, ()):
+            allowed = [f"{e} {lv}" for e, names in HOLE_LEVELS.items() for lv in names]
+            raise InputError("options.levels", label, allowed)
+        sites = distinct_sites(atoms, element)
+        entry = {
+            "sites": sites,
+            "depth": {
+                str(i): float(depth[i]) for i in range(len(atoms)) if atoms[i].symbol == element
+            },
+            "multiplicity": {str(i): classes.count(classes[i]) for i in sites},
+            "site_depth": {  # shallowest member of each class of equivalent atoms
+                str(i): float(min(depth[j] for j in range(len(atoms)) if classes[j] == classes[i]))
+                for i in sites
+            },
+        }
+        if method in ("delta_scf", "both"):
+            for i in sites:
+                key = f"{label}:{i}"
+                if key not in done:
+                    params = {**ground.params, "txt": str(workdir / f"hole-{element}{i}.txt")}
+                    done[key] = delta_scf_energy(atoms, i, element, level, params) - e_ground
+                    write_checkpoint(checkpoint, done)
+            entry["delta_scf"] = {str(i): done[f"{label}:{i}"] for i in sites}
+        if method in ("initial_state", "both"):
+            if calc is None:
+                calc = make_calculator(ground.params, workdir / "initial_state.txt")
+            shifts = initial_state_shifts(atoms, element, calc=calc, reference_index=sites[0])
+            entry["initial_state"] = {str(i): s for i, s in shifts.shifts.items()}
+        levels[label] = LevelResult.from_dict(entry)
+    record = CoreLevelsResult(ground_energy=e_ground, levels=levels, method=method)
+    return CalcResult(ground.atoms, ground.params, record.to_dict())
+
+
+# ------------------------------------------------------------------ result and presentation
+@dataclass
+class LevelResult:
+    """One core level of a ``core_levels`` result, keyed by atom index (as a string): the
+    distinct ``sites`` (atom indices), each atom's ``depth`` below the outermost atom (A), each
+    site's ``multiplicity`` and shallowest member (``site_depth``, A), and where computed its
+    Delta-SCF energy E_hole - E_ground (eV) and each atom's initial-state shift (eV)."""
+
+    sites: list[int]
+    depth: dict[str, float]
+    multiplicity: dict[str, int]
+    site_depth: dict[str, float]
+    delta_scf: dict[str, float] | None = None
+    initial_state: dict[str, float] | None = None
+
+    def to_dict(self) -> dict:
+        """The stored form: without the methods not computed."""
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LevelResult:
+        return cls(**{f.name: data.get(f.name) for f in fields(cls)})
+
+
+@dataclass
+class CoreLevelsResult:
+    """The stored result of a ``core_levels`` task: ground-state energy (eV), method and the
+    levels by name ("Br 3d")."""
+
+    ground_energy: float
+    levels: dict[str, LevelResult]
+    method: str
+
+    def to_dict(self) -> dict:
+        levels = {name: level.to_dict() for name, level in self.levels.items()}
+        return {"ground_energy": self.ground_energy, "levels": levels, "method": self.method}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CoreLevelsResult:
+        levels = {name: LevelResult.from_dict(level) for name, level in data["levels"].items()}
+        return cls(data["ground_energy"], levels, data["method"])
+
+
+def core_levels_headline(result: CoreLevelsResult) -> str:
+    """Per level: the number of distinct sites and the spread of their Delta-SCF energies and
+    initial-state shifts (eV)."""
+    parts = []
+    for name, level in result.levels.items():
+        text = f"{name}: {len(level.sites)} distinct site{'s' if len(level.sites) > 1 else ''}"
+        computed = (("Delta-SCF", level.delta_scf), ("initial state", level.initial_state))
+        for label, values in computed:
+            numbers = [values[k] for k in map(str, level.sites) if k in (values or {})]
+            if numbers:
+                text += f", {label} {min(numbers):.3f} to {max(numbers):.3f} eV"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+KINDS: dict[str, Kind] = {
+    "core_levels": Kind(
+        "perovcalc.kinds.corelevels:core_level_task",
+        {
+            "levels": Option(list, ["Br 3d", "Pb 4f"], "core levels, e.g. ['Br 3d', 'K 2p']"),
+            "method": Option(
+                str,
+                "both",
+                "Delta-SCF, initial-state or both",
+                ("delta_scf", "initial_state", "both"),
+            ),
+        },
+        help="core-level binding energies (Delta-SCF) and initial-state shifts per site",
+    ),
+}
