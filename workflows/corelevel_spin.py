@@ -98,6 +98,7 @@ def main() -> None:
             "kpts": "2x2x1 gamma",
             "gpaw_version": shifts[True].gpaw_version,
             "setup": shifts[True].setup_name,
+            "source": "computed with perovcalc (workflows/corelevel_spin.py)",
             "tag": "C",
         }
         rows.append(row)
