@@ -10,8 +10,12 @@ core charge of the dataset, so the calculation runs with GPAW ``charge`` lowered
 lowest empty states (screened, "excitonic" final state), as appropriate for a photoemission
 sample in contact with ground; it also avoids the compensating background that a charged
 periodic cell would need.  Hole-hole interaction between periodic images remains: converge
-the cell size.  Spin polarisation, smearing and everything else come from the caller's GPAW
-parameters unchanged; the same parameters must be used for all atoms being compared.
+the cell size.  The final state has one valence electron more than the ground state, an odd
+count for a closed-shell cell, so by default it is solved spin-polarised with an initial moment
+of 1 Bohr magneton on the ionised atom (the screening electron localises there for K 2p, Cs 3d
+and partly Pb 4f); ``spin=False`` keeps the caller's spin setting.  Smearing and everything
+else come from the caller's GPAW parameters unchanged; the same parameters must be used for
+all atoms being compared.
 
 Initial state: the electrostatic potential energy of an electron at each nucleus (GPAW's
 ``get_atomic_electrostatic_potentials``, eV, an electron's potential energy: negative near
@@ -56,15 +60,19 @@ class CoreLevelShifts:
     gpaw_version: str
     setup_name: str | None = None
     notes: tuple[str, ...] = field(default=())
+    spin: bool = False  # Delta-SCF final state solved spin-polarised (moment on the hole atom)
 
 
-def delta_scf_energy(atoms: Atoms, index: int, element: str, level: str, params: dict) -> float:
+def delta_scf_energy(
+    atoms: Atoms, index: int, element: str, level: str, params: dict, spin: bool = True
+) -> float:
     """Total energy (eV) of ``atoms`` with a full ``level`` core hole on atom ``index``.
 
     ``params`` are GPAW keyword arguments; the hole's dataset is added to ``setups``, the
     LCAO basis of that atom is the element's standard one, and ``charge`` is lowered by one
-    so that the excited electron stays in the cell.  A ``txt`` file name gets a
-    ``-<element><level>-hole<index>`` suffix.
+    so that the excited electron stays in the cell.  With ``spin`` the final state is
+    spin-polarised, starting from the atoms' initial moments plus 1 Bohr magneton on atom
+    ``index``.  A ``txt`` file name gets a ``-<element><level>-hole<index>`` suffix.
     """
     if not 0 <= index < len(atoms):
         raise InputError("index", index, f"0 to {len(atoms) - 1}")
@@ -77,7 +85,11 @@ def delta_scf_energy(atoms: Atoms, index: int, element: str, level: str, params:
     except ImportError as err:
         raise MissingDependencyError(f"Delta-SCF needs GPAW: {err}") from err
     system = atoms.copy()
-    system.calc = GPAW(**_with_hole(params, index, setup.name, f"{element}{level}"))
+    if spin:
+        moments = system.get_initial_magnetic_moments()
+        moments[index] += 1.0
+        system.set_initial_magnetic_moments(moments)
+    system.calc = GPAW(**_with_hole(params, index, setup.name, f"{element}{level}", spin))
     try:
         return float(system.get_potential_energy())
     except KohnShamConvergenceError as err:
@@ -94,14 +106,16 @@ def delta_scf_shifts(
     element: str,
     level: str | None = None,
     params: dict,
+    spin: bool = True,
 ) -> CoreLevelShifts:
     """Delta-SCF shifts E_hole(i) - E_hole(ref) (eV) for atoms ``indices`` of ``element``.
 
     Defaults: ``level`` from :data:`perovcalc.corehole.LEVELS`, ``indices`` one atom per
-    symmetry-distinct site, ``reference_index`` the first of ``indices``.  One SCF per atom.
+    symmetry-distinct site, ``reference_index`` the first of ``indices``.  One SCF per atom;
+    ``spin`` as in :func:`delta_scf_energy`.
     """
     level, indices, reference_index = _choose(atoms, element, level, indices, reference_index)
-    energies = {i: delta_scf_energy(atoms, i, element, level, params) for i in indices}
+    energies = {i: delta_scf_energy(atoms, i, element, level, params, spin) for i in indices}
     setup = core_hole_setup(element, level, 1.0, xc=params.get("xc", "LDA"))
     return CoreLevelShifts(
         method=DELTA_SCF,
@@ -114,6 +128,7 @@ def delta_scf_shifts(
         gpaw_version=setup.gpaw_version,
         setup_name=setup.name,
         notes=setup.notes,
+        spin=spin,
     )
 
 
@@ -182,9 +197,12 @@ def _calculator_settings(calc) -> dict:
     return params.todict() if hasattr(params, "todict") else dict(calc.parameters)
 
 
-def _with_hole(params: dict, index: int, setup_name: str, label: str) -> dict:
-    """GPAW keyword arguments for the core-hole run on atom ``index``."""
+def _with_hole(params: dict, index: int, setup_name: str, label: str, spin: bool = True) -> dict:
+    """GPAW keyword arguments for the core-hole run on atom ``index`` (spin-polarised with
+    ``spin``)."""
     hole = dict(params)
+    if spin:
+        hole["spinpol"] = True
     setups = params.get("setups", "paw")
     setups = dict(setups) if isinstance(setups, dict) else {"default": setups}
     setups[index] = setup_name

@@ -303,20 +303,29 @@ def dielectric_constant(material: str) -> float:
 
 
 # ------------------------------------------------------------------ host analysis
+def edge_kpoints(atoms: Atoms) -> list[tuple[float, float, float]]:
+    """The time-reversal-invariant points of the cell (0 or 1/2 along each periodic axis).
+
+    Every special point of a primitive cubic cell (Gamma, X, M, R) folds onto one of these in
+    any integer supercell of it (the supercell matrix maps halves to halves or integers), so
+    the band edges of CsPbX3 at primitive R are sampled whatever the supercell or slab size.
+    """
+    from perovcalc.presets import periodic_directions
+
+    axes = [(0.0, 0.5) if periodic else (0.0,) for periodic in periodic_directions(atoms)]
+    return [(a, b, c) for a in axes[0] for b in axes[1] for c in axes[2]]
+
+
 def band_edges(atoms: Atoms, txt: str | Path = "-") -> dict:
     """VBM, CBM and gap (eV) of ``atoms`` with a converged GPAW calculator.
 
-    HOMO/LUMO over the SCF k-points and, for a bulk cell, over Gamma and (1/2, 1/2, 1/2) of
-    the cell, computed non-self-consistently: the band edges of cubic CsPbX3 lie at R of the
-    primitive cell, which folds onto one of these two points in any n x n x n supercell.
+    HOMO/LUMO over the SCF k-points and, for a cell periodic in any direction, over its
+    time-reversal-invariant points (:func:`edge_kpoints`), computed non-self-consistently.
     """
-    from perovcalc.presets import system_kind
-
     homo, lumo = atoms.calc.get_homo_lumo()
-    if system_kind(atoms) == "bulk":
-        edges = atoms.calc.fixed_density(
-            kpts=[(0, 0, 0), (0.5, 0.5, 0.5)], symmetry="off", txt=str(txt)
-        )
+    points = edge_kpoints(atoms)
+    if len(points) > 1:
+        edges = atoms.calc.fixed_density(kpts=points, symmetry="off", txt=str(txt))
         edge_homo, edge_lumo = edges.get_homo_lumo()
         homo, lumo = max(homo, edge_homo), min(lumo, edge_lumo)
     return {"vbm": float(homo), "cbm": float(lumo), "gap": float(lumo - homo)}

@@ -131,7 +131,8 @@ def test_hole_parameters():
     assert hole["charge"] == 0
     assert hole["txt"] == "/x/run-Br3d-hole3.txt"
     assert hole["basis"] == "dzp" and params["charge"] == 1
-    assert _with_hole({"txt": "-"}, 0, "n", "K2p") == {
+    assert hole["spinpol"] is True  # the final state has an odd electron count
+    assert _with_hole({"txt": "-"}, 0, "n", "K2p", spin=False) == {
         "txt": "-",
         "setups": {"default": "paw", 0: "n"},
         "charge": -1,
@@ -150,3 +151,14 @@ def test_bad_input_is_rejected():
         delta_scf_shifts(atoms, element="Na", params={})
     with pytest.raises(InputError, match="params/calc"):
         initial_state_shifts(atoms, "Br")
+
+
+def test_spin_polarised_final_state_is_lower(runs):
+    """The final state has an odd electron count: solved spin-polarised (the default) it can
+    only lie at or below the spin-restricted solution, and here it lies clearly below."""
+    low, _, _, logs = runs
+    assert low.spin
+    restricted = delta_scf_energy(
+        kbr_plus_br2(), BROMIDE, "Br", "3d", pw_params(250, logs / "r.txt"), spin=False
+    )
+    assert low.values[BROMIDE] < restricted - 1e-3

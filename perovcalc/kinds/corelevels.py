@@ -61,7 +61,8 @@ def core_level_task(ctx: TaskContext) -> CalcResult:
                 key = f"{label}:{i}"
                 if key not in done:
                     params = {**ground.params, "txt": str(workdir / f"hole-{element}{i}.txt")}
-                    done[key] = delta_scf_energy(atoms, i, element, level, params) - e_ground
+                    energy = delta_scf_energy(atoms, i, element, level, params, ctx.options["spin"])
+                    done[key] = energy - e_ground
                     write_checkpoint(checkpoint, done)
             entry["delta_scf"] = {str(i): done[f"{label}:{i}"] for i in sites}
         if method in ("initial_state", "both"):
@@ -143,6 +144,13 @@ KINDS: dict[str, Kind] = {
                 "Delta-SCF, initial-state or both",
                 ("delta_scf", "initial_state", "both"),
             ),
+            "spin": Option(
+                bool,
+                True,
+                "solve the Delta-SCF final state (one valence electron more than the ground "
+                "state) spin-polarised, 1 Bohr magneton started on the ionised atom; false: "
+                "the ground state's spin setting",
+            ),  # keyed at its default: results from before the option were spin-restricted
         },
         help="core-level binding energies (Delta-SCF) and initial-state shifts per site",
     ),
