@@ -554,15 +554,14 @@ def test_bad_inputs():
 
 
 def test_xrd_task(tmp_path):
-    options = {
-        "wavelength": LAM,
-        "two_theta_min": 10.0,
-        "two_theta_max": 40.0,
-        "step": 0.05,
-        "size_nm": 11.4,
-        "instrument_fwhm": 0.05,
-        "method": "fast",
-    }
+    from perovcalc.kinds import resolve_options
+    from perovcalc.slab import perovskite_slab
+
+    options = resolve_options(
+        "xrd",
+        {"wavelength": LAM, "two_theta_min": 10.0, "two_theta_max": 40.0, "step": 0.05,
+         "size_nm": 11.4, "instrument_fwhm": 0.05, "method": "fast", "platelet_nm": 4.0},
+    )  # fmt: skip
     periodic = TaskContext("xrd", cubic_perovskite(6.2894, "I"), {}, options, tmp_path, "demo", {})
     result = xrd_task(periodic)
     assert result.data["method"] == "bragg"
@@ -573,6 +572,11 @@ def test_xrd_task(tmp_path):
     cluster.pbc = False
     finite = TaskContext("xrd", cluster, {}, options, tmp_path, "demo", {})
     assert xrd_task(finite).data["method"] == "debye-fast"
+    # a slab is scattered as a platelet, never as the finite cluster of its cell's atoms
+    slab = perovskite_slab(x=3, layers=3, vacuum=10.0)
+    data = xrd_task(TaskContext("xrd", slab, {}, options, tmp_path, "demo", {})).data
+    assert data["method"].startswith("platelet") and data["atoms_scattered"] > 20 * len(slab)
+    assert "slab" in data["explanation"]
 
 
 # --- command line ---------------------------------------------------------------------------

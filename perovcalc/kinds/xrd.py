@@ -3,29 +3,43 @@
 
 from __future__ import annotations
 
+from perovcalc.calculate import CalcResult
+from perovcalc.scattering import REFERENCE_B
 from perovcalc.tasks import Kind, Option, above, between
-from perovcalc.xrd import Pattern, bragg_reflections, powder_profile, two_theta_grid
+from perovcalc.xrd import PLATELET_NM, model_pattern, two_theta_grid
 
 
-def xrd_task(ctx):
+def xrd_task(ctx) -> CalcResult:
     """Campaign task kind ``xrd``: powder pattern of the task's structure, without DFT.
 
-    Periodic structures give a Bragg pattern (size broadening from ``size_nm``); finite models
-    (not periodic in all three directions) the Debye-equation pattern.
+    The structure is diffracted as what it stands for (:func:`perovcalc.xrd.model_pattern`):
+    a crystal (Bragg, size broadening from ``size_nm``), a slab as a platelet crystallite of
+    ``platelet_nm``, a finite model by the Debye equation. Stores the pattern, how it was
+    obtained and why (``method``, ``explanation``, ``warning``) and, for crystals, the
+    reflections.
     """
-    from perovcalc.calculate import CalcResult
-    from perovcalc.debye import debye_pattern
-
     opts = ctx.options
     two_theta = two_theta_grid((opts["two_theta_min"], opts["two_theta_max"]), opts["step"])
-    atoms = ctx.atoms
-    data: dict = {"wavelength": opts["wavelength"], "two_theta": two_theta.tolist()}
-    if atoms.pbc.all():
-        reflections = bragg_reflections(atoms, opts["wavelength"], (two_theta[0], two_theta[-1]))
-        pattern = Pattern(
-            two_theta,
-            powder_profile(reflections, two_theta, opts["size_nm"], opts["instrument_fwhm"]),
-        )
+    model = model_pattern(
+        ctx.atoms,
+        two_theta,
+        opts["wavelength"],
+        opts["size_nm"],
+        opts["instrument_fwhm"],
+        opts["method"],
+        lateral_nm=opts["platelet_nm"],
+        debye_waller=REFERENCE_B if opts["debye_waller"] else None,
+    )
+    data: dict = {
+        "wavelength": opts["wavelength"],
+        "two_theta": two_theta.tolist(),
+        "intensity": model.pattern.intensity.tolist(),
+        "method": model.method,
+        "explanation": model.explanation,
+        "warning": model.warning,
+        "atoms_scattered": model.atoms_scattered,
+    }
+    if model.reflections:
         data["reflections"] = [
             {
                 "hkl": list(r.hkl),
@@ -34,14 +48,9 @@ def xrd_task(ctx):
                 "two_theta": r.two_theta,
                 "intensity": r.intensity,
             }
-            for r in reflections
+            for r in model.reflections
         ]
-        data["method"] = "bragg"
-    else:
-        pattern = debye_pattern(atoms, two_theta, opts["wavelength"], method=opts["method"])
-        data["method"] = f"debye-{opts['method']}"
-    data["intensity"] = pattern.intensity.tolist()
-    return CalcResult(atoms, dict(ctx.params), data)
+    return CalcResult(ctx.atoms, dict(ctx.params), data)
 
 
 KINDS: dict[str, Kind] = {
@@ -62,8 +71,20 @@ KINDS: dict[str, Kind] = {
                 float, 0.05, "Gaussian instrumental FWHM, degrees", bounds=above(0)
             ),
             "method": Option(str, "fast", "Debye method for finite models", ("fast", "exact")),
+            "platelet_nm": Option(
+                float,
+                PLATELET_NM,
+                "lateral size (nm) of the platelet a slab is scattered as",
+                bounds=above(0),
+                keyed_at_default=False,  # added after stores existed
+            ),
+            "debye_waller": Option(
+                bool,
+                True,
+                "Debye-Waller factors of room-temperature CsPbX3 (reference/debye_waller.csv)",
+            ),  # keyed at its default: patterns stored before it had none
         },
         dft=False,
-        help="simulated powder XRD (Bragg for periodic cells, Debye for finite models)",
+        help="simulated powder XRD: Bragg for crystals, a platelet for slabs, Debye for clusters",
     ),
 }
