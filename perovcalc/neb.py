@@ -73,6 +73,7 @@ if TYPE_CHECKING:  # ase.mep (scipy) is imported where a band runs: tasks.py imp
     from ase.mep import NEB
 
     from perovcalc.calculate import CalcResult
+    from perovcalc.surrogate import SurrogateOptions
 
 HALOGENS = ("F", "Cl", "Br", "I")
 HOP_DISTANCE = (3.0, 5.3)  # Angstrom: the X-X octahedron edge a/sqrt(2) is 4.1-4.5 A in CsPbX3
@@ -81,6 +82,7 @@ RECONSTRUCTION = 1.0  # A: relaxed endpoints differing more besides the hop: a r
 OPTIMIZERS = ("ode", "FIRE", "BFGS", "LBFGS", "MDMin")
 INTERPOLATIONS = ("idpp", "linear")
 DEFAULT_OPTIMIZER = "ode"
+METHODS = ("neb", "surrogate")  # a band of DFT images; the surrogate band of perovcalc.surrogate
 SPRING_CONSTANT = 0.1  # eV/Angstrom^2
 ENDPOINT_TOLERANCE = 0.01  # eV: an image this far below its neighbouring endpoint: no minimum
 SAME_STATE = 0.1  # A: a relaxed intermediate no atom of which is further from an end is that end
@@ -474,9 +476,16 @@ def run_neb(
     max_steps: int = 300,
     hopper: int | None = None,
     stop_below_endpoints: bool = False,
+    method: str = "neb",
+    surrogate: SurrogateOptions | None = None,
 ) -> NEBResult:
     """CI-NEB between relaxed endpoints ``initial`` and ``final`` (a single-halide hop, or with
     ``hopper`` a part of one: see :func:`validate_endpoints`).
+
+    ``method="surrogate"`` relaxes the band on a Gaussian-process surrogate and calls the
+    calculator only where it is unsure or to verify the climbing image
+    (:func:`perovcalc.surrogate.surrogate_neb`, settings ``surrogate``; ``optimizer`` unused);
+    ``"neb"`` is the band of real images described here.
 
     ``n_images`` moving images are placed by ``interpolation`` (IDPP or linear, minimum image)
     and relaxed with ``optimizer`` until the NEB force is below ``fmax`` eV/A or ``max_steps``
@@ -489,6 +498,15 @@ def run_neb(
     """
     hop = validate_endpoints(initial, final, hopper)
     _check_options(n_images, fmax, interpolation, optimizer, max_steps)
+    if method not in METHODS:
+        raise InputError("method", method, METHODS)
+    if method == "surrogate":
+        from perovcalc.surrogate import surrogate_neb
+
+        return surrogate_neb(
+            initial, final, calc_factory, workdir, n_images, fmax, climb, interpolation,
+            max_steps, stop_below_endpoints, surrogate, hop,
+        )  # fmt: skip
     world = _mpi_world()
     parallel = world.size > 1 and world.size % n_images == 0
     if parallel and not _accepts_communicator(calc_factory):
