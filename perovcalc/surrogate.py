@@ -12,7 +12,8 @@ result: every energy reported as DFT is one.
 Band (:func:`surrogate_neb`, also ``perovcalc.neb.run_neb(..., method="surrogate")``): an
 ``ase.mep.NEB`` (IDPP start, climbing image) whose images carry the surrogate relaxes on it
 (FIRE, ``SurrogateOptions.surrogate_fmax``), stopped early where an image would move more than
-``max_distance`` A further from the data than it started; then DFT evaluates the image with the
+``max_distance`` A further from the data than it started (the starting band is not relaxed
+before its first DFT point); then DFT evaluates the image with the
 largest predictive standard deviation if that exceeds ``tolerance`` eV, else the climbing
 (highest) image. The band has converged when the DFT force on the climbing image, projected like
 a climbing image (F - 2 (F . t) t, ASE's improved tangent), is below ``fmax`` eV/A, the
@@ -72,7 +73,7 @@ ML_INSTALL = (
     "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu, "
     "then pip install 'perovcalc[ml]'"
 )
-FIT_SIZE = 2000  # observed numbers (energies and force components) in the likelihood fit
+FIT_SIZE = 600  # observed numbers (energies and force components) in the likelihood fit
 SAME_POINT = 1e-6  # A: positions this close are the same evaluation
 
 
@@ -251,7 +252,7 @@ class Surrogate:
                 method="L-BFGS-B",
                 jac=True,
                 bounds=bounds,
-                options={"gtol": 1e-3, "ftol": 1e-6, "maxiter": 50},
+                options={"gtol": 1e-3, "ftol": 1e-6, "maxiter": 30},
             )
         except LinAlgError:
             return
@@ -506,7 +507,9 @@ def surrogate_neb(
         model.train()
         for image in moving:
             image.calc.reset()
-        relaxed = _relax_on_surrogate(band, moving, model, surrogate_fmax)
+        # the starting band first gets its most uncertain image computed: a state below the
+        # endpoints (an intermediate) is seen before the band climbs away from it
+        relaxed = bool(dft) and _relax_on_surrogate(band, moving, model, surrogate_fmax)
         log.steps += 1
         predictions = [model.predict(a.positions, variance=True) for a in moving]
         energies = np.array([p[0] for p in predictions])
@@ -534,7 +537,7 @@ def surrogate_neb(
         new_band += log.new - before
         model.add(target.positions, energy, forces)
         dft = {1 + pick: (energy, forces)}
-        if below and below_endpoints([ends_e[0], energy, ends_e[1]]):
+        if stop_below_endpoints and below_endpoints([ends_e[0], energy, ends_e[1]]):
             status = "stopped: an image lies below both endpoints (DFT)"
             break
         if kind == "verification" and not below:

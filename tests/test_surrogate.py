@@ -14,14 +14,23 @@ from ase.mep import NEB
 from ase.optimize import BFGS, FIRE
 from ase.optimize.gpmin.gp import GaussianProcess
 from ase.optimize.gpmin.kernel import SquaredExponential
-from test_neb import TWO_STEPS, GPAWFactory, PathFactory, ToyFactory, _path_endpoints, _stationary
+from test_neb import (
+    ONE_STEP,
+    TWO_STEPS,
+    GPAWFactory,
+    PathFactory,
+    ToyFactory,
+    _path_endpoints,
+    _profile,
+    _stationary,
+)
 
 from perovcalc import neb, surrogate
 from perovcalc.errors import InputError, MissingDependencyError
 from perovcalc.surrogate import SurrogateOptions
 
-# the hops of test_neb: a Lennard-Jones Br vacancy hop, its saddle, a tiny GPAW CsPbBr2 hop
-toy_hop, toy_saddle, gpaw_hop = test_neb.toy_hop, test_neb.toy_saddle, test_neb.gpaw_hop
+# the hops of test_neb: a Lennard-Jones Br vacancy hop, a tiny GPAW CsPbBr2 hop
+toy_hop, gpaw_hop = test_neb.toy_hop, test_neb.gpaw_hop
 
 
 class Killed(Exception):
@@ -214,13 +223,15 @@ def test_step_limit_is_not_reported_as_converged(adatom_hop, tmp_path):
     assert "max_steps" in result.settings["surrogate"]["status"]
 
 
-def test_run_neb_dispatches_to_the_surrogate(toy_hop, toy_saddle, tmp_path):
-    initial, final, _ = toy_hop
-    factory = ToyFactory()
-    result = neb.run_neb(initial, final, factory, tmp_path, n_images=3, method="surrogate")
+def test_run_neb_dispatches_to_the_surrogate(tmp_path):
+    # the analytic single-barrier hop of test_neb: a Br atom over E(u) along x, harmonic across
+    factory = PathFactory(ONE_STEP)
+    result = neb.run_neb(*_path_endpoints(), factory, tmp_path, n_images=3, method="surrogate")
+    profile = np.linspace(0, 1, 2001)
+    barrier = _profile(profile, *ONE_STEP).max()
     assert result.converged and result.settings["method"] == "surrogate"
     assert result.hop.symbol == "Br"
-    assert result.forward_barrier == pytest.approx(toy_saddle, abs=0.01)
+    assert result.forward_barrier == pytest.approx(barrier, abs=0.01)
     assert result.cost.evaluations == factory.calls
 
 
