@@ -1,21 +1,28 @@
-"""Cost of one halide-vacancy hop: perovcalc's NEB strategy against a plain ASE CI-NEB.
+"""Cost of one halide-vacancy hop: perovcalc's NEB strategies against a plain ASE CI-NEB.
 
 One V_Br+ hop along an octahedron edge in a small cubic CsPbBr3 supercell, with fixed cheap
 GPAW settings (PW cutoff, Gamma point, loose SCF) and a fixed-seed displacement of all atoms,
 applied identically to both endpoints, so that the hop is not exactly symmetric. By default the
 Cs and Pb atoms stay on their cubic sites (FixAtoms; ``--relax-cations`` frees them): in a cell
 this small a fully relaxed vacancy distorts the lattice so much that the endpoints no longer
-form a single-halide hop. Both endpoints are relaxed first (shared cost, reported apart). Then
-the same band is converged twice to the same force criterion:
+form a single-halide hop. Both endpoints are relaxed first with BFGS (shared cost, reported
+apart, next to what the surrogate relaxation of :func:`perovcalc.surrogate.relax` needs from the
+same start). Then the same band is converged to the same force criterion from the same relaxed
+endpoints:
 
+* ASE: ``ase.mep.NEB`` with a climbing image from IDPP interpolation, optimized with FIRE;
 * perovcalc: ``perovcalc.neb.run_neb`` with its defaults (IDPP interpolation, climbing image
   from the start, the default optimizer);
-* ASE: ``ase.mep.NEB`` with a climbing image from linear interpolation, optimized with FIRE.
+* surrogate: ``run_neb(..., method="surrogate")`` (Gaussian-process surrogate, DFT only where
+  it is unsure and on the climbing image);
+* surrogate + ML prior: the same with ``--prior`` (chgnet or sevennet, the ``perovcalc[ml]``
+  extra) as the surrogate's mean; left out when the extra is not installed.
 
-Printed: DFT energy/force evaluations (endpoints included), optimizer steps, wall time and the
-barriers, and their differences. The defaults finish in about 10-15 minutes on 2 cores; use
-``--supercell 2 2 2 --n-images 5 --ecut 300 --relax-cations`` for a more realistic (hours)
-comparison, ``--optimizer`` to try perovcalc with another of its optimizers.
+Printed: DFT energy/force evaluations (endpoints included, their relaxation apart), optimizer
+steps (surrogate: cycles), wall time and the barriers, and their differences from ASE. The
+defaults finish in about 10-20 minutes on 2 cores; use ``--supercell 2 2 2 --n-images 5
+--ecut 300 --relax-cations`` for a more realistic (hours) comparison, ``--optimizer`` to try
+perovcalc's band with another of its optimizers.
 
     python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--json out.json]
 """
@@ -35,7 +42,7 @@ from ase.constraints import FixAtoms
 from ase.mep import NEB
 from ase.optimize import BFGS, FIRE
 
-from perovcalc import neb
+from perovcalc import mep, neb, surrogate
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.reference import lattice_constant
 from perovcalc.vacancy import hop_endpoints, neighbour_hops
@@ -79,7 +86,7 @@ def endpoints(args: argparse.Namespace) -> tuple[Atoms, Atoms]:
     return initial, final
 
 
-def relax(atoms: Atoms, factory, fmax: float) -> tuple[Atoms, neb.NEBCost]:
+def relax(atoms: Atoms, factory, fmax: float) -> tuple[Atoms, mep.NEBCost]:
     """Positions relaxed with BFGS; the cost in evaluations, steps and seconds."""
     start = time.perf_counter()
     atoms = atoms.copy()
@@ -87,15 +94,15 @@ def relax(atoms: Atoms, factory, fmax: float) -> tuple[Atoms, neb.NEBCost]:
     with BFGS(atoms, logfile=None) as opt:
         opt.run(fmax=fmax, steps=200)
     atoms.calc = None
-    return atoms, neb.NEBCost(counter.evaluations, opt.nsteps, time.perf_counter() - start)
+    return atoms, mep.NEBCost(counter.evaluations, opt.nsteps, time.perf_counter() - start)
 
 
 def plain_ase_neb(initial: Atoms, final: Atoms, factory, args: argparse.Namespace) -> dict:
-    """The baseline: CI-NEB from linear interpolation, FIRE, all calculators counted."""
+    """The baseline: CI-NEB from IDPP interpolation, FIRE, all calculators counted."""
     start = time.perf_counter()
     images = [initial.copy() for _ in range(args.n_images + 1)] + [final.copy()]
-    band = NEB(images, k=neb.SPRING_CONSTANT, climb=True, method="improvedtangent")
-    band.interpolate("linear", mic=True, apply_constraint=False)
+    band = NEB(images, k=mep.SPRING_CONSTANT, climb=True, method="improvedtangent")
+    band.interpolate("idpp", mic=True, apply_constraint=False)
     counters = [neb.CountingCalculator(factory()) for _ in images]
     for image, counter in zip(images, counters, strict=True):
         image.calc = counter
@@ -115,10 +122,10 @@ def plain_ase_neb(initial: Atoms, final: Atoms, factory, args: argparse.Namespac
     }
 
 
-def perovcalc_neb(initial: Atoms, final: Atoms, factory, workdir: Path, args) -> dict:
+def perovcalc_neb(initial: Atoms, final: Atoms, factory, workdir: Path, args, **method) -> dict:
     result = neb.run_neb(
         initial, final, factory, workdir, n_images=args.n_images, fmax=args.fmax,
-        optimizer=args.optimizer, max_steps=args.max_steps,
+        optimizer=args.optimizer, max_steps=args.max_steps, **method,
     )  # fmt: skip
     return {
         "evaluations": result.cost.evaluations,
@@ -131,6 +138,7 @@ def perovcalc_neb(initial: Atoms, final: Atoms, factory, workdir: Path, args) ->
 
 
 def table(rows: dict[str, dict]) -> str:
+    """The strategies, then each one's difference from the first (the ASE baseline)."""
     header = (
         f"{'strategy':<40} {'evaluations':>11} {'steps':>6} {'wall (s)':>9} "
         f"{'E_f (eV)':>9} {'E_r (eV)':>9} {'converged':>9}"
@@ -141,14 +149,24 @@ def table(rows: dict[str, dict]) -> str:
             f"{name:<40} {r['evaluations']:>11d} {r['steps']:>6d} {r['wall_time']:>9.1f} "
             f"{r['forward_barrier']:>9.4f} {r['reverse_barrier']:>9.4f} {r['converged']!s:>9}"
         )
-    mine, base = rows.values()
-    lines.append(
-        f"{'difference (perovcalc - ASE)':<40} {mine['evaluations'] - base['evaluations']:>+11d} "
-        f"{mine['steps'] - base['steps']:>+6d} {mine['wall_time'] - base['wall_time']:>+9.1f} "
-        f"{mine['forward_barrier'] - base['forward_barrier']:>+9.4f} "
-        f"{mine['reverse_barrier'] - base['reverse_barrier']:>+9.4f}"
-    )
+    (base_name, base), *others = rows.items()
+    for name, r in others:
+        lines.append(
+            f"{'  - ' + base_name.split(' (')[0] + ': ' + name.split(' (')[0]:<40} "
+            f"{r['evaluations'] - base['evaluations']:>+11d} "
+            f"{r['steps'] - base['steps']:>+6d} {r['wall_time'] - base['wall_time']:>+9.1f} "
+            f"{r['forward_barrier'] - base['forward_barrier']:>+9.4f} "
+            f"{r['reverse_barrier'] - base['reverse_barrier']:>+9.4f}"
+        )
     return "\n".join(lines)
+
+
+def _prior_available(name: str) -> bool:
+    try:
+        surrogate.ml_calculator(name)
+    except neb.PerovcalcError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rattle", type=float, default=0.02, help="displacement std, A")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--relax-cations", action="store_true", help="do not fix Cs and Pb")
+    parser.add_argument("--prior", choices=surrogate.ML_PRIORS, default="chgnet",
+                        help="ML prior of the last row (needs perovcalc[ml])")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -174,27 +194,49 @@ def main(argv: list[str] | None = None) -> int:
     print(f"V_Br hop in CsPbBr3 {'x'.join(map(str, args.supercell))}, a = {args.a} A, "
           f"{args.n_images} moving images, fmax {args.fmax} eV/A, seed {args.seed}")  # fmt: skip
     print("GPAW:", json.dumps({k: v for k, v in settings.items() if k != "txt"}))
-    initial, final = endpoints(args)
-    initial, cost_i = relax(initial, factory, args.relax_fmax)
-    final, cost_f = relax(final, factory, args.relax_fmax)
+    start_i, start_f = endpoints(args)
+    initial, cost_i = relax(start_i, factory, args.relax_fmax)
+    final, cost_f = relax(start_f, factory, args.relax_fmax)
     shared = cost_i + cost_f
-    print(f"endpoint relaxation (shared, not in the table): {shared.evaluations} evaluations, "
-          f"{shared.wall_time:.1f} s")  # fmt: skip
+    print(f"endpoint relaxation (shared, not in the table): BFGS {shared.evaluations} "
+          f"evaluations, {shared.wall_time:.1f} s")  # fmt: skip
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
-        band_dir = workdir / "perovcalc-band"
-        if band_dir.exists():
-            raise SystemExit(f"{band_dir} exists; the benchmark starts from scratch")
+        if any(workdir.glob("perovcalc-*")) or any(workdir.glob("surrogate-*")):
+            raise SystemExit(f"{workdir} holds an earlier run; the benchmark starts from scratch")
+        clock = time.perf_counter()
+        records = [
+            surrogate.relax(atoms, factory, workdir / f"surrogate-relax-{name}", args.relax_fmax)[1]
+            for name, atoms in (("initial", start_i), ("final", start_f))
+        ]
+        print(f"  the same by surrogate relaxation: {sum(r['evaluations'] for r in records)} "
+              f"evaluations, {time.perf_counter() - clock:.1f} s, converged "
+              f"{all(r['converged'] for r in records)}")  # fmt: skip
         rows = {
+            "ASE CI-NEB (IDPP, FIRE)": plain_ase_neb(initial, final, factory, args),
             f"perovcalc (IDPP, CI-NEB, {args.optimizer})": perovcalc_neb(
-                initial, final, factory, band_dir, args
+                initial, final, factory, workdir / "perovcalc-band", args
             ),
-            "ASE CI-NEB (linear, FIRE)": plain_ase_neb(initial, final, factory, args),
+            "surrogate (IDPP, CI, GP)": perovcalc_neb(
+                initial, final, factory, workdir / "surrogate-band", args, method="surrogate"
+            ),
         }
+        if _prior_available(args.prior):
+            options = surrogate.SurrogateOptions(prior=args.prior)
+            rows[f"surrogate + {args.prior} prior"] = perovcalc_neb(
+                initial, final, factory, workdir / "surrogate-prior-band", args,
+                method="surrogate", surrogate=options,
+            )  # fmt: skip
+        else:
+            print(f"surrogate + {args.prior} prior: left out ({surrogate.ML_INSTALL})")
     print(table(rows))
     if args.json:
-        record = {"settings": {**vars(args), "gpaw": settings}, "relaxation": asdict(shared)}
+        record = {
+            "settings": {**vars(args), "gpaw": settings},
+            "relaxation": asdict(shared),
+            "surrogate_relaxation": records,
+        }
         args.json.write_text(json.dumps({**record, "results": rows}, indent=1, default=str))
     return 0
 

@@ -13,7 +13,8 @@ periodic cell would need.  Hole-hole interaction between periodic images remains
 the cell size.  The final state has one valence electron more than the ground state, an odd
 count for a closed-shell cell, so by default it is solved spin-polarised with an initial moment
 of 1 Bohr magneton on the ionised atom (the screening electron localises there for K 2p, Cs 3d
-and partly Pb 4f); ``spin=False`` keeps the caller's spin setting.  Smearing and everything
+and partly Pb 4f), as a doublet (total moment fixed at 1) when the ground state is
+spin-restricted; ``spin=False`` keeps the caller's spin setting.  Smearing and everything
 else come from the caller's GPAW parameters unchanged; the same parameters must be used for
 all atoms being compared.
 
@@ -201,6 +202,11 @@ def _with_hole(params: dict, index: int, setup_name: str, label: str, spin: bool
     """GPAW keyword arguments for the core-hole run on atom ``index`` (spin-polarised with
     ``spin``)."""
     hole = dict(params)
+    if spin and not params.get("spinpol"):
+        # a closed-shell ground state: the final state is a doublet, its moment fixed at the
+        # 1 Bohr magneton started on the hole atom (left free, it sloshed in slab tests)
+        occupations = params.get("occupations") or {"name": "fermi-dirac", "width": 0.1}
+        hole["occupations"] = {**occupations, "fixmagmom": True}
     if spin:
         hole["spinpol"] = True
     setups = params.get("setups", "paw")

@@ -131,7 +131,10 @@ def test_hole_parameters():
     assert hole["charge"] == 0
     assert hole["txt"] == "/x/run-Br3d-hole3.txt"
     assert hole["basis"] == "dzp" and params["charge"] == 1
-    assert hole["spinpol"] is True  # the final state has an odd electron count
+    assert hole["spinpol"] is True  # the final state has an odd electron count: a doublet
+    assert hole["occupations"]["fixmagmom"] is True
+    spin_ground = _with_hole({"spinpol": True, "occupations": {"width": 0.1}}, 0, "n", "K2p")
+    assert "fixmagmom" not in spin_ground["occupations"]  # an open-shell ground: moment free
     assert _with_hole({"txt": "-"}, 0, "n", "K2p", spin=False) == {
         "txt": "-",
         "setups": {"default": "paw", 0: "n"},

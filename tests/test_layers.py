@@ -34,7 +34,9 @@ LAYERS = {
         "perovcalc.nanocrystal",
     ),
     "science": (
+        "perovcalc.mep",
         "perovcalc.neb",
+        "perovcalc.surrogate",
         "perovcalc.formation",
         "perovcalc.corelevel",
         "perovcalc.corehole",

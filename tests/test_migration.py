@@ -14,7 +14,7 @@ from ase.io import read
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError
 from perovcalc.kinds.migration import intermediate_relaxer
-from perovcalc.neb import validate_endpoints
+from perovcalc.mep import validate_endpoints
 from perovcalc.slab import perovskite_slab
 from perovcalc.store import Store
 from perovcalc.vacancy import (

@@ -17,7 +17,7 @@ from ase.geometry import find_mic
 from ase.io import read, write
 from ase.optimize import BFGS
 
-from perovcalc import neb
+from perovcalc import mep, neb
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.vacancy import hop_endpoints
@@ -136,7 +136,7 @@ def test_symmetric_hop_barrier_matches_the_constrained_saddle(reference, toy_sad
     ],
 )
 def test_endpoints_with_a_lower_image_beside_them_are_no_minima(energies, unstable):
-    assert neb.unstable_endpoints(energies) == unstable
+    assert mep.unstable_endpoints(energies) == unstable
 
 
 def test_fire_evaluates_each_moving_image_once_per_step(toy_hop, tmp_path):
@@ -359,7 +359,7 @@ def test_a_hop_through_an_intermediate_has_the_barriers_of_its_stationary_points
         "image1", "neb-initial-intermediate1", "neb-intermediate1-final"
     }  # fmt: skip
     whole = json.loads((factory.workdir / "neb" / neb.RESULT_FILE).read_text())
-    assert not whole["converged"] and neb.below_endpoints(whole["energies"])
+    assert not whole["converged"] and mep.below_endpoints(whole["energies"])
     assert neb.plot_profile(result, factory.workdir / "profile.png").stat().st_size > 0
 
 
@@ -434,7 +434,7 @@ def perovskite_hop():
 
 def test_valid_perovskite_hop(perovskite_hop):
     (initial, final), _ = perovskite_hop
-    hop = neb.validate_endpoints(initial, final)
+    hop = mep.validate_endpoints(initial, final)
     assert hop.symbol == "Br" and hop.distance == pytest.approx(A / np.sqrt(2))
     assert hop.max_other_displacement == pytest.approx(0.0, abs=1e-9)
 

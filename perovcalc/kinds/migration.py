@@ -29,16 +29,14 @@ from perovcalc.calculate import (
 from perovcalc.errors import PerovcalcError
 from perovcalc.formation import defect_parameters, vacancy_moments
 from perovcalc.kinds.defects import RATTLE, defect_host, rattle_option
+from perovcalc.mep import NEBResult, frozen_copy, unstable_endpoints, validate_endpoints
 from perovcalc.neb import (
     DEFAULT_OPTIMIZER,
+    METHODS,
     OPTIMIZERS,
-    NEBResult,
-    _frozen,
     band_profile,
     reconstruction,
     run_path,
-    unstable_endpoints,
-    validate_endpoints,
 )
 from perovcalc.presets import system_kind
 from perovcalc.tasks import Kind, Option, TaskContext, above, at_least
@@ -127,14 +125,21 @@ def _endpoint(
         if record["source"] == "relaxed" and ctx.options["rattle"]:
             atoms.rattle(ctx.options["rattle"], seed=seed)
             record["rattle"] = ctx.options["rattle"]
-        relaxed = relax_positions(
-            atoms, params, ctx.workdir / name, fmax, ctx.options["endpoint_steps"]
-        )
-        atoms = relaxed.atoms
+        steps = ctx.options["endpoint_steps"]
+        if ctx.options["method"] == "surrogate":
+            from perovcalc import surrogate  # scipy and ase's GP: only when a task runs
+
+            factory = _gpaw_factory(params, ctx.workdir / name)
+            atoms, info = surrogate.relax(atoms, factory, ctx.workdir / name, fmax, steps)
+            info["evaluations"] = info["total_evaluations"]
+        else:
+            relaxed = relax_positions(atoms, params, ctx.workdir / name, fmax, steps)
+            atoms, info = relaxed.atoms, relaxed.data
         record.update(
-            evaluations=relaxed.data["evaluations"],
-            converged=relaxed.data["converged"],
-            max_force=relaxed.data["max_force"],
+            method=ctx.options["method"],
+            evaluations=info["evaluations"],
+            converged=info["converged"],
+            max_force=info["max_force"],
             energy=atoms.get_potential_energy(),
             forces=atoms.get_forces(apply_constraint=False).tolist(),
         )
@@ -156,7 +161,7 @@ def intermediate_relaxer(
         record = _endpoint(ctx, name, image, params, None, fmax, number)
         state = image.copy()
         state.set_positions(record["positions"], apply_constraint=False)
-        return _frozen(state, record["energy"], record["forces"]), _summary(record)
+        return frozen_copy(state, record["energy"], record["forces"]), _summary(record)
 
     return relax
 
@@ -243,6 +248,7 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
         climb=options["climb"],
         optimizer=options["optimizer"],
         max_steps=options["max_steps"],
+        method=options["method"],
     )
     path, tangential = band_profile(result.images)
     depth = layers_from_surface(host, outer)
@@ -420,12 +426,27 @@ KINDS: dict[str, Kind] = {
                 bounds=above(0),
             ),
             "climb": Option(bool, True, "climbing image (CI-NEB)"),
-            "optimizer": Option(str, DEFAULT_OPTIMIZER, "band optimizer", OPTIMIZERS),
+            "method": Option(
+                str,
+                "surrogate",
+                "surrogate: band and endpoint relaxations on a Gaussian-process surrogate, DFT "
+                "only where it is unsure and to verify the climbing image (perovcalc.surrogate); "
+                "neb: a band of DFT images relaxed by the optimizer, endpoints by BFGS",
+                METHODS,
+                keyed_at_default=False,  # added after stores existed; results record the method
+            ),
+            "optimizer": Option(str, DEFAULT_OPTIMIZER, "band optimizer (method neb)", OPTIMIZERS),
             "max_steps": Option(
-                int, 300, "maximum band optimizer steps per run", bounds=at_least(0)
+                int,
+                300,
+                "maximum band optimizer steps (neb) or new DFT evaluations (surrogate) per run",
+                bounds=at_least(0),
             ),
             "endpoint_steps": Option(
-                int, 100, "maximum BFGS steps per endpoint relaxation", bounds=at_least(0)
+                int,
+                100,
+                "maximum BFGS steps (neb) or DFT evaluations (surrogate) per endpoint relaxation",
+                bounds=at_least(0),
             ),
             "rattle": RATTLE,
             "intermediates": Option(

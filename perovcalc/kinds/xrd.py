@@ -1,12 +1,11 @@
 """Task kind ``xrd``: simulated powder XRD of a structure (:mod:`perovcalc.xrd`,
-:mod:`perovcalc.debye`; no DFT)."""
+:mod:`perovcalc.debye`; no DFT). Those import pymatgen (and matplotlib): only when a task runs,
+so that loading a campaign stays fast."""
 
 from __future__ import annotations
 
 from perovcalc.calculate import CalcResult
-from perovcalc.scattering import REFERENCE_B
 from perovcalc.tasks import Kind, Option, above, between
-from perovcalc.xrd import PLATELET_NM, model_pattern, two_theta_grid
 
 
 def xrd_task(ctx) -> CalcResult:
@@ -18,6 +17,9 @@ def xrd_task(ctx) -> CalcResult:
     obtained and why (``method``, ``explanation``, ``warning``) and, for crystals, the
     reflections.
     """
+    from perovcalc.scattering import REFERENCE_B
+    from perovcalc.xrd import PLATELET_NM, model_pattern, two_theta_grid
+
     opts = ctx.options
     two_theta = two_theta_grid((opts["two_theta_min"], opts["two_theta_max"]), opts["step"])
     model = model_pattern(
@@ -27,7 +29,7 @@ def xrd_task(ctx) -> CalcResult:
         opts["size_nm"],
         opts["instrument_fwhm"],
         opts["method"],
-        lateral_nm=opts["platelet_nm"],
+        lateral_nm=opts["platelet_nm"] or PLATELET_NM,
         debye_waller=REFERENCE_B if opts["debye_waller"] else None,
     )
     data: dict = {
@@ -73,8 +75,9 @@ KINDS: dict[str, Kind] = {
             "method": Option(str, "fast", "Debye method for finite models", ("fast", "exact")),
             "platelet_nm": Option(
                 float,
-                PLATELET_NM,
-                "lateral size (nm) of the platelet a slab is scattered as",
+                None,
+                "lateral size (nm) of the platelet a slab is scattered as (default: the "
+                "study's nanocrystal edge, xrd.PLATELET_NM)",
                 bounds=above(0),
                 keyed_at_default=False,  # added after stores existed
             ),

@@ -99,8 +99,8 @@ def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
 
 
 def _no_minimum(r: dict) -> list[str]:
-    """The endpoints of a stored band that are no minimum along it (see neb.unstable_endpoints)."""
-    from perovcalc.neb import unstable_endpoints
+    """The endpoints of a stored band that are no minimum along it (see mep.unstable_endpoints)."""
+    from perovcalc.mep import unstable_endpoints
 
     return unstable_endpoints(r["energies"])
 
