@@ -1,10 +1,10 @@
 """Task kind ``xrd``: simulated powder XRD of a structure (:mod:`perovcalc.xrd`,
-:mod:`perovcalc.debye`; no DFT)."""
+:mod:`perovcalc.debye`; no DFT). Those import pymatgen (and matplotlib): only when a task runs,
+so that loading a campaign stays fast."""
 
 from __future__ import annotations
 
 from perovcalc.tasks import Kind, Option, above, between
-from perovcalc.xrd import Pattern, bragg_reflections, powder_profile, two_theta_grid
 
 
 def xrd_task(ctx):
@@ -15,6 +15,7 @@ def xrd_task(ctx):
     """
     from perovcalc.calculate import CalcResult
     from perovcalc.debye import debye_pattern
+    from perovcalc.xrd import Pattern, bragg_reflections, powder_profile, two_theta_grid
 
     opts = ctx.options
     two_theta = two_theta_grid((opts["two_theta_min"], opts["two_theta_max"]), opts["step"])
