@@ -71,7 +71,7 @@ BAND_FILE = "surrogate-band.traj"
 RESULT_FILE = "result.json"
 ML_PRIORS = ("chgnet", "sevennet")
 ML_INSTALL = (
-    "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu, "
+    "pip install torch==2.13.0 (its CPU build; an unpinned torch pulls GBs of GPU packages), "
     "then pip install 'perovcalc[ml]'"
 )
 FIT_SIZE = 600  # observed numbers (energies and force components) in the likelihood fit

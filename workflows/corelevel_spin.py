@@ -25,7 +25,8 @@ HEADER = (
     "# Delta-SCF surface-minus-subsurface shifts with a spin-restricted and a spin-polarised\n"
     "# final state, computed with perovcalc (python workflows/corelevel_spin.py): five-layer 1x1\n"
     "# K-Br passivated CsPbBr3 (001) slab with the central Cs replaced by K, unrelaxed,\n"
-    "# a = 5.874 A. Energies in eV; tag C (computed).\n"
+    "# a = 5.874 A, no dipole layer, moment free (1 Bohr magneton started on the hole atom).\n"
+    "# Energies in eV; tag C (computed).\n"
 )
 
 

@@ -146,11 +146,12 @@ KINDS: dict[str, Kind] = {
             ),
             "spin": Option(
                 bool,
-                True,
+                False,
                 "solve the Delta-SCF final state (one valence electron more than the ground "
-                "state) spin-polarised, 1 Bohr magneton started on the ionised atom; false: "
-                "the ground state's spin setting",
-            ),  # keyed at its default: results from before the option were spin-restricted
+                "state) spin-polarised, 1 Bohr magneton started on the ionised atom (see "
+                "perovcalc.corelevel: not yet for dipole-corrected slabs)",
+                keyed_at_default=False,  # added after stores existed
+            ),
         },
         help="core-level binding energies (Delta-SCF) and initial-state shifts per site",
     ),
