@@ -80,6 +80,12 @@ class Option:
     bounds: Range | None = None
 
 
+# options several kinds share
+FMAX = Option(float, None, "force criterion, eV/A (default: the preset's)", bounds=above(0))
+STRAIN = Option(float, 0.03, "largest linear strain of the E(V) scan", bounds=between(0, 0.2))
+POINTS = Option(int, 5, "number of E(V) points", bounds=at_least(4))
+
+
 @dataclass(frozen=True)
 class Kind:
     """A task kind: implementation (``"module:function"``, imported only when a task of the kind

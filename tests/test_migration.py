@@ -126,7 +126,7 @@ def test_an_intermediate_is_relaxed_once_and_carries_its_energy(tmp_path):
     image = initial.copy()
     image.positions[2] = (initial.positions[2] + final.positions[2]) / 2
     params = {**gpaw_parameters(image, "demo"), "kpts": {"size": [1, 1, 1], "gamma": True}}
-    options = {"rattle": 0.0, "endpoint_steps": 3}
+    options = {"rattle": 0.0, "endpoint_steps": 3, "method": "neb"}
     ctx = TaskContext("hop", None, params, options, tmp_path, "demo", {})
     relax = intermediate_relaxer(ctx, params, 0.05)
     state, record = relax(image, "intermediate1")
@@ -208,13 +208,18 @@ options = {{ sites = [2], fmax = 0.05, steps = 5 }}
 kind = "migration_barrier"
 structure = "task:host"
 {PARAMS}
+options = {{ n_images = 1, fmax = 0.1, max_steps = 20, endpoint_steps = 5, method = "neb" }}
+[tasks.surrogate]
+kind = "migration_barrier"
+structure = "task:host"
+{PARAMS}
 options = {{ n_images = 1, fmax = 0.1, max_steps = 20, endpoint_steps = 5 }}
 [tasks.reused]
 kind = "migration_barrier"
 structure = "task:host"
 needs = ["vacancy"]
 {PARAMS}
-options = {{ n_images = 1, fmax = 0.1, max_steps = 0 }}
+options = {{ n_images = 1, fmax = 0.1, max_steps = 0, method = "neb" }}
 """
 BAD_TO = f"""
 [campaign]
@@ -235,12 +240,18 @@ preset = "demo"
 kind = "migration_barrier"
 structure = "task:host"
 {PARAMS}
-options = {{ n_images = 1, fmax = 0.1, max_steps = 0, endpoint_steps = 40, rattle = 0.05 }}
+[tasks.rattled.options]
+n_images = 1
+fmax = 0.1
+max_steps = 0
+endpoint_steps = 40
+rattle = 0.05
+method = "neb"
 [tasks.rattled_unrelaxed]
 kind = "migration_barrier"
 structure = "task:host"
 {PARAMS}
-options = {{ n_images = 1, fmax = 0.1, endpoint_steps = 0, rattle = 0.05 }}
+options = {{ n_images = 1, fmax = 0.1, endpoint_steps = 0, rattle = 0.05, method = "neb" }}
 """
 
 
@@ -266,6 +277,18 @@ def migration(tmp_path_factory):
 
 def _rows(folder):
     return {row.task: row for row in Store(folder / "r.db").rows()}
+
+
+def test_the_surrogate_task_gives_the_dft_band_barrier(migration):
+    """The same hop through the task's default method: band and endpoints on the Gaussian-process
+    surrogate, the barrier from DFT energies, as converged as the DFT band and at its barrier."""
+    folder, _ = migration
+    rows = _rows(folder)
+    band, surrogate = rows["barrier"].data["result"], rows["surrogate"].data["result"]
+    assert surrogate["settings"]["method"] == "surrogate" and surrogate["converged"]
+    assert surrogate["endpoints"]["initial"]["method"] == "surrogate"
+    assert surrogate["forward_barrier"] == pytest.approx(band["forward_barrier"], abs=0.03)
+    assert surrogate["saddle_energy"] == rows["surrogate"].energy  # a DFT energy, stored
 
 
 def test_barrier_is_consistent_with_the_stored_energies(migration):

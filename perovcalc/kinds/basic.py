@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from perovcalc import calculate
 from perovcalc.calculate import CalcResult
-from perovcalc.tasks import Kind, Option, TaskContext, above, at_least, between
+from perovcalc.tasks import (
+    FMAX,
+    POINTS,
+    STRAIN,
+    Kind,
+    Option,
+    TaskContext,
+    at_least,
+)
 
 
 def single_point_task(ctx: TaskContext) -> CalcResult:
@@ -33,9 +41,7 @@ KINDS: dict[str, Kind] = {
     "relax_positions": Kind(
         "perovcalc.kinds.basic:relax_positions_task",
         {
-            "fmax": Option(
-                float, None, "force criterion, eV/A (default: the preset's)", bounds=above(0)
-            ),
+            "fmax": FMAX,
             "steps": Option(int, 200, "maximum optimizer steps", bounds=at_least(0)),
         },
         help="relax atomic positions at fixed cell (BFGS)",
@@ -43,10 +49,8 @@ KINDS: dict[str, Kind] = {
     "relax_lattice": Kind(
         "perovcalc.kinds.basic:relax_lattice_task",
         {
-            "strain": Option(
-                float, 0.03, "largest linear strain of the E(V) scan", bounds=between(0, 0.2)
-            ),
-            "points": Option(int, 5, "number of E(V) points", bounds=at_least(4)),
+            "strain": STRAIN,
+            "points": POINTS,
         },
         help="cubic lattice constant from a Birch-Murnaghan E(V) fit",
     ),

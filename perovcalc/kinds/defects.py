@@ -37,7 +37,16 @@ from perovcalc.formation import (
     vacancy_moments,
 )
 from perovcalc.presets import system_kind
-from perovcalc.tasks import Kind, Option, TaskContext, above, at_least, between
+from perovcalc.tasks import (
+    FMAX,
+    POINTS,
+    STRAIN,
+    Kind,
+    Option,
+    TaskContext,
+    above,
+    at_least,
+)
 from perovcalc.vacancy import distinct_halide_sites, remove_atom
 
 
@@ -495,13 +504,9 @@ KINDS: dict[str, Kind] = {
                 "bulk cells: isotropic E(V) fit first, or fixed",
                 ("isotropic", "fixed"),
             ),
-            "strain": Option(
-                float, 0.03, "largest linear strain of the E(V) scan", bounds=between(0, 0.2)
-            ),
-            "points": Option(int, 5, "number of E(V) points", bounds=at_least(4)),
-            "fmax": Option(
-                float, None, "force criterion, eV/A (default: the preset's)", bounds=above(0)
-            ),
+            "strain": STRAIN,
+            "points": POINTS,
+            "fmax": FMAX,
             "steps": Option(int, 100, "maximum optimizer steps", bounds=at_least(0)),
         },
         help="relaxed energy per formula unit of a competing phase or elemental reference",
@@ -509,9 +514,7 @@ KINDS: dict[str, Kind] = {
     "defect_host": Kind(
         "perovcalc.kinds.defects:defect_host_task",
         {
-            "fmax": Option(
-                float, None, "force criterion, eV/A (default: the preset's)", bounds=above(0)
-            ),
+            "fmax": FMAX,
             "steps": Option(int, 100, "maximum optimizer steps", bounds=at_least(0)),
             "rattle": Option(
                 float,
@@ -554,9 +557,7 @@ KINDS: dict[str, Kind] = {
                 "static dielectric constant (default: reference)",
                 bounds=above(0),
             ),
-            "fmax": Option(
-                float, None, "force criterion, eV/A (default: the preset's)", bounds=above(0)
-            ),
+            "fmax": FMAX,
             "steps": Option(int, 100, "maximum optimizer steps per vacancy", bounds=at_least(0)),
             "rattle": RATTLE,
         },
