@@ -362,7 +362,7 @@ def test_barrier_table_csv_and_profiles_from_the_store(migration, tmp_path):
     done = subprocess.run([*command, "csv", str(campaign), *db, "-o", str(out)], cwd=ROOT)
     assert done.returncode == 0
     table = {r["task"]: r for r in csv.DictReader(out.open())}
-    assert sorted(table) == ["barrier", "reused"]
+    assert sorted(table) == ["barrier", "reused", "surrogate"]
     for name, r in table.items():
         result = rows[name].data["result"]
         assert float(r["forward_eV"]) == pytest.approx(result["forward_barrier"], abs=1e-4)
