@@ -50,7 +50,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import json
 import operator
 import os
 import sys
@@ -65,7 +64,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.geometry import find_mic
 
-from perovcalc.calculate import read_frames, write_checkpoint
+from perovcalc.calculate import read_checkpoint, read_frames, write_checkpoint
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.mep import (
     ENDPOINT_TOLERANCE,
@@ -369,7 +368,7 @@ def run_neb(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     state_path = workdir / STATE_FILE
-    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    state = read_checkpoint(state_path)
     if state and state["n_images"] != n_images:
         raise InputError("n_images", n_images, f"{state['n_images']} (the band saved in {workdir})")
     total_before = NEBCost(**state.get("total_cost", {}))

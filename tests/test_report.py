@@ -403,6 +403,8 @@ def test_passivation_shifts_of_two_models(report, tmp_path):
             expected = mean[passivated, label] - mean[bare, label]
             assert found[label]["value"] == pytest.approx(expected, abs=1e-9)
             assert found[label]["reference"]["source"].startswith("Yang et al.")
+            # no common energy reference between two slabs: shown, never graded (#23 item 2)
+            assert found[label]["agreement"] == "inconclusive"
         double = (mean[passivated, "Br 3d"] - mean[passivated, "Pb 4f"]) - (
             mean[bare, "Br 3d"] - mean[bare, "Pb 4f"]
         )

@@ -165,8 +165,15 @@ def _passivation_shifts(section: Section, model: str | None, bare, passivated) -
             measured = None
         reference, agreement, why = None, "no reference", ""
         if measured is not None:
+            # not graded: each slab's E_hole - E_ground refers to its own lowest empty level,
+            # and the conduction bands of bare and passivated slabs differ (#23 item 2)
             reference = {"value": measured.shift, "source": _source(measured)}
-            agreement, why = judge_sign(shift, measured.shift, measured.direction, tolerance)
+            agreement = "inconclusive"
+            why = (
+                f"{shift:+.2f} eV, not graded: the two slabs share no energy reference (each "
+                "final state's electron sits in its own conduction band); the Br 3d - Pb 4f "
+                "double difference needs none"
+            )
         conditions = {"level": label, "environment": environment, "method": "delta_scf"}
         section.observables.append(
             Observable("core_level_shift", _with_model(conditions, model), shift, "eV",
