@@ -14,6 +14,10 @@ Passivation (experiment: K binds surface bromide):
 
 - "KBr": the outer CsX layers become KBr: K replaces Cs on a fraction ``k_coverage`` of the outer
   A sites (the same in-plane sites on both surfaces), and every halide of the outer layers is Br.
+  ``k_subsurface`` puts K on a fraction of the A sites of the first CsX layer below the surface
+  (K_Cs, isovalent: the slab stays neutral; the same in-plane sites under both surfaces), so K
+  sits at two depths; with ``k_coverage = 0`` all K is below a CsBr surface, the same
+  composition as K at the surface when the two fractions are swapped (a segregation energy).
 - "KBr_overlayer": one rock-salt KBr (001) layer on each surface, cube-on-cube (KBr [100] parallel
   to perovskite [100]) and strained to the substrate, K-Br = a/2 in plane, i.e. 2 K + 2 Br per
   surface cell. Br continues the perovskite halide sublattice (it sits where the next perovskite
@@ -76,6 +80,18 @@ def _check_repeat(repeat) -> tuple[int, int]:
     return r1, r2
 
 
+def _fraction(value, field: str, n_cells: int) -> float:
+    """A site fraction in [0, 1] that is a whole number of the n_cells surface cells."""
+    allowed = f"multiples of 1/{n_cells} in [0, 1] for a surface of {n_cells} cell(s)"
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InputError(field, value, allowed) from None
+    if not 0 <= value <= 1 or abs(value * n_cells - round(value * n_cells)) > 1e-6:
+        raise InputError(field, value, allowed)
+    return value
+
+
 def _kind(m: int, termination: str) -> str:
     """Kind of perovskite layer m (0 = bottom): the outer layers have the termination's kind."""
     other = TERMINATIONS[1 - TERMINATIONS.index(termination)]
@@ -120,6 +136,7 @@ def perovskite_slab(
     fix_layers: int = 0,
     passivation: str | None = None,
     k_coverage: float = 1.0,
+    k_subsurface: float = 0.0,
     interstitial_k: bool = False,
     seed: int = 0,
     a: float | None = None,
@@ -168,19 +185,18 @@ def perovskite_slab(
             "None or 'KBr_overlayer' for a PbX2-terminated slab ('KBr' turns the outer CsX layer"
             " into KBr)",
         )
-    try:
-        k_coverage = float(k_coverage)
-    except (TypeError, ValueError):
-        raise InputError("k_coverage", k_coverage, "a fraction in (0, 1]") from None
-    if passivation != "KBr" and k_coverage != 1.0:
-        raise InputError("k_coverage", k_coverage, "1.0 unless passivation = 'KBr'")
-    n_k = k_coverage * r1 * r2
-    if not 0 < k_coverage <= 1 or abs(n_k - round(n_k)) > 1e-6:
-        raise InputError(
-            "k_coverage",
-            k_coverage,
-            f"multiples of 1/{r1 * r2} in (0, 1] for a {r1}x{r2} surface cell",
-        )
+    if passivation != "KBr":
+        if k_coverage != 1.0:
+            raise InputError("k_coverage", k_coverage, "1.0 unless passivation = 'KBr'")
+        if k_subsurface != 0.0:
+            raise InputError("k_subsurface", k_subsurface, "0 unless passivation = 'KBr'")
+    n_cells = r1 * r2
+    k_coverage = _fraction(k_coverage, "k_coverage", n_cells)
+    k_subsurface = _fraction(k_subsurface, "k_subsurface", n_cells)
+    if passivation == "KBr" and not k_coverage + k_subsurface:
+        raise InputError("k_coverage", k_coverage, "> 0, or k_subsurface > 0 (a slab with K)")
+    if k_subsurface and layers < 5:
+        raise InputError("layers", layers, "an odd number >= 5 with k_subsurface")
     if interstitial_k and layers < 5:
         raise InputError("layers", layers, "an odd number >= 5 with interstitial K")
 
@@ -213,10 +229,11 @@ def perovskite_slab(
     species[_choose_mirror_symmetric(free, uv, m, layers, round(count), rng)] = "Br"
 
     if passivation == "KBr":
-        bottom_a = np.flatnonzero((m == 0) & (species == "Cs"))
-        for i in rng.choice(bottom_a, round(n_k), replace=False):
-            mirror = (m == layers - 1) & np.all(np.isclose(uv, uv[i]), axis=1)
-            species[[i, *np.flatnonzero(mirror)]] = "K"
+        for depth, fraction in ((0, k_coverage), (2, k_subsurface)):
+            bottom_a = np.flatnonzero((m == depth) & (species == "Cs"))
+            for i in rng.choice(bottom_a, round(fraction * n_cells), replace=False):
+                mirror = (m == layers - 1 - depth) & np.all(np.isclose(uv, uv[i]), axis=1)
+                species[[i, *np.flatnonzero(mirror)]] = "K"
 
     extra_species, extra_uv, extra_z, extra_layer = [], [], [], []
     half = (layers - 1) // 2

@@ -93,6 +93,34 @@ def test_kbr_passivation_outer_layer():
     assert np.allclose(np.sort(top[:, :2], axis=0), np.sort(bottom[:, :2], axis=0))
 
 
+def test_k_below_the_surface_is_neutral_and_mirror_symmetric():
+    """K_Cs in the first CsX layer under each surface: K at two depths, charge balance kept."""
+    atoms = perovskite_slab(
+        x=3.0, repeat=(2, 1), layers=7, passivation="KBr", k_coverage=0.5, k_subsurface=0.5
+    )
+    symbols = np.array(atoms.get_chemical_symbols())
+    layer = atoms.arrays["layer"]
+    assert sorted(layer[symbols == "K"]) == [1, 1, 3, 3]  # one K per surface, at two depths
+    assert formal_charge(atoms) == 0
+    counts = {s: int((symbols == s).sum()) for s in ("Cs", "K", "Pb", "Br")}
+    assert counts == {"Cs": 4, "K": 4, "Pb": 6, "Br": 20}  # (Cs+K):Pb:Br = 8:6:20, A4B3X10
+    k = atoms.positions[symbols == "K"]
+    centre = atoms.positions[:, 2].mean()
+    assert np.allclose(np.sort(k[k[:, 2] > centre][:, :2], axis=0),
+                       np.sort(k[k[:, 2] < centre][:, :2], axis=0))  # fmt: skip
+
+
+def test_k_segregation_pair_has_one_composition():
+    """K all at the surface or all one layer down: the same atoms, a segregation energy apart."""
+    surface = perovskite_slab(layers=7, passivation="KBr", k_coverage=1.0)
+    below = perovskite_slab(layers=7, passivation="KBr", k_coverage=0.0, k_subsurface=1.0)
+    assert sorted(surface.get_chemical_symbols()) == sorted(below.get_chemical_symbols())
+    k_below = below.arrays["layer"][np.array(below.get_chemical_symbols()) == "K"]
+    assert set(k_below) == {1}
+    outer = below.arrays["layer"] == 3
+    assert set(np.array(below.get_chemical_symbols())[outer]) == {"Cs", "Br"}
+
+
 @pytest.mark.parametrize("termination", ["CsX", "PbX2"])
 def test_overlayer_registry(termination):
     atoms = perovskite_slab(termination=termination, passivation="KBr_overlayer", repeat=(2, 2))
@@ -177,6 +205,10 @@ def test_fixed_layers():
         ({"x": 5.0}, r"x = 5.0.*\[0, 3\]"),
         ({"repeat": (0, 1)}, "repeat = "),
         ({"interstitial_k": True, "layers": 3}, "layers = 3.*>= 5"),
+        ({"k_subsurface": 1.0}, "k_subsurface = 1.0.*passivation = 'KBr'"),
+        ({"passivation": "KBr", "layers": 3, "k_subsurface": 1.0}, "layers = 3.*k_subsurface"),
+        ({"passivation": "KBr", "k_coverage": 0.0}, "k_coverage = 0.0.*k_subsurface > 0"),
+        ({"passivation": "KBr", "layers": 5, "k_subsurface": 1.5}, r"k_subsurface = 1.5.*\[0, 1\]"),
     ],
 )
 def test_bad_input_names_field_and_allowed_values(kwargs, pattern):

@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     slab.add_argument("--fix-from", choices=("centre", "bottom"), default="centre")
     slab.add_argument("--passivation", choices=("none", "KBr", "KBr_overlayer"), default="none")
     slab.add_argument("--k-coverage", type=_number, default=1.0, help="K fraction of outer A sites")
+    slab.add_argument(
+        "--k-subsurface", type=_number, default=0.0, help="K fraction of first subsurface A sites"
+    )
     slab.add_argument("--interstitial-k", action="store_true", help="one K below each surface")
     _output(slab)
 
@@ -187,6 +190,7 @@ def _slab(args) -> None:
         fix_from=args.fix_from,
         passivation=None if args.passivation == "none" else args.passivation,
         k_coverage=args.k_coverage,
+        k_subsurface=args.k_subsurface,
         interstitial_k=args.interstitial_k,
         seed=args.seed,
         a=args.a,

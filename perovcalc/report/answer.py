@@ -245,23 +245,49 @@ def _structure_measurements() -> list[Measurement]:
     return found
 
 
+#: Study A's readings in reference/defect_trends.csv the report answers, by (observable,
+#: relation): the observation in words, the measured relation, the computed observable, which
+#: of its conditions answer it and what would compute it.
+TRENDS = {
+    ("vacancy_formation_energy", "kbr_passivated > bare_surface"): (
+        "K-Br passivation raises the surface halide vacancy formation energy (the study's "
+        "proposed mechanism, not measured)",
+        "passivated > bare",
+        "vacancy_formation_energy_change",
+        lambda c: c["environment"] == "kbr_passivated - bare_surface",
+        "vacancy_formation tasks on a bare and a K-Br passivated slab",
+    ),
+    ("migration_barrier", "kbr_passivated > bare_surface"): (
+        "K-Br passivation raises the halide migration barrier (the study's proposed mechanism, "
+        "not measured)",
+        "passivated > bare",
+        "migration_barrier_change",
+        lambda c: c["environment"] == "kbr_passivated - bare_surface",
+        "migration_barrier tasks on a bare and a K-Br passivated slab",
+    ),
+    ("k_site_energy", "k_below > k_surface"): (
+        "Most K sits at the surface, a little inside the lattice (the study's reading of its "
+        "depth-resolved XPS)",
+        "K at the surface preferred",
+        "k_segregation_energy",
+        lambda c: True,
+        "defect_host tasks on slabs with K at the surface and one layer below "
+        "(labels k_site = surface / below: workflows/k_depth.toml)",
+    ),
+}
+
+
 def _trend_measurements() -> list[Measurement]:
-    """Study A's proposed mechanism: K-Br holds surface halide (reference/defect_trends.csv)."""
+    """Study A's readings and proposed mechanism (reference/defect_trends.csv, ``TRENDS``)."""
     found = []
     for i, row in enumerate(ref.load_table("defect_trends")):
-        if row["relation"] != "kbr_passivated > bare_surface" or not _study(str(row["source"])):
+        trend = TRENDS.get((row["observable"], row["relation"]))
+        if trend is None or not _study(str(row["source"])):
             continue
-        what = {"vacancy_formation_energy": "surface halide vacancy formation energy",
-                "migration_barrier": "halide migration barrier"}[row["observable"]]  # fmt: skip
-        kind = {"vacancy_formation_energy": "vacancy_formation", "migration_barrier":
-                "migration_barrier"}[row["observable"]]  # fmt: skip
+        text, measured, observable, match, needs = trend
         found.append(Measurement(
-            f"trend:{row['observable']}", "A",
-            f"K-Br passivation raises the {what} (the study's proposed mechanism, not measured)",
-            "passivated > bare", _source(row), (("defect_trends", i),),
-            f"{row['observable']}_change",
-            lambda c: c["environment"] == "kbr_passivated - bare_surface",
-            f"{kind} tasks on a bare and a K-Br passivated slab",
+            f"trend:{row['observable']}", "A", text, measured, _source(row),
+            (("defect_trends", i),), observable, match, needs,
         ))  # fmt: skip
     return found
 

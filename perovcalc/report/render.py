@@ -18,6 +18,7 @@ from perovcalc.report.judge import VERDICTS, Observable, Section
 from perovcalc.report.lattice import lattice_section
 from perovcalc.report.migration import migration_section
 from perovcalc.report.photoemission import photoemission_section
+from perovcalc.report.potassium import potassium_section
 from perovcalc.report.vacancy import vacancy_section
 from perovcalc.report.xrd import xrd_section
 from perovcalc.results import task_rows
@@ -27,6 +28,7 @@ SECTIONS: list[Callable[[Campaign, Done], Section | None]] = [
     core_level_section,
     vacancy_section,
     migration_section,
+    potassium_section,
     photoemission_section,
     xrd_section,
 ]

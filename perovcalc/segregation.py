@@ -1,0 +1,46 @@
+"""Where a dopant sits: segregation energy between two sites of the same atoms, and the share of
+each site in equilibrium.
+
+The two models hold the same atoms (same counts of every element) and differ only in which
+sites the dopant (K) occupies: at the surface, or one layer below. The segregation energy per
+dopant moved is E(below) - E(surface) divided by the number of dopants that changed layer; a
+positive value means the dopant prefers the surface.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from ase import Atoms
+from ase.units import kB
+
+from perovcalc.errors import InputError
+
+SYNTHESIS_K = 453.15  # K: hot-injection synthesis of the studies' nanocrystals, 180 C
+ROOM_K = 298.15
+
+
+def segregation_energy(surface: Atoms, e_surface: float, below: Atoms, e_below: float,
+                       element: str = "K") -> float:  # fmt: skip
+    """E(below) - E(surface) per ``element`` atom (eV); the energies are total energies (eV) of
+    the two models, computed with the same settings. Refused if the models hold different atoms
+    or no ``element``."""
+    if Counter(surface.get_chemical_symbols()) != Counter(below.get_chemical_symbols()):
+        raise InputError(
+            "below", below.get_chemical_formula(), f"the atoms of {surface.get_chemical_formula()}"
+        )
+    count = surface.get_chemical_symbols().count(element)
+    if not count:
+        raise InputError("element", element, sorted(set(surface.get_chemical_symbols())))
+    return (e_below - e_surface) / count
+
+
+def fraction_below(energy: float, temperature: float, sites_ratio: float = 1.0) -> float:
+    """Equilibrium share of dopants below the surface for a segregation energy ``energy`` (eV per
+    dopant, positive: the surface is preferred) at ``temperature`` (K), two kinds of sites in
+    the ratio ``sites_ratio`` (below : surface), dilute (no dopant-dopant interaction)."""
+    if not temperature > 0:
+        raise InputError("temperature", temperature, "> 0 K")
+    weight = sites_ratio * np.exp(-energy / (kB * temperature))
+    return float(weight / (1.0 + weight))
