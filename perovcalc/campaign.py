@@ -82,7 +82,7 @@ TASK_KEYS = {
     "kind", "structure", "preset", "params", "options", "needs", "charge", "labels", "max_ranks"
 }  # fmt: skip
 TOP_KEYS = {"campaign", "structures", "tasks"}
-CAMPAIGN_KEYS = {"name", "preset", "description"}
+CAMPAIGN_KEYS = {"name", "preset", "description", "include"}
 SWEEP = "sweep"
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -450,9 +450,13 @@ def expand_sweeps(data: dict, source: str = "<dict>") -> dict:
 
 
 def campaign_from_dict(
-    data: dict, source: str = "<dict>", base_dir: Path | None = None
+    data: dict, source: str = "<dict>", base_dir: Path | None = None, _including=()
 ) -> Campaign:
-    """Build and validate a campaign from the parsed TOML structure (sweeps expanded)."""
+    """Build and validate a campaign from the parsed TOML structure (sweeps expanded).
+
+    ``campaign.include``: campaign files (paths relative to this one) whose structures and
+    tasks this campaign starts from, unchanged (their presets and task ids stay theirs); its
+    own blocks may not redefine their names."""
     data = expand_sweeps(data, source)
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
@@ -469,7 +473,12 @@ def campaign_from_dict(
         source=source,
         base_dir=base_dir or Path.cwd(),
     )
+    included = _include(campaign, head.get("include", []), source, _including)
     for sname, sdata in _expect_table(data.get("structures", {}), "structures", source).items():
+        if sname in included.structures:
+            raise InputError(
+                f"structures.{sname}", sname, "a name the included files do not define", source
+            )
         sdata = dict(_expect_table(sdata, f"structures.{sname}", source))
         builder = sdata.pop("builder", None)
         if not isinstance(builder, str):
@@ -478,6 +487,10 @@ def campaign_from_dict(
             sdata["filename"] = str((campaign.base_dir / sdata["filename"]).resolve())
         campaign.structures[sname] = StructureSpec(sname, builder, sdata)
     for tname, tdata in _expect_table(data.get("tasks", {}), "tasks", source).items():
+        if tname in included.tasks:
+            raise InputError(
+                f"tasks.{tname}", tname, "a name the included files do not define", source
+            )
         tdata = _expect_table(tdata, f"tasks.{tname}", source)
         bad = sorted(set(tdata) - TASK_KEYS)
         if bad:
@@ -514,8 +527,29 @@ def campaign_from_dict(
     return campaign
 
 
-def load_campaign(path: str | Path) -> Campaign:
-    """Read and validate a campaign TOML file."""
+def _include(campaign: Campaign, include, source: str, including) -> Campaign:
+    """Add the structures and tasks of the ``include`` files to ``campaign``; what they added."""
+    allowed = "a campaign file or a list of them, relative to this file, that do not include it"
+    files = [include] if isinstance(include, str) else include
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise InputError("campaign.include", include, allowed, source)
+    added = Campaign(name=campaign.name)
+    for name in files:
+        path = (campaign.base_dir / name).resolve()
+        if path in including or str(path) == str(Path(source).resolve()):
+            raise InputError("campaign.include", name, allowed, source)
+        part = load_campaign(path, (*including, Path(source).resolve()))
+        added.structures.update(part.structures)
+        added.tasks.update(part.tasks)
+    campaign.structures.update(added.structures)
+    campaign.tasks.update(added.tasks)
+    return added
+
+
+def load_campaign(path: str | Path, _including=()) -> Campaign:
+    """Read and validate a campaign TOML file (with the files it includes)."""
     data = read_toml(path, "campaign file")
     path = Path(path).expanduser()
-    return campaign_from_dict(data, source=str(path), base_dir=path.resolve().parent)
+    return campaign_from_dict(
+        data, source=str(path), base_dir=path.resolve().parent, _including=_including
+    )

@@ -484,3 +484,29 @@ def test_a_subset_keeps_its_dependencies_and_their_ids(tmp_path, perovcalc_cli):
     )  # fmt: skip
     assert done.returncode == 2 and "task = 'lattcie' is not allowed" in done.stderr
     assert not (tmp_path / "r.db").exists()
+
+
+def test_an_included_campaign_keeps_its_tasks_and_ids(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text(
+        '[campaign]\nname = "base"\npreset = "demo"\n'
+        '[structures.b]\nbuilder = "bulk"\nx = 3\n'
+        '[tasks.lat]\nkind = "relax_lattice"\nstructure = "b"\n'
+    )
+    more = tmp_path / "more.toml"
+    more.write_text(
+        '[campaign]\nname = "more"\npreset = "standard"\ninclude = "base.toml"\n'
+        '[tasks.host]\nkind = "defect_host"\nstructure = "b"\nneeds = ["lat"]\n'
+    )
+    small, large = load_campaign(base), load_campaign(more)
+    assert list(large.tasks) == ["lat", "host"]
+    assert large.task_ids()["lat"] == small.task_ids()["lat"]  # the included task is unchanged
+    assert large.tasks["lat"].preset == "demo" and large.tasks["host"].preset == "standard"
+    clash = tmp_path / "clash.toml"
+    clash.write_text(more.read_text().replace("tasks.host", "tasks.lat"))
+    with pytest.raises(PerovcalcError, match="tasks.lat = 'lat'.*included files do not define"):
+        load_campaign(clash)
+    loop = tmp_path / "loop.toml"
+    loop.write_text('[campaign]\nname = "loop"\ninclude = ["loop.toml"]\n')
+    with pytest.raises(PerovcalcError, match="campaign.include = 'loop.toml'.*do not include it"):
+        load_campaign(loop)
