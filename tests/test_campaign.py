@@ -298,7 +298,10 @@ def test_demo_campaign_task_graph():
         (model, env)
         for model in ("CsPbBr3 slab", "mixed-halide slab")
         for env in ("bare_surface", "kbr_passivated")
-    }
+    } | {("CsPbBr3 slab, K at two depths", "kbr_passivated")}
+    # K at two depths: surface K and K one CsX layer below, in one slab
+    deep = campaign.structures["slab_kbr_deep"].args
+    assert deep["k_subsurface"] == 1.0 and deep["passivation"] == "KBr"
     # slabs are built at the computed lattice constant; core levels, vacancies and the hop use
     # the relaxed slabs; the Br chemical potential comes from the relaxed bulk and the phases
     assert campaign.dependencies(campaign.tasks["host_kbr"]) == ["lattice_x3"]
@@ -334,8 +337,13 @@ def test_demo_campaign_task_graph():
 
 def test_production_campaign_mirrors_the_demo():
     demo = load_campaign(WORKFLOWS / "kbr_passivation_demo.toml")
+    more = load_campaign(WORKFLOWS / "kbr_passivation_more.toml")
     production = load_campaign(WORKFLOWS / "kbr_passivation_production.toml")
-    assert set(production.tasks) == set(demo.tasks)
+    assert set(demo.tasks) < set(more.tasks)
+    ids = more.task_ids()  # the extended demo keeps the ids of the tasks it includes
+    assert all(ids[name] == task_id for name, task_id in demo.task_ids().items())
+    assert more.name == demo.name  # one store: the demo's finished tasks are reused
+    assert set(production.tasks) == set(more.tasks)
     assert {t.preset for t in production.tasks.values()} == {"production"}
     assert production.structures["slab_kbr"].args["repeat"] == [2, 2]
 
@@ -470,7 +478,7 @@ def test_a_subset_keeps_its_dependencies_and_their_ids(tmp_path, perovcalc_cli):
     assert part.task_ids() == {name: ids[name] for name in part.tasks}
     assert sorted(part.structures) == ["br2", "cs", "csbr", "cspbbr3", "pb", "pbbr2", "slab21"]
     # structures of the left-out tasks go too: the demo's XRD cells name lattice tasks
-    demo = load_campaign(WORKFLOWS / "kbr_passivation_demo.toml")
+    demo = load_campaign(WORKFLOWS / "kbr_passivation_more.toml")
     part = demo.subset(["barrier_mixed_sqs_i"])
     part.validate()
     assert "xrd_x2" not in part.structures and "lattice_x2" not in part.tasks

@@ -433,7 +433,7 @@ def test_a_bad_hop_fails_before_any_dft(migration):
     [
         "migration_barriers.toml",
         "surface_barriers.toml",
-        "kbr_passivation_demo.toml",
+        "kbr_passivation_more.toml",
         "kbr_passivation_production.toml",
     ],
 )
