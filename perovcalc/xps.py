@@ -1,30 +1,40 @@
-"""Simulated core-level photoemission of a structure model: spectra, intensity ratios, centroids.
+"""Simulated core-level photoemission of a structure model: spectra, intensity ratios, centroids,
+apparent binding energies.
 
 Intensity model. The signal of level X (a spin-orbit doublet, ``reference/core_levels.csv``) from
 atom i at photon energy hv is
 
-    I_i = sigma_X(hv) * f_c * P_i(lambda(KE_c)),    KE_c = hv - BE_c - WORK_FUNCTION,
+    I_i = sigma_X(hv) * f_c * n_i * P_i(L(KE_c)),    KE_c = hv - BE_c - WORK_FUNCTION,
 
 summed over the two components c with branching fractions f_c. sigma_X is the photoionisation
 cross section of the level from xraylib (Kissel/Scofield-type relativistic subshell values per
-electron, times the subshell occupancy), lambda the TPP-2M inelastic mean free path of one matrix
-material (:mod:`perovcalc.imfp`), and P_i the probability that the photoelectron leaves the model
-without an inelastic loss. Neglected: elastic scattering (IMFP, not effective attenuation length),
-the photoemission asymmetry parameter, X-ray attenuation, shadowing by neighbouring crystals and
-ligands.
+electron, times the subshell occupancy), n_i the atom's population (1, or for outer K the ratio of
+a stated K coverage of the outer A sites to the model's), L the attenuation length of one matrix
+material (:mod:`perovcalc.imfp`: the TPP-2M IMFP, or by default the Jablonski-Powell effective
+attenuation length, which accounts for elastic scattering), and P_i the probability that the
+photoelectron leaves the model, and an organic ligand shell of ``ligand_nm`` around it (its own
+TPP-2M attenuation length, :func:`imfp.ligand_shell`), without an inelastic loss. The asymmetry
+parameter beta enters the ratios through :func:`angular_factor` (it drops out at the magic angle).
+Neglected: X-ray attenuation, shadowing by neighbouring crystals, the ligands' own signal.
 
-Geometries for P_i:
+Geometry: P_i is the mean over analyser directions u in the crystal frame of exp(-path_i(u) / L)
+(plus the path through the ligand shell over its length), one model for both geometries
+(:func:`analyser_directions`): ``"random"`` (default) u uniform over the sphere, a film of
+randomly oriented crystals; ``"normal"`` u at the emission angle theta from the surface (film)
+normal, averaged over azimuths.
 
-- ``"slab"``: P = exp(-d / (lambda cos theta)), d the depth of the atom below the outermost atom
-  along the surface normal (a x b, pointing along c; the analyser is on that side), theta the
-  emission angle from the normal. Also the model for a textured film of face-down nanocubes.
-- ``"cube"``: a nanocrystal in a film of randomly oriented crystals. The analyser direction u is
-  uniform over the sphere in the crystal frame, and P_i is the average over u of
-  exp(-L_i(u) / lambda), L_i(u) the straight path from atom i along u to the surface of the
-  axis-aligned box through the outermost atoms. Unlike the depth to the nearest face, this counts
-  that atoms near edges and corners escape through several faces and that oblique paths are
-  longer; an atom on a face escapes without loss in half of all directions. The average uses a
-  Fibonacci lattice of ``directions`` points on the sphere.
+- ``"slab"``: the path is d / cos(u, normal), d the depth of the atom below the outermost atom
+  along the surface normal (a x b, pointing along c; the analyser is on that side); directions into
+  the slab give nothing (the slab stands for the outer layers of a thick crystal).
+  :func:`depth_weight`; with random orientation it is E_2(d / L) / 2, with "normal"
+  exp(-d / (L cos theta)).
+- ``"cube"``: a nanocrystal; the path is the straight line from atom i along u to the surface of
+  the axis-aligned box through the outermost atoms. This counts that atoms near edges and corners
+  escape through several faces and that oblique paths are longer; an atom on a face escapes
+  without loss in half of all directions, and far from edges the cube's weights become the slab's.
+  "normal" here means a cube lying face-down (film normal along z).
+
+The average uses a Fibonacci lattice of ``directions`` points on the sphere (or as many azimuths).
 
 Binding energies refer to the Fermi level, and so does the TPP-2M energy scale inside the solid;
 the kinetic energy that sets lambda is therefore hv - BE, with ``WORK_FUNCTION = 0``.
@@ -626,6 +636,8 @@ def ratio_band(
         )  # fmt: skip
         for c_i, coverage in enumerate(k_coverage):
             scale = np.ones(len(names))
+            if coverage is not None and not 0.0 <= coverage <= 1.0:
+                raise InputError("k_coverage", coverage, "a fraction of the outer A sites, 0 to 1")
             if coverage is not None and k_index is not None:
                 scale[k_index] = coverage / surface_coverage(atoms, "K", geometry)
             for q, amount in amounts.items():
