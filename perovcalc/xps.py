@@ -1,30 +1,40 @@
-"""Simulated core-level photoemission of a structure model: spectra, intensity ratios, centroids.
+"""Simulated core-level photoemission of a structure model: spectra, intensity ratios, centroids,
+apparent binding energies.
 
 Intensity model. The signal of level X (a spin-orbit doublet, ``reference/core_levels.csv``) from
 atom i at photon energy hv is
 
-    I_i = sigma_X(hv) * f_c * P_i(lambda(KE_c)),    KE_c = hv - BE_c - WORK_FUNCTION,
+    I_i = sigma_X(hv) * f_c * n_i * P_i(L(KE_c)),    KE_c = hv - BE_c - WORK_FUNCTION,
 
 summed over the two components c with branching fractions f_c. sigma_X is the photoionisation
 cross section of the level from xraylib (Kissel/Scofield-type relativistic subshell values per
-electron, times the subshell occupancy), lambda the TPP-2M inelastic mean free path of one matrix
-material (:mod:`perovcalc.imfp`), and P_i the probability that the photoelectron leaves the model
-without an inelastic loss. Neglected: elastic scattering (IMFP, not effective attenuation length),
-the photoemission asymmetry parameter, X-ray attenuation, shadowing by neighbouring crystals and
-ligands.
+electron, times the subshell occupancy), n_i the atom's population (1, or for outer K the ratio of
+a stated K coverage of the outer A sites to the model's), L the attenuation length of one matrix
+material (:mod:`perovcalc.imfp`: the TPP-2M IMFP, or by default the Jablonski-Powell effective
+attenuation length, which accounts for elastic scattering), and P_i the probability that the
+photoelectron leaves the model, and an organic ligand shell of ``ligand_nm`` around it (its own
+TPP-2M attenuation length, :func:`imfp.ligand_shell`), without an inelastic loss. The asymmetry
+parameter beta enters the ratios through :func:`angular_factor` (it drops out at the magic angle).
+Neglected: X-ray attenuation, shadowing by neighbouring crystals, the ligands' own signal.
 
-Geometries for P_i:
+Geometry: P_i is the mean over analyser directions u in the crystal frame of exp(-path_i(u) / L)
+(plus the path through the ligand shell over its length), one model for both geometries
+(:func:`analyser_directions`): ``"random"`` (default) u uniform over the sphere, a film of
+randomly oriented crystals; ``"normal"`` u at the emission angle theta from the surface (film)
+normal, averaged over azimuths.
 
-- ``"slab"``: P = exp(-d / (lambda cos theta)), d the depth of the atom below the outermost atom
-  along the surface normal (a x b, pointing along c; the analyser is on that side), theta the
-  emission angle from the normal. Also the model for a textured film of face-down nanocubes.
-- ``"cube"``: a nanocrystal in a film of randomly oriented crystals. The analyser direction u is
-  uniform over the sphere in the crystal frame, and P_i is the average over u of
-  exp(-L_i(u) / lambda), L_i(u) the straight path from atom i along u to the surface of the
-  axis-aligned box through the outermost atoms. Unlike the depth to the nearest face, this counts
-  that atoms near edges and corners escape through several faces and that oblique paths are
-  longer; an atom on a face escapes without loss in half of all directions. The average uses a
-  Fibonacci lattice of ``directions`` points on the sphere.
+- ``"slab"``: the path is d / cos(u, normal), d the depth of the atom below the outermost atom
+  along the surface normal (a x b, pointing along c; the analyser is on that side); directions into
+  the slab give nothing (the slab stands for the outer layers of a thick crystal).
+  :func:`depth_weight`; with random orientation it is E_2(d / L) / 2, with "normal"
+  exp(-d / (L cos theta)).
+- ``"cube"``: a nanocrystal; the path is the straight line from atom i along u to the surface of
+  the axis-aligned box through the outermost atoms. This counts that atoms near edges and corners
+  escape through several faces and that oblique paths are longer; an atom on a face escapes
+  without loss in half of all directions, and far from edges the cube's weights become the slab's.
+  "normal" here means a cube lying face-down (film normal along z).
+
+The average uses a Fibonacci lattice of ``directions`` points on the sphere (or as many azimuths).
 
 Binding energies refer to the Fermi level, and so does the TPP-2M energy scale inside the solid;
 the kinetic energy that sets lambda is therefore hv - BE, with ``WORK_FUNCTION = 0``.
@@ -49,10 +59,24 @@ from perovcalc.reference import load_table
 WORK_FUNCTION = 0.0
 #: Photon energies of the experiment's depth series (synchrotron 450 and 650 eV, Al K-alpha), eV.
 PHOTON_ENERGIES = (450.0, 650.0, 1486.7)
+#: Ligand shell thicknesses of the model band, nm (min, central, max): ~1.5 nm of oleate /
+#: oleylamine (an extended C18 chain is ~2 nm long, tilted and interdigitated less).
+LIGAND_NM = (1.0, 1.5, 2.0)
+#: Laboratory anodes (Mg, Al K-alpha), eV: unpolarised light; other sources are synchrotrons.
+LAB_SOURCES = (1253.6, 1486.7)
 #: Levels of the measured K:Br:Pb ratio table, in that order.
 RATIO_LEVELS = ("K 2p", "Br 3d", "Pb 4f")
 GEOMETRIES = ("auto", "slab", "cube")
+#: Analyser direction in the crystal frame: uniform over the sphere (a film of randomly
+#: oriented crystals) or at a fixed emission angle from the surface (film) normal.
+ORIENTATIONS = ("random", "normal")
 LINESHAPES = ("voigt", "pseudo-voigt")
+#: Quantification conventions: sensitivity sigma * lambda (homogeneous sample) or sigma only.
+QUANTIFICATIONS = ("sigma_lambda", "sigma")
+#: Angle (degrees) at which the asymmetry parameter drops out of the angular distribution.
+MAGIC_ANGLE = float(np.degrees(np.arccos(1.0 / np.sqrt(3.0))))  # 54.7356
+#: A-site atoms shallower than this (Angstrom) are on the outer A sites (coverage).
+OUTER_DEPTH = 1.0
 #: Lines closer than this (eV) are merged before broadening.
 LINE_RESOLUTION = 0.005
 
@@ -213,6 +237,83 @@ def fibonacci_directions(n: int) -> np.ndarray:
     return np.column_stack([r * np.cos(phi), r * np.sin(phi), z])
 
 
+def analyser_directions(
+    orientation: str, normal, emission_angle: float = 0.0, directions: int = 300
+) -> np.ndarray:
+    """Analyser directions in the crystal frame, shape (m, 3), for the orientation model:
+    ``"random"`` uniform over the sphere (Fibonacci lattice of ``directions`` points), ``"normal"``
+    at ``emission_angle`` (degrees) from ``normal``, averaged over ``directions`` azimuths."""
+    if orientation not in ORIENTATIONS:
+        raise InputError("orientation", orientation, ORIENTATIONS)
+    if orientation == "random":
+        return fibonacci_directions(directions)
+    if not 0.0 <= emission_angle < 90.0:
+        raise InputError("emission_angle", emission_angle, "0 <= angle < 90 degrees")
+    if directions < 1:
+        raise InputError("directions", directions, "an integer >= 1")
+    normal = np.asarray(normal, dtype=float) / np.linalg.norm(normal)
+    theta = np.radians(emission_angle)
+    if theta == 0.0:
+        return normal[None, :]
+    e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(normal, e1)
+    phi = 2 * np.pi * np.arange(directions) / directions
+    ring = np.cos(phi)[:, None] * e1 + np.sin(phi)[:, None] * e2
+    return np.cos(theta) * normal + np.sin(theta) * ring
+
+
+def _attenuate(path, ligand_path, lambdas, ligand_lambdas) -> np.ndarray:
+    """exp(-path / lambda - ligand_path / lambda_ligand) summed over directions (last axis) for
+    each of the m lengths, shape (m, n); ``path`` (n, b), ``ligand_path`` (n, b) or None."""
+    out = np.empty((len(lambdas), path.shape[0]))
+    for k, lam in enumerate(lambdas):
+        exponent = path / lam
+        if ligand_path is not None:
+            exponent = exponent + ligand_path / ligand_lambdas[k]
+        out[k] = np.exp(-exponent).sum(axis=1)
+    return out
+
+
+def depth_weight(
+    depth,
+    lengths,
+    ligand_nm: float = 0.0,
+    ligand_lengths=None,
+    orientation: str = "random",
+    emission_angle: float = 0.0,
+    directions: int = 300,
+) -> np.ndarray:
+    """Photoemission weight of atoms at ``depth`` (Angstrom) below a flat surface, shape
+    (m, n) for m attenuation ``lengths`` (Angstrom): the mean over the analyser directions u
+    (:func:`analyser_directions`) of exp(-d / (L mu) - t / (L_ligand mu)), mu = cos(u, normal),
+    zero for directions into the crystal (mu <= 0: the slab stands for the outer layers of a
+    crystal much thicker than L). t: the ligand shell (``ligand_nm``) with its own lengths.
+    With random orientation this is E_2(d / L) / 2 (E_2 the exponential integral), the limit of
+    the cube model far from edges; with ``"normal"`` at angle theta, exp(-d / (L cos theta))."""
+    depth = np.atleast_1d(np.asarray(depth, dtype=float))
+    lambdas = np.atleast_1d(np.asarray(lengths, dtype=float))
+    units = analyser_directions(orientation, [0.0, 0.0, 1.0], emission_angle, directions)
+    mu = units[:, 2]
+    mu = mu[mu > 1e-12]
+    path = depth[:, None] / mu[None, :]
+    ligand = None if not ligand_nm else np.broadcast_to(10.0 * ligand_nm / mu, path.shape)
+    return _attenuate(
+        path, ligand, lambdas, _ligand_lambdas(ligand_nm, ligand_lengths, lambdas)
+    ) / len(units)
+
+
+def _ligand_lambdas(ligand_nm, ligand_lengths, lambdas):
+    if not ligand_nm:
+        return None
+    if ligand_nm < 0:
+        raise InputError("ligand_nm", ligand_nm, "a shell thickness >= 0 nm")
+    ligand_lengths = np.atleast_1d(np.asarray(ligand_lengths, dtype=float))
+    if ligand_lengths.shape != lambdas.shape:
+        raise InputError("ligand_lengths", ligand_lengths, "one ligand length per length")
+    return ligand_lengths
+
+
 def escape_probability(
     atoms: Atoms,
     imfp,
@@ -220,57 +321,83 @@ def escape_probability(
     geometry: str = "auto",
     emission_angle: float = 0.0,
     directions: int = 300,
+    orientation: str = "random",
+    ligand_nm: float = 0.0,
+    ligand_lengths=None,
 ) -> np.ndarray:
     """Probability that a photoelectron from each atom leaves without inelastic loss.
 
-    ``imfp``: one IMFP or a 1-D array of m IMFPs (Angstrom); ``indices``: atoms to evaluate
-    (default all). Returns shape (len(indices),) for a scalar IMFP, else (m, len(indices)).
-    ``emission_angle`` (degrees from the normal) is used by the slab geometry, ``directions`` by
-    the cube geometry (see the module docstring for both models).
+    ``imfp``: one attenuation length or a 1-D array of m (Angstrom); ``indices``: atoms to
+    evaluate (default all). Returns shape (len(indices),) for a scalar length, else
+    (m, len(indices)). Both geometries average exp(-path / L) over the same analyser directions
+    (``orientation``, ``emission_angle``, ``directions``: :func:`analyser_directions`; for the
+    cube "normal" means face-down on the substrate, normal along z): the slab through
+    :func:`depth_weight`, the cube along the straight path to its envelope box. A ligand shell
+    of ``ligand_nm`` (lengths ``ligand_lengths``) adds the path through a box (plane) that much
+    further out.
     """
     lambdas = np.atleast_1d(np.asarray(imfp, dtype=float))
     if lambdas.ndim != 1 or not np.all(lambdas > 0):
         raise InputError("imfp", imfp, "IMFPs > 0 Angstrom")
     indices = np.arange(len(atoms)) if indices is None else np.asarray(indices, dtype=int)
+    kw = dict(orientation=orientation, emission_angle=emission_angle, directions=directions)
     if resolve_geometry(atoms, geometry) == "slab":
-        if not 0.0 <= emission_angle < 90.0:
-            raise InputError("emission_angle", emission_angle, "0 <= angle < 90 degrees")
         depth = depths(atoms, "slab")[indices]
-        path = depth[None, :] / np.cos(np.radians(emission_angle))
-        result = np.exp(-path / lambdas[:, None])
+        result = depth_weight(depth, lambdas, ligand_nm, ligand_lengths, **kw)
     else:
-        result = _cube_escape(atoms.positions, indices, lambdas, fibonacci_directions(directions))
+        units = analyser_directions(orientation, [0.0, 0.0, 1.0], emission_angle, directions)
+        ligand_lambdas = _ligand_lambdas(ligand_nm, ligand_lengths, lambdas)
+        result = _cube_escape(atoms.positions, indices, lambdas, units, ligand_nm, ligand_lambdas)
     return result[0] if np.ndim(imfp) == 0 else result
 
 
-def _cube_escape(positions, indices, lambdas, units) -> np.ndarray:
-    """Direction average of exp(-L/lambda), L the path along u to the envelope box."""
+def _box_path(pos, lo, hi, u) -> np.ndarray:
+    """Straight path (n, b) from each position along each direction to the box [lo, hi]."""
+    bound = np.where(u > 0, hi, lo)  # (b, 3): the face each component heads for
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steps = (bound[None, :, :] - pos[:, None, :]) / u[None, :, :]
+    steps = np.where(u[None, :, :] == 0, np.inf, steps)
+    return np.clip(steps.min(axis=2), 0.0, None)
+
+
+def _cube_escape(positions, indices, lambdas, units, ligand_nm=0.0, ligand_lambdas=None):
+    """Direction average of exp(-L/lambda), L the path along u to the envelope box, plus the
+    path through a ligand shell of ``ligand_nm`` around it."""
     lo, hi = positions.min(0), positions.max(0)
     pos = positions[indices]
     total = np.zeros((len(lambdas), len(pos)))
     block = max(1, 1_000_000 // max(1, len(pos)))
+    shell = 10.0 * ligand_nm
     for start in range(0, len(units), block):
         u = units[start : start + block]
-        bound = np.where(u > 0, hi, lo)  # (b, 3): the face each component heads for
-        with np.errstate(divide="ignore", invalid="ignore"):
-            steps = (bound[None, :, :] - pos[:, None, :]) / u[None, :, :]
-        steps = np.where(u[None, :, :] == 0, np.inf, steps)
-        path = np.clip(steps.min(axis=2), 0.0, None)  # (n, b)
-        for k, lam in enumerate(lambdas):
-            total[k] += np.exp(-path / lam).sum(axis=1)
+        path = _box_path(pos, lo, hi, u)
+        ligand = _box_path(pos, lo - shell, hi + shell, u) - path if shell else None
+        total += _attenuate(path, ligand, lambdas, ligand_lambdas)
     return total / len(units)
 
 
-def _weights(atoms, level, photon_energies, material, geometry, emission_angle, directions):
-    """Atom indices of the level's element and their intensities, barn, shape (n_hv, 2, n)."""
+def _lengths(level, photon_energies, material, attenuation):
+    """Attenuation lengths (Angstrom) of the level's two components, (n_hv, 2), in ``material``
+    and in the ligand shell."""
+    energies = np.array([kinetic_energies(level, hv) for hv in photon_energies])
+    return (
+        imfp_mod.attenuation_length(energies, material, attenuation),
+        imfp_mod.attenuation_length(energies, imfp_mod.ligand_shell(), attenuation),
+    )
+
+
+def _weights(atoms, level, photon_energies, material, geometry, emission_angle, directions,
+             orientation="random", attenuation="eal", ligand_nm=0.0):  # fmt: skip
+    """Atom indices of the level's element and their intensities, barn, shape (n_hv, 2, n),
+    and the attenuation lengths in the matrix (n_hv, 2)."""
     indices = np.flatnonzero(np.array(atoms.get_chemical_symbols()) == level.element)
     if len(indices) == 0:
         raise InputError("core level", level.name, "a level of an element in the model")
-    energies = np.array([kinetic_energies(level, hv) for hv in photon_energies])
-    lambdas = imfp_mod.tpp2m(energies, material)  # (n_hv, 2)
+    lambdas, ligand = _lengths(level, photon_energies, material, attenuation)
     escape = escape_probability(
-        atoms, lambdas.ravel(), indices, geometry, emission_angle, directions
-    ).reshape(len(photon_energies), 2, len(indices))
+        atoms, lambdas.ravel(), indices, geometry, emission_angle, directions, orientation,
+        ligand_nm, ligand.ravel(),
+    ).reshape(len(photon_energies), 2, len(indices))  # fmt: skip
     sigma = np.array([cross_section(level, hv) for hv in photon_energies])
     weights = sigma[:, None, None] * level.fractions[None, :, None] * escape
     return indices, weights, lambdas
@@ -298,6 +425,9 @@ def simulate_spectrum(
     gaussian_fwhm: float = 0.6,
     lorentzian_fwhm: float = 0.3,
     lineshape: str = "voigt",
+    orientation: str = "random",
+    attenuation: str = "eal",
+    ligand_nm: float = 0.0,
 ) -> Spectrum:
     """Spectrum of ``level`` at ``photon_energy`` (eV): every atom's doublet at its binding energy
     plus its shift (eV, one per atom of the model), weighted as in the module docstring and
@@ -310,8 +440,9 @@ def simulate_spectrum(
     check_widths(gaussian_fwhm, lorentzian_fwhm)
     material = material or matrix_material(atoms)
     indices, weights, _ = _weights(
-        atoms, level, [photon_energy], material, geometry, emission_angle, directions
-    )
+        atoms, level, [photon_energy], material, geometry, emission_angle, directions,
+        orientation, attenuation, ligand_nm,
+    )  # fmt: skip
     lines = level.binding_energies[:, None] + _shifts(atoms, shifts)[indices][None, :]
     keys, inverse = np.unique(np.rint(lines.ravel() / LINE_RESOLUTION), return_inverse=True)
     centres = keys * LINE_RESOLUTION
@@ -341,6 +472,79 @@ def plot_spectra(ax, spectra: list[tuple[str, Spectrum]]) -> None:
     ax.legend(fontsize=7)
 
 
+def angular_factor(beta: float, angle: float = MAGIC_ANGLE, polarised: bool = True) -> float:
+    """Dipole angular distribution of photoelectrons from a randomly oriented (or polycrystalline)
+    sample relative to its angle average: 1 + beta P2(cos angle) for linearly polarised light,
+    ``angle`` between the polarisation and the analyser (degrees); 1 - beta P2(cos angle) / 2 for
+    unpolarised light, ``angle`` between the photon beam and the analyser. P2(x) = (3x^2 - 1)/2
+    vanishes at the magic angle, 54.74 degrees, where beta drops out."""
+    p2 = (3.0 * np.cos(np.radians(angle)) ** 2 - 1.0) / 2.0
+    return float(1.0 + beta * p2) if polarised else float(1.0 - beta * p2 / 2.0)
+
+
+@cache
+def asymmetry_parameters() -> dict[str, tuple[float, float]]:
+    """Range (min, max) of the asymmetry parameter beta of each ratio line,
+    ``reference/asymmetry_parameters.csv``."""
+    return {
+        f"{row['element']} {row['level']}": (row["beta_min_ratio"], row["beta_max_ratio"])
+        for row in load_table("asymmetry_parameters")
+    }
+
+
+def surface_coverage(atoms: Atoms, element: str = "K", geometry: str = "auto") -> float:
+    """Fraction of the outer A sites (Cs or K within ``OUTER_DEPTH`` of the surface) that hold
+    ``element``."""
+    symbols = np.array(atoms.get_chemical_symbols())
+    outer = (depths(atoms, geometry) < OUTER_DEPTH) & np.isin(symbols, ("Cs", "K"))
+    if not outer.any():
+        raise InputError("model", atoms.get_chemical_formula(), "a model with outer A sites")
+    return float(np.mean(symbols[outer] == element))
+
+
+def coverage_from_ratio(atoms: Atoms, k_to_pb: float, geometry: str = "auto") -> float:
+    """K coverage of the model's outer A sites that a K:Pb atomic ratio would give if all K sat
+    on them: k_to_pb N_Pb / N_outer_A."""
+    symbols = np.array(atoms.get_chemical_symbols())
+    outer = (depths(atoms, geometry) < OUTER_DEPTH) & np.isin(symbols, ("Cs", "K"))
+    return float(k_to_pb * np.sum(symbols == "Pb") / max(1, outer.sum()))
+
+
+def _populations(atoms: Atoms, k_coverage: float | None, geometry: str) -> np.ndarray:
+    """Per-atom populations: 1, except the outer K, scaled to ``k_coverage`` of the outer A
+    sites (K placed at random over them, so the signal scales with their number)."""
+    populations = np.ones(len(atoms))
+    if k_coverage is None:
+        return populations
+    if not 0.0 <= k_coverage <= 1.0:
+        raise InputError("k_coverage", k_coverage, "a fraction of the outer A sites, 0 to 1")
+    symbols = np.array(atoms.get_chemical_symbols())
+    outer_k = (depths(atoms, geometry) < OUTER_DEPTH) & (symbols == "K")
+    if not outer_k.any():
+        raise InputError("k_coverage", k_coverage, "None for a model without surface K")
+    populations[outer_k] = k_coverage / surface_coverage(atoms, "K", geometry)
+    return populations
+
+
+def _amounts(atoms, levels, photon_energies, material, geometry, emission_angle, directions,
+             orientation, attenuation, ligand_nm, populations) -> dict:  # fmt: skip
+    """Quantified amounts, (n_hv, n_levels), for each convention of :data:`QUANTIFICATIONS`:
+    intensity / (sigma lambda) or intensity / sigma (both components averaged)."""
+    amounts = {q: np.empty((len(photon_energies), len(levels))) for q in QUANTIFICATIONS}
+    for j, name in enumerate(levels):
+        level = core_level(name)
+        indices, weights, lambdas = _weights(
+            atoms, level, photon_energies, material, geometry, emission_angle, directions,
+            orientation, attenuation, ligand_nm,
+        )  # fmt: skip
+        signal = weights @ populations[indices]  # (n_hv, 2)
+        sigma = np.array([cross_section(level, hv) for hv in photon_energies])
+        per_sigma = signal / (sigma[:, None] * level.fractions[None, :])
+        amounts["sigma"][:, j] = per_sigma.sum(axis=1) / 2.0
+        amounts["sigma_lambda"][:, j] = (per_sigma / lambdas).sum(axis=1) / 2.0
+    return amounts
+
+
 def apparent_ratios(
     atoms: Atoms,
     photon_energies=PHOTON_ENERGIES,
@@ -349,25 +553,141 @@ def apparent_ratios(
     geometry: str = "auto",
     emission_angle: float = 0.0,
     directions: int = 300,
+    orientation: str = "random",
+    attenuation: str = "eal",
+    ligand_nm: float = 0.0,
+    quantification: str = "sigma_lambda",
+    k_coverage: float | None = None,
 ) -> np.ndarray:
     """Atomic ratios an experiment would report, normalised to the last level, shape
     (n_photon_energies, n_levels).
 
-    Each component's intensity is divided by its sensitivity factor sigma * lambda, the usual
-    quantification of a homogeneous sample: a thick homogeneous model returns its stoichiometry,
-    and a surface enrichment shows up as a ratio that falls with photon energy.
+    Each line's intensity is divided by its sensitivity factor: ``"sigma_lambda"`` (sigma times
+    the attenuation length in the matrix: the quantification of a homogeneous sample, so a thick
+    homogeneous model returns its stoichiometry) or ``"sigma"`` (cross section only, as many
+    synchrotron studies quantify). A surface enrichment shows up as a ratio that falls with
+    photon energy. ``ligand_nm``: organic shell over the model (:func:`imfp.ligand_shell`);
+    ``k_coverage``: fraction of the outer A sites held by K (None: the model's own).
     """
+    if quantification not in QUANTIFICATIONS:
+        raise InputError("quantification", quantification, QUANTIFICATIONS)
     material = material or matrix_material(atoms)
-    amounts = np.empty((len(photon_energies), len(levels)))
-    for j, name in enumerate(levels):
-        level = core_level(name)
-        _, weights, lambdas = _weights(
-            atoms, level, photon_energies, material, geometry, emission_angle, directions
-        )
-        sigma = np.array([cross_section(level, hv) for hv in photon_energies])
-        sensitivity = sigma[:, None] * level.fractions[None, :] * lambdas  # (n_hv, 2)
-        amounts[:, j] = (weights.sum(axis=2) / sensitivity).sum(axis=1) / 2.0
+    populations = _populations(atoms, k_coverage, geometry)
+    amounts = _amounts(
+        atoms, levels, photon_energies, material, geometry, emission_angle, directions,
+        orientation, attenuation, ligand_nm, populations,
+    )[quantification]  # fmt: skip
     return amounts / amounts[:, -1:]
+
+
+@dataclass(frozen=True)
+class RatioBand:
+    """Apparent ratios (n_hv, n_levels, normalised to the last level) of the central inputs and
+    the band: min and max over the quantification conventions and the input ranges."""
+
+    central: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    conventions: dict[str, np.ndarray]  # each convention at the central inputs
+    samples: np.ndarray  # every input combination, (n, n_hv, n_levels)
+
+
+def ratio_band(
+    atoms: Atoms,
+    photon_energies=PHOTON_ENERGIES,
+    levels=RATIO_LEVELS,
+    material: imfp_mod.IMFPMaterial | None = None,
+    geometry: str = "auto",
+    ligand_nm=(1.0, 1.5, 2.0),
+    k_coverage=(None,),
+    betas: dict[str, tuple[float, float]] | None = None,
+    analyser_angle: float = MAGIC_ANGLE,
+    polarised=True,
+    orientation: str = "random",
+    attenuation: str = "eal",
+    emission_angle: float = 0.0,
+    directions: int = 300,
+) -> RatioBand:
+    """Apparent ratios over the stated inputs: every ligand thickness in ``ligand_nm`` (nm),
+    every K coverage in ``k_coverage`` (None: the model's), both quantification conventions and
+    every corner of the ``betas`` ranges {level: (min, max)} at ``analyser_angle`` (degrees;
+    ``polarised``: one flag, or one per photon energy: synchrotron light is linearly polarised,
+    a laboratory anode is not). Central: the middle ligand thickness and coverage, sigma * lambda,
+    the middle of each beta range. The ratio is monotonic in each input, so the corners span the
+    band."""
+    material = material or matrix_material(atoms)
+    polarised = np.broadcast_to(np.asarray(polarised, dtype=bool), (len(photon_energies),))
+    betas = betas or {}
+    names = [core_level(n).name for n in levels]
+    ranges = [betas.get(name, (0.0, 0.0)) for name in names]
+    corners = np.array(np.meshgrid(*ranges, indexing="ij")).reshape(len(names), -1).T
+    middle = np.array([np.mean(r) for r in ranges])
+
+    def angular(beta_row) -> np.ndarray:  # (n_hv, n_levels)
+        return np.array([[angular_factor(b, analyser_angle, p) for b in beta_row]
+                         for p in polarised])  # fmt: skip
+
+    k_index = next((j for j, n in enumerate(names) if n.startswith("K ")), None)
+    values, central, conventions = [], None, {}
+    for t_i, t in enumerate(ligand_nm):
+        amounts = _amounts(
+            atoms, levels, photon_energies, material, geometry, emission_angle, directions,
+            orientation, attenuation, t, np.ones(len(atoms)),
+        )  # fmt: skip
+        for c_i, coverage in enumerate(k_coverage):
+            scale = np.ones(len(names))
+            if coverage is not None and not 0.0 <= coverage <= 1.0:
+                raise InputError("k_coverage", coverage, "a fraction of the outer A sites, 0 to 1")
+            if coverage is not None and k_index is not None:
+                scale[k_index] = coverage / surface_coverage(atoms, "K", geometry)
+            for q, amount in amounts.items():
+                for beta_row in [middle, *corners]:
+                    a = amount * scale * angular(beta_row)
+                    values.append(a / a[:, -1:])
+                mid = t_i == len(ligand_nm) // 2 and c_i == len(k_coverage) // 2
+                if mid:
+                    a = amount * scale * angular(middle)
+                    conventions[q] = a / a[:, -1:]
+    central = conventions["sigma_lambda"]
+    stack = np.array(values)
+    return RatioBand(central, stack.min(axis=0), stack.max(axis=0), conventions, stack)
+
+
+def apparent_binding_energy(
+    level: str | CoreLevel,
+    binding_energies,
+    site_depths,
+    populations,
+    photon_energies=PHOTON_ENERGIES,
+    material: imfp_mod.IMFPMaterial | None = None,
+    attenuation: str = "eal",
+    ligand_nm: float = 0.0,
+    orientation: str = "random",
+    emission_angle: float = 0.0,
+    directions: int = 300,
+) -> np.ndarray:
+    """Apparent binding energy (eV) of ``level`` at each photon energy: the photoemission-weighted
+    mean over the sites of a model, each with its binding energy (eV, e.g. Delta-SCF), depth
+    below the surface (Angstrom) and population (atoms of the site, e.g. its multiplicity). The
+    weight is the population times :func:`depth_weight`, summed over the doublet's components
+    with their fractions, with the attenuation model of the ratios. ``material``: the matrix
+    (default CsPbBr3)."""
+    level = core_level(level)
+    energies = np.asarray(binding_energies, dtype=float)
+    depth = np.asarray(site_depths, dtype=float)
+    population = np.asarray(populations, dtype=float)
+    if not energies.shape == depth.shape == population.shape or energies.ndim != 1:
+        raise InputError("sites", f"shapes {energies.shape}, {depth.shape}, {population.shape}",
+                         "one binding energy, depth and population per site")  # fmt: skip
+    if np.any(population < 0) or not population.sum() > 0:
+        raise InputError("populations", populations, "populations >= 0, not all 0")
+    material = material or imfp_mod.perovskite(3.0)
+    lambdas, ligand = _lengths(level, photon_energies, material, attenuation)
+    weight = depth_weight(depth, lambdas.ravel(), ligand_nm, ligand.ravel(), orientation,
+                          emission_angle, directions)  # fmt: skip
+    weight = weight.reshape(len(photon_energies), 2, len(depth))
+    per_site = (level.fractions[None, :, None] * weight).sum(axis=1) * population  # (n_hv, n)
+    return per_site @ energies / per_site.sum(axis=1)
 
 
 def centroid_shifts(
@@ -379,13 +699,17 @@ def centroid_shifts(
     geometry: str = "auto",
     emission_angle: float = 0.0,
     directions: int = 300,
+    orientation: str = "random",
+    attenuation: str = "eal",
+    ligand_nm: float = 0.0,
 ) -> np.ndarray:
     """Intensity-weighted mean core-level shift (eV) of ``level`` at each photon energy: the
     apparent peak position relative to the unshifted level, as the probed depth changes."""
     level = core_level(level)
     material = material or matrix_material(atoms)
     indices, weights, _ = _weights(
-        atoms, level, photon_energies, material, geometry, emission_angle, directions
-    )
+        atoms, level, photon_energies, material, geometry, emission_angle, directions,
+        orientation, attenuation, ligand_nm,
+    )  # fmt: skip
     per_atom = weights.sum(axis=1)  # (n_hv, n)
     return per_atom @ _shifts(atoms, shifts)[indices] / per_atom.sum(axis=1)

@@ -110,3 +110,27 @@ def test_bad_inputs_name_the_field():
         imfp.perovskite(4)
     with pytest.raises(InputError, match="element"):
         imfp.material_from_composition("NaCl", {"Na": 1, "Cl": 1}, 2.16, 8.5)
+
+
+def test_eal_is_shorter_than_the_imfp_by_the_jablonski_powell_factor():
+    material = imfp.perovskite(3.0)
+    energies = np.array([150.0, 400.0, 1400.0])
+    eal = imfp.attenuation_length(energies, material, "eal")
+    lam = imfp.attenuation_length(energies, material, "imfp")
+    z = (55 + 82 + 3 * 35) / 5  # mean atomic number of CsPbBr3
+    factor = (1 - 0.028 * np.sqrt(z)) * (0.501 + 0.068 * np.log(energies))
+    assert eal == pytest.approx(lam * factor, rel=1e-12)
+    assert np.all(eal < lam) and np.all(eal / lam > 0.6)
+    # light organic ligand: Z ~ 3, the correction is smaller than in the perovskite
+    ligand = imfp.ligand_shell()
+    ratio = imfp.attenuation_length(400.0, ligand) / imfp.tpp2m(400.0, ligand)
+    assert eal[1] / lam[1] < ratio < 1.0
+    with pytest.raises(InputError, match="attenuation"):
+        imfp.attenuation_length(400.0, material, "tpp")
+
+
+def test_ligand_shell_imfp_is_hydrocarbon_like():
+    # TPP-2M of oleic acid at 0.895 g/cm3: organic IMFPs at 1 keV are ~3-4 nm (longer than the
+    # perovskite's ~2.2 nm: lighter, less dense)
+    assert 28.0 < imfp.tpp2m(1000.0, imfp.ligand_shell()) < 45.0
+    assert imfp.tpp2m(1000.0, imfp.ligand_shell()) > imfp.tpp2m(1000.0, imfp.perovskite(3.0))

@@ -171,3 +171,39 @@ def test_a_stored_core_level_result_round_trips_and_reads():
 def test_the_main_quantities_are_not_optional(record, stored, key):
     with pytest.raises(KeyError, match=key):
         record.from_dict({k: v for k, v in stored.items() if k != key})
+
+
+PHOTOEMISSION_02 = {  # a photoemission_ratios result as stored before the band model
+    "photon_energies": [450.0, 650.0, 1486.7],
+    "levels": ["K 2p", "Br 3d", "Pb 4f"],
+    "ratios": [[0.75, 2.25, 1.0], [0.47, 1.93, 1.0], [0.23, 1.54, 1.0]],
+    "composition": {"Br": 10, "Cs": 5, "K": 2, "Pb": 4},
+    "geometry": "cube",
+}
+
+
+def test_a_stored_photoemission_result_without_band_loads_and_round_trips():
+    from perovcalc.kinds.spectra import PhotoemissionResult
+
+    record = PhotoemissionResult.from_dict(copy.deepcopy(PHOTOEMISSION_02))
+    assert record.to_dict() == PHOTOEMISSION_02
+    assert not record.has_band and record.model is None and record.ratios[2][1] == 1.54
+
+
+def test_a_photoemission_band_record_gives_the_change_over_its_samples():
+    from perovcalc.kinds.spectra import PhotoemissionResult
+
+    samples = [[[0.2, 2.0, 1.0], [0.1, 1.5, 1.0]], [[0.4, 3.0, 1.0], [0.1, 1.5, 1.0]]]
+    stored = {**PHOTOEMISSION_02, "photon_energies": [450.0, 650.0],
+              "ratios": [[0.3, 2.5, 1.0], [0.1, 1.5, 1.0]], "low": samples[0],
+              "high": samples[1], "samples": samples, "model": {"attenuation": "eal"}}  # fmt: skip
+    record = PhotoemissionResult.from_dict(copy.deepcopy(stored))
+    assert record.to_dict() == stored and record.has_band
+    central, low, high = record.change(0, 1, 0)  # K/Pb at 650 over 450 eV
+    assert (central, low, high) == pytest.approx((1 / 3, 0.25, 0.5))
+
+
+def test_the_measured_k_to_pb_ratios_come_from_the_composition_table():
+    from perovcalc.kinds.spectra import measured_k_to_pb
+
+    assert measured_k_to_pb() == pytest.approx([0.05, 0.06, 0.106])

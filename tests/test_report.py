@@ -610,3 +610,85 @@ def test_first_table_fits_a_laptop_screen(report, tmp_path):
     colours = np.array([[0.87, 1.0, 0.87], [1.0, 0.87, 0.87], [1.0, 1.0, 0.87]])  # verdicts
     cells = np.abs(image[:, None, :, :] - colours[None, :, None, :]).max(axis=-1) < 0.02
     assert cells.any(axis=1).sum() > 500  # the first table's verdict cells are on the screen
+
+
+def _photoemission_rows(result: dict):
+    from types import SimpleNamespace
+
+    task = SimpleNamespace(kind="photoemission_ratios", name="pe", structure="nc", labels={})
+    row = SimpleNamespace(data={"result": result}, preset="demo")
+    return [(task, row)]
+
+
+PE_LEGACY = {"photon_energies": [450.0, 650.0, 1486.7], "levels": ["K 2p", "Br 3d", "Pb 4f"],
+             "ratios": [[0.75, 2.25, 1.0], [0.47, 1.93, 1.0], [0.23, 1.54, 1.0]],
+             "composition": {"K": 1, "Br": 3, "Pb": 1}, "geometry": "cube"}  # fmt: skip
+
+
+def test_photoemission_ratios_are_judged_against_the_band_and_the_synchrotron_trend():
+    from perovcalc.report.photoemission import photoemission_section
+
+    # legacy record: loads, no band, no verdict
+    legacy = photoemission_section(None, _photoemission_rows(PE_LEGACY))
+    ratios = [o for o in legacy.observables if o.observable == "photoemission_ratio"]
+    assert len(ratios) == 6 and {o.agreement for o in ratios} == {"inconclusive"}
+    assert "before the band model" in ratios[0].why
+    # band record: K/Pb band 0.1-0.2 at every energy, Br/Pb 1.0-1.5; measured K/Pb 0.141 (in),
+    # 0.085 (below), 0.101 (in); Br/Pb 1.96 (above), 1.14 (in), 1.19 (in)
+    low = [[0.1, 1.0, 1.0]] * 3
+    high = [[0.2, 1.5, 1.0]] * 3
+    samples = [low, high, [[0.2, 1.5, 1.0], [0.1, 1.0, 1.0], [0.15, 1.2, 1.0]]]
+    band = {**PE_LEGACY, "ratios": [[0.15, 1.2, 1.0]] * 3, "low": low, "high": high,
+            "samples": samples, "model": {"attenuation": "eal", "ligand_nm": [1.0, 1.5, 2.0],
+                                          "k_coverage": [0.2]}}  # fmt: skip
+    section = photoemission_section(None, _photoemission_rows(band))
+    verdict = {(o.conditions["photon_energy"], o.conditions["pair"]): o
+               for o in section.observables if o.observable == "photoemission_ratio"}  # fmt: skip
+    assert verdict[450.0, "K/Pb"].agreement == "agrees"
+    assert verdict[650.0, "K/Pb"].agreement == "disagrees" and "below" in verdict[650.0, "K/Pb"].why
+    assert verdict[450.0, "Br/Pb"].agreement == "disagrees"
+    assert verdict[1486.7, "K/Pb"].agreement == "agrees"
+    assert "laboratory" in verdict[1486.7, "K/Pb"].why
+    trends = {o.conditions["pair"]: o for o in section.observables
+              if o.observable == "photoemission_ratio_trend"}  # fmt: skip
+    assert all(o.conditions["from_eV"] == 450.0 and o.conditions["to_eV"] == 650.0
+               for o in trends.values())  # fmt: skip
+    # K/Pb 650 / 450 over the samples: 1.0, 1.0 and 0.5 -> band 0.5-1.0; measured 0.603: inside
+    assert trends["K/Pb"].agreement == "agrees" and trends["K/Pb"].value == pytest.approx(1.0)
+    # Br/Pb: samples 1.0, 1.0, 0.667; measured 1.14 / 1.96 = 0.582: below
+    assert trends["Br/Pb"].agreement == "disagrees"
+
+
+def test_apparent_binding_energy_of_core_level_models_against_the_measured_direction():
+    from types import SimpleNamespace
+
+    from ase import Atoms
+
+    from perovcalc.report.photoemission import photoemission_section
+
+    def rows(entry):
+        labels = {"environment": "kbr_passivated", "model": "toy"}
+        task = SimpleNamespace(kind="core_levels", name="levels", structure="s", labels=labels)
+        cell = [[12.0, 0, 0], [0, 12.0, 0], [0, 0, 30.0]]  # in-plane >= 9 A: 0.05 eV threshold
+        atoms = Atoms("Br2Pb", positions=[(0, 0, 10), (0, 0, 7), (0, 0, 4)], cell=cell, pbc=True)
+        row = SimpleNamespace(data={"result": {"levels": {"Br 3d": entry}}}, preset="demo",
+                              toatoms=lambda: atoms, cell=cell)  # fmt: skip
+        return [(task, row)]
+
+    # surface Br bound 2 eV more strongly (a toy, so that the 450 -> 650 eV change exceeds the
+    # 0.05 eV a sign needs): the apparent BE falls as hv probes deeper, as measured
+    entry = {"sites": [0, 1], "delta_scf": {"0": 2.0, "1": 0.0}, "multiplicity": {"0": 1, "1": 1},
+             "site_depth": {"0": 0.0, "1": 6.0}, "depth": {"0": 0.0, "1": 6.0}}  # fmt: skip
+    section = photoemission_section(None, rows(entry))
+    changes = [o for o in section.observables if o.observable == "apparent_binding_energy_change"]
+    assert [(o.conditions["from_eV"], o.conditions["to_eV"]) for o in changes] == [
+        (450.0, 650.0), (650.0, 1486.7)]  # fmt: skip
+    assert all(o.value < 0 for o in changes)
+    assert changes[0].agreement == "agrees" and changes[1].agreement == "inconclusive"
+    # the reverse model disagrees; an old record without depths says so
+    reverse = {**entry, "delta_scf": {"0": 0.0, "1": 2.0}}
+    graded = photoemission_section(None, rows(reverse)).observables[0]
+    assert graded.value > 0 and graded.agreement == "disagrees"
+    old = {k: v for k, v in entry.items() if k not in ("site_depth", "depth")}
+    block = next(iter(photoemission_section(None, rows(old)).blocks.values()))
+    assert "no depth stored" in block

@@ -38,7 +38,22 @@ def add_arguments(parser) -> None:
         "in all three with no vacuum gap along c is bulk and refused), slab or cube",
     )
     parser.add_argument(
-        "--emission-angle", type=float, default=0.0, help="degrees from the normal (slab)"
+        "--orientation",
+        default="random",
+        help="random (analyser direction averaged: a film of randomly oriented crystals) or "
+        "normal (at --emission-angle from the surface normal)",
+    )
+    parser.add_argument(
+        "--emission-angle",
+        type=float,
+        default=0.0,
+        help="degrees from the normal (--orientation normal)",
+    )
+    parser.add_argument(
+        "--attenuation", default="eal", help="eal (effective attenuation length) or imfp"
+    )
+    parser.add_argument(
+        "--ligand-nm", type=float, default=0.0, help="organic ligand shell over the model, nm"
     )
     parser.add_argument(
         "--directions", type=int, default=300, help="orientation average points (cube)"
@@ -76,7 +91,12 @@ def run(args) -> int:
     photon_energies = args.photon_energy or list(xps.PHOTON_ENERGIES)
     levels = args.levels or list(xps.RATIO_LEVELS)
     geometry_kw = dict(
-        geometry=args.geometry, emission_angle=args.emission_angle, directions=args.directions
+        geometry=args.geometry,
+        emission_angle=args.emission_angle,
+        directions=args.directions,
+        orientation=args.orientation,
+        attenuation=args.attenuation,
+        ligand_nm=args.ligand_nm,
     )
     do_ratios = args.ratios or not (args.centroid or args.spectrum)
     if args.plot:

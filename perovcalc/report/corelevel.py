@@ -30,19 +30,19 @@ def _site_energies(
 
 
 def weighted_binding_energy(row, label: str, photon_energy: float = XPS_PHOTON_ENERGY) -> float:
-    """Photoemission-weighted mean Delta-SCF energy of a level in a model, eV.
-
-    Each distinct site is weighted by its multiplicity and by exp(-d / lambda), d its depth and
-    lambda the TPP-2M inelastic mean free path at the line's kinetic energy.
-    """
-    from perovcalc import imfp, xps
+    """Photoemission-weighted mean Delta-SCF energy of a level in a model, eV: each distinct
+    site weighted by its multiplicity and depth (:func:`perovcalc.xps.apparent_binding_energy`,
+    the attenuation model of the photoemission ratios with its central ligand shell)."""
+    from perovcalc import xps
 
     energies, depth, multiplicity = _site_energies(row, label)
-    level = xps.core_level(label)
     material = xps.matrix_material(row.toatoms())
-    lam = imfp.tpp2m(float(xps.kinetic_energies(level, photon_energy)[0]), material)
-    weights = multiplicity * np.exp(-depth / lam)
-    return float(np.sum(weights * energies) / np.sum(weights))
+    return float(
+        xps.apparent_binding_energy(
+            label, energies, depth, multiplicity, [photon_energy], material,
+            ligand_nm=xps.LIGAND_NM[1],
+        )[0]
+    )  # fmt: skip
 
 
 CORE_LEVEL_METHODS = {  # stored key -> (marker, note on the method)
