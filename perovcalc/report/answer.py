@@ -165,12 +165,14 @@ def _xps_measurements() -> list[Measurement]:
             word = {"none": "no shift", "decrease": "lower", "increase": "higher"}[s["direction"]]
             found.append(Measurement(
                 f"xps_depth:{line}", "A",
-                f"{line} binding energy with depth, passivated film (model: deepest minus "
-                "surface site)", f"{word} deeper (photon energy 450 to 1486.7 eV)", _source(s),
+                f"{line} binding energy with depth, passivated film (model: apparent binding "
+                "energy, the photoemission-weighted mean over sites, 450 to 650 eV)",
+                f"{word} deeper (photon energy 450 to 1486.7 eV)", _source(s),
                 (("experimental_xps_shifts", i),),
-                "core_level_shift",
+                "apparent_binding_energy_change",
                 lambda c, line=line: c["environment"] == "kbr_passivated"
-                and c.get("level") == line and c.get("depth") == "deepest - surface",
+                and c.get("level") == line and c.get("from_eV") == 450.0
+                and c.get("to_eV") == 650.0,
                 f"a core_levels task with {line} at two or more depths of a kbr_passivated "
                 "slab (labels.environment)",
             ))  # fmt: skip
