@@ -1,0 +1,95 @@
+"""Rows of reference/computed_k_depth.csv from a finished (part of) workflows/k_depth.toml.
+
+    perovcalc run workflows/k_depth.toml [--only host_k_surface_1x1 host_k_below_1x1 ...]
+    python workflows/k_depth.py [--db DB] [--output CSV]
+
+One row per K segregation energy (E(below) - E(surface) per K, eV, from two relaxed slabs with
+the same atoms; with the equilibrium share of K below the surface at 453 K and 298 K) and one
+per distinct site of each core-level model (Delta-SCF E_hole - E_ground, eV; the site's depth
+below the outermost atom, A; the shift from the highest-energy site of that level in the same
+model, eV). Settings of each row in its columns.
+Default output: reference/computed_k_depth.csv (tag C).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from perovcalc.campaign import load_campaign
+from perovcalc.kinds.corelevels import CoreLevelsResult
+from perovcalc.results import SETTINGS_COLUMNS, settings_record, task_rows, write_csv
+from perovcalc.runner import default_store
+from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below, segregation_energy
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGN = ROOT / "workflows" / "k_depth.toml"
+OUTPUT = ROOT / "reference" / "computed_k_depth.csv"
+SOURCE = "computed with perovcalc (workflows/k_depth.toml, python workflows/k_depth.py)"
+COLUMNS = [
+    "quantity", "model", "level", "site_index", "site_depth_A", "multiplicity",
+    "value_eV", "shift_from_highest_eV", "share_below_453K", "share_below_298K", "atoms",
+    *SETTINGS_COLUMNS,
+]  # fmt: skip
+
+
+def records(campaign, db) -> list[dict]:
+    done = {name: row for name, _, row in task_rows(campaign, db)
+            if row is not None and row.status == "done"}  # fmt: skip
+    out = []
+    pairs: dict[str, dict] = {}
+    for name, row in done.items():
+        task = campaign.tasks[name]
+        if task.kind == "defect_host" and task.labels.get("k_site") in ("surface", "below"):
+            pairs.setdefault(task.labels.get("model", ""), {})[task.labels["k_site"]] = row
+    for model, rows in sorted(pairs.items()):
+        if len(rows) < 2:
+            continue
+        surface, below = rows["surface"], rows["below"]
+        energy = segregation_energy(
+            surface.toatoms(), surface.energy, below.toatoms(), below.energy
+        )
+        out.append({
+            "quantity": "K segregation energy E(below) - E(surface) per K", "model": model,
+            "value_eV": round(energy, 4), "atoms": below.natoms,
+            "share_below_453K": f"{fraction_below(energy, SYNTHESIS_K):.3g}",
+            "share_below_298K": f"{fraction_below(energy, ROOM_K):.3g}",
+            **settings_record(below, SOURCE),
+        })  # fmt: skip
+    for name, row in done.items():
+        task = campaign.tasks[name]
+        if task.kind != "core_levels":
+            continue
+        result = CoreLevelsResult.from_dict(row.data["result"])
+        atoms = row.toatoms()
+        for label, level in result.levels.items():
+            if not level.delta_scf:
+                continue
+            highest = max(level.delta_scf.values())
+            for site in level.sites:
+                value = level.delta_scf[str(site)]
+                out.append({
+                    "quantity": "Delta-SCF E_hole - E_ground", "model": task.labels.get("model"),
+                    "level": label, "site_index": site,
+                    "site_depth_A": round(level.site_depth[str(site)], 3),
+                    "multiplicity": level.multiplicity[str(site)],
+                    "value_eV": round(value, 4),
+                    "shift_from_highest_eV": round(value - highest, 4), "atoms": len(atoms),
+                    **settings_record(row, SOURCE),
+                })  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="default: the campaign's store under results/")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args()
+    campaign = load_campaign(CAMPAIGN)
+    rows = records(campaign, args.db or default_store(campaign))
+    write_csv(COLUMNS, rows, args.output)
+    print(f"{len(rows)} rows -> {args.output}")
+
+
+if __name__ == "__main__":
+    main()
