@@ -26,6 +26,11 @@ Initial state: the electrostatic potential energy of an electron at each nucleus
 nuclei) from one ground-state calculation.  A more negative value binds core electrons more
 strongly, so the initial-state shift is ``-(V_i - V_ref)``.  It omits all screening of the
 hole (relaxation); use it for trends over many atoms, not as a binding energy.
+
+Slabs: the primary observable is a shift against a bulk-like atom of the same element in the
+slab's central layer (:func:`central_site`), which needs no energy reference shared between
+cells.  Core-hole images: :func:`image_extrapolation` (shift linear in 1/L, L the in-plane cell
+edge).  Partial K coverage: :func:`k_coverage` and :func:`coverage_weighted`.
 """
 
 from __future__ import annotations
@@ -175,6 +180,69 @@ def initial_state_shifts(
         params=dict(params) if params is not None else _calculator_settings(calc),
         gpaw_version=__version__,
     )
+
+
+def central_site(atoms: Atoms, element: str) -> int:
+    """Index of the atom of ``element`` nearest the slab's mid-plane (the midpoint of the
+    atoms' extent along c), the bulk-like reference of that element; the lowest index among
+    atoms equally near (within 1e-6 A)."""
+    indices = [a.index for a in atoms if a.symbol == element]
+    if not indices:
+        raise InputError("element", element, sorted(set(atoms.get_chemical_symbols())))
+    z = atoms.positions[:, 2]
+    distance = np.abs(z[indices] - (z.max() + z.min()) / 2)
+    return indices[int(np.flatnonzero(distance <= distance.min() + 1e-6)[0])]
+
+
+@dataclass(frozen=True)
+class ImageExtrapolation:
+    """A core-level shift fitted as ``shift + slope / L`` over in-plane cell edges L (A):
+    ``shift`` (eV) the isolated-hole limit, ``slope`` (eV A)."""
+
+    shift: float
+    slope: float
+
+    def error(self, length: float) -> float:
+        """Core-hole image error (eV) of a shift computed with in-plane cell edge ``length``
+        (A): its distance from the extrapolated limit, ``|slope| / length``."""
+        return abs(self.slope) / length
+
+
+def image_extrapolation(lengths: Sequence[float], shifts: Sequence[float]) -> ImageExtrapolation:
+    """Least-squares line of ``shifts`` (eV) against 1/``lengths`` (in-plane cell edges, A;
+    at least two different ones), extrapolated to 1/L = 0.  With two cells the line passes
+    through both points and the image error of the larger cell is its distance from the limit.
+    The 1/L form (a monopole-like image interaction) is the slowest decay a neutral final
+    state can show, so the error is an upper estimate."""
+    inverse, shifts = 1.0 / np.asarray(lengths, dtype=float), np.asarray(shifts, dtype=float)
+    if len(inverse) != len(shifts) or len(np.unique(inverse)) < 2 or not np.all(inverse > 0):
+        raise InputError("lengths", list(lengths), "two or more different positive cell edges")
+    slope, limit = np.polyfit(inverse, shifts, 1)
+    return ImageExtrapolation(float(limit), float(slope))
+
+
+def k_coverage(k_to_pb: float, cube: Atoms) -> float:
+    """Fraction of the outer A sites (Cs or K on a face of ``cube``, a
+    :func:`perovcalc.nanocrystal.nanocrystal` model) that hold K when K:Pb is ``k_to_pb``
+    (atoms per Pb) and every K sits on an outer A site."""
+    n_pb = int(np.sum(cube.numbers == 82))
+    a_sites = np.isin(cube.get_chemical_symbols(), ["Cs", "K"])
+    grid = cube.positions[a_sites] - cube.positions[a_sites].min(axis=0)
+    edge = grid.max(axis=0)
+    outer = np.any(np.isclose(grid, 0.0, atol=0.1) | np.isclose(grid, edge, atol=0.1), axis=1)
+    coverage = k_to_pb * n_pb / int(outer.sum())
+    if not 0 <= coverage <= 1:
+        raise InputError("k_to_pb", k_to_pb, f"0 to {outer.sum() / n_pb:.3f} for this cube")
+    return float(coverage)
+
+
+def coverage_weighted(bare: float, passivated: float, coverage: float) -> float:
+    """A shift (eV) of a surface with K on a ``coverage`` fraction of its outer A sites: the
+    mixture of the bare (no K) and the fully passivated (K on every outer A site) slab's values
+    in proportion to the sites, (1 - coverage) * bare + coverage * passivated."""
+    if not 0 <= coverage <= 1:
+        raise InputError("coverage", coverage, "a fraction in [0, 1]")
+    return (1 - coverage) * bare + coverage * passivated
 
 
 def _choose(atoms, element, level, indices, reference_index):

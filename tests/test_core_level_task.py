@@ -28,6 +28,11 @@ def test_sites_multiplicities_and_depths(levels):
     assert sum(br["multiplicity"].values()) == 4
     assert sorted(br["site_depth"].values()) == pytest.approx([0.0, 5.874 / 2], abs=1e-6)
     assert levels["Pb 4f"]["multiplicity"] == {"2": 1}
+    # the central-layer reference: the Pb of the PbBr2 layer, and a Br of that layer
+    assert levels["Pb 4f"]["reference_site"] == 2
+    assert levels["Pb 4f"]["reference_depth"] == pytest.approx(5.874 / 2, abs=1e-6)
+    assert br["reference_site"] in br["sites"]
+    assert br["site_depth"][str(br["reference_site"])] == pytest.approx(5.874 / 2, abs=1e-6)
 
 
 def test_delta_scf_and_initial_state(levels):

@@ -155,9 +155,24 @@ def test_a_stored_core_level_result_round_trips_and_reads():
     line = core_levels_headline(record)
     assert line == (
         "Br 3d: 2 distinct sites, Delta-SCF 65.100 to 65.400 eV, initial state -0.300 to "
-        "0.000 eV; Pb 4f: 1 distinct site, initial state 0.000 to 0.000 eV"
+        "0.000 eV (shift vs central site 3: 2 -0.300 eV); Pb 4f: 1 distinct site, initial "
+        "state 0.000 to 0.000 eV"
     )
     assert headline(Row("core_levels", CORE_LEVELS_02)) == line
+    # stored without a reference site: the deepest site stands in for the central layer
+    assert record.levels["Br 3d"].reference_site is None
+    assert record.levels["Br 3d"].reference() == 3
+    assert record.levels["Br 3d"].shifts() == {2: pytest.approx(-0.3), 3: 0.0}
+
+
+def test_a_core_level_result_with_its_reference_site_round_trips():
+    stored = copy.deepcopy(CORE_LEVELS_02)
+    stored["levels"]["Br 3d"].update(reference_site=2, reference_depth=0.0)
+    record = CoreLevelsResult.from_dict(copy.deepcopy(stored))
+    assert record.to_dict() == stored
+    assert record.levels["Br 3d"].shifts() == {2: 0.0, 3: pytest.approx(0.3)}
+    assert record.levels["Br 3d"].shifts("initial_state") == {2: 0.0, 3: -0.3}
+    assert "shift vs central site 2: 3 +0.300 eV" in core_levels_headline(record)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from perovcalc import neb, reference
 from perovcalc.campaign import Campaign, load_campaign
 from perovcalc.report import write_report
 from perovcalc.report.answer import measurements
-from perovcalc.report.corelevel import hole_image_error, weighted_binding_energy
+from perovcalc.report.corelevel import central_shift, hole_image_error, weighted_binding_energy
 from perovcalc.report.judge import (
     AGREEMENTS,
     VERDICTS,
@@ -397,8 +397,19 @@ def test_passivation_shifts_of_two_models(report, tmp_path):
     for model, (bare, passivated) in pairs.items():
         found = {e["conditions"].get("level", "double"): e for e in summary
                  if e["conditions"]["environment"] == passivation
+                 and e["observable"] != "passivation_shift_vs_central_layer"
                  and e["conditions"].get("model") == model}  # fmt: skip
         assert set(found) == {"Br 3d", "Pb 4f", "double"}  # K 2p: only in one row of a pair
+        coverage = [e for e in summary if e["observable"] == "passivation_shift_vs_central_layer"
+                    and e["conditions"].get("model") == model]  # fmt: skip
+        # one per level and measured K:Pb (EDS and two ICP-OES values): 16-35 % of the outer A
+        assert len(coverage) == 2 * 3
+        for e in coverage:
+            theta, label = e["conditions"]["k_coverage"], e["conditions"]["level"]
+            assert 0.16 < theta < 0.35
+            full = (central_shift(rows[passivated], label)
+                    - central_shift(rows[bare], label))  # fmt: skip
+            assert e["value"] == pytest.approx(theta * full, abs=1e-3 * abs(full) + 1e-9)
         for label in ("Br 3d", "Pb 4f"):
             expected = mean[passivated, label] - mean[bare, label]
             assert found[label]["value"] == pytest.approx(expected, abs=1e-9)
@@ -451,22 +462,29 @@ def test_report_cli(report, perovcalc_cli, tmp_path):
     assert "t: pending" in (tmp_path / "o" / "report.md").read_text()
 
 
-def test_core_hole_image_error_sets_the_sign_threshold_of_1x1_models():
-    """1x1 slabs: the threshold is the computed 1x1 -> 2x2 change of a Delta-SCF shift."""
+def test_core_hole_image_error_comes_from_the_1_over_l_extrapolation():
+    """The sign threshold is the computed image error of the model's in-plane cell: the
+    distance from the 1/L limit of the cell-size series, |slope| / L (no 9 A assumption)."""
     from types import SimpleNamespace
 
     from perovcalc import reference
 
     table = {r["in_plane_cell"]: r for r in reference.load_table("computed_corelevel_convergence")}
-    error = abs(table["2x2"]["shift_delta_scf_eV"] - table["1x1"]["shift_delta_scf_eV"])
-    assert error > 0.05  # what the table shows: 1x1 cells are not converged to 0.05 eV
-    one = SimpleNamespace(cell=np.diag([6.0, 6.0, 25.0]))
-    two = SimpleNamespace(cell=np.diag([12.0, 12.0, 25.0]))
-    assert hole_image_error([one, one]) == pytest.approx(error)
-    assert hole_image_error([two, two]) == 0.05
-    shift = 0.5 * (0.05 + error)  # decided in 2x2 cells, not in 1x1 cells
-    assert _sign_agreement(shift, 0.2, "increase", hole_image_error([two])) == "agrees"
-    assert _sign_agreement(shift, 0.2, "increase", hole_image_error([one])) == "inconclusive"
+    one, two = table["1x1"], table["2x2"]
+    # by hand: the line through both points, evaluated at 1/L = 0
+    slope = (one["shift_delta_scf_eV"] - two["shift_delta_scf_eV"]) / (
+        1 / one["hole_separation_A"] - 1 / two["hole_separation_A"]
+    )
+    small = SimpleNamespace(cell=np.diag([one["hole_separation_A"]] * 2 + [25.0]))
+    large = SimpleNamespace(cell=np.diag([two["hole_separation_A"]] * 2 + [25.0]))
+    change = abs(two["shift_delta_scf_eV"] - one["shift_delta_scf_eV"])
+    assert hole_image_error([large]) == pytest.approx(abs(slope) / two["hole_separation_A"])
+    assert hole_image_error([large]) == pytest.approx(change)  # two points: the 1x1 -> 2x2 change
+    assert hole_image_error([small, large]) == pytest.approx(2 * change)  # the smaller cell
+    assert hole_image_error([large]) > 0.05  # 2x2 cells are not converged to 0.05 eV either
+    shift = 1.5 * change  # decided in 2x2 cells, not in 1x1 cells
+    assert _sign_agreement(shift, 0.2, "increase", hole_image_error([large])) == "agrees"
+    assert _sign_agreement(shift, 0.2, "increase", hole_image_error([small])) == "inconclusive"
 
 
 def _measured_rows() -> set[tuple[str, int]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from perovcalc.campaign import load_campaign
+from perovcalc.corelevel import image_extrapolation
 from perovcalc.results import task_rows
 from perovcalc.runner import default_workdir, run_campaign
 
@@ -89,6 +90,11 @@ def main() -> None:
             f" A apart): Br 3d surface - subsurface {line['shift_delta_scf_eV']} eV (Delta-SCF),"
             f" {line['shift_initial_state_eV']} eV (initial state)"
         )
+    if len(table) > 1:
+        lengths = [float(line["hole_separation_A"]) for line in table]
+        fit = image_extrapolation(lengths, [float(line["shift_delta_scf_eV"]) for line in table])
+        print(f"1/L extrapolation: {fit.shift:+.4f} eV for isolated holes; image error of the "
+              f"largest cell {fit.error(max(lengths)):.4f} eV")  # fmt: skip
     print(f"wrote {args.output}" + ("" if summary.ok else " (some tasks did not finish)"))
 
 

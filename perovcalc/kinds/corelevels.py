@@ -13,7 +13,7 @@ from perovcalc.calculate import (
     write_checkpoint,
 )
 from perovcalc.corehole import HOLE_LEVELS
-from perovcalc.corelevel import delta_scf_energy, initial_state_shifts
+from perovcalc.corelevel import central_site, delta_scf_energy, initial_state_shifts
 from perovcalc.errors import InputError
 from perovcalc.symmetry import distinct_sites, site_classes
 from perovcalc.tasks import Kind, Option, TaskContext
@@ -26,8 +26,9 @@ def core_level_task(ctx: TaskContext) -> CalcResult:
     E_hole - E_ground (eV; the same frozen-core constant for every model computed with the
     same datasets, so differences between models and between elements' model-to-model
     changes are meaningful), the initial-state shift of every atom, the depth below the
-    outermost atom along c (A) and the site multiplicity. Each Delta-SCF energy is
-    checkpointed in ``core_levels.json``.
+    outermost atom along c (A), the site multiplicity and the reference site: the distinct site
+    of the element's atom nearest the mid-plane (:func:`perovcalc.corelevel.central_site`)
+    with that atom's depth. Each Delta-SCF energy is checkpointed in ``core_levels.json``.
     """
     atoms, workdir = ctx.atoms, ctx.workdir
     method = ctx.options["method"]
@@ -45,6 +46,7 @@ def core_level_task(ctx: TaskContext) -> CalcResult:
             allowed = [f"{e} {lv}" for e, names in HOLE_LEVELS.items() for lv in names]
             raise InputError("options.levels", label, allowed)
         sites = distinct_sites(atoms, element)
+        central = central_site(atoms, element)
         entry = {
             "sites": sites,
             "depth": {
@@ -55,6 +57,8 @@ def core_level_task(ctx: TaskContext) -> CalcResult:
                 str(i): float(min(depth[j] for j in range(len(atoms)) if classes[j] == classes[i]))
                 for i in sites
             },
+            "reference_site": classes[central],
+            "reference_depth": float(depth[central]),
         }
         if method in ("delta_scf", "both"):
             for i in sites:
@@ -80,8 +84,12 @@ def core_level_task(ctx: TaskContext) -> CalcResult:
 class LevelResult:
     """One core level of a ``core_levels`` result, keyed by atom index (as a string): the
     distinct ``sites`` (atom indices), each atom's ``depth`` below the outermost atom (A), each
-    site's ``multiplicity`` and shallowest member (``site_depth``, A), and where computed its
-    Delta-SCF energy E_hole - E_ground (eV) and each atom's initial-state shift (eV)."""
+    site's ``multiplicity`` and shallowest member (``site_depth``, A), where computed its
+    Delta-SCF energy E_hole - E_ground (eV) and each atom's initial-state shift (eV), and the
+    bulk-like reference: the site of the atom nearest the mid-plane (``reference_site``) and
+    that atom's depth (``reference_depth``, A). Results stored before the reference was
+    recorded have None there; :meth:`reference` then takes the deepest site (for a symmetric
+    slab the same class)."""
 
     sites: list[int]
     depth: dict[str, float]
@@ -89,6 +97,23 @@ class LevelResult:
     site_depth: dict[str, float]
     delta_scf: dict[str, float] | None = None
     initial_state: dict[str, float] | None = None
+    reference_site: int | None = None
+    reference_depth: float | None = None
+
+    def reference(self) -> int:
+        """The reference site: the stored one, or for older results the deepest site."""
+        if self.reference_site is not None:
+            return self.reference_site
+        return max(self.sites, key=lambda s: self.site_depth[str(s)])
+
+    def shifts(self, method: str = "delta_scf") -> dict[int, float] | None:
+        """Each site's shift (eV) against the reference site by ``method`` ("delta_scf" or
+        "initial_state"), None where that method was not computed."""
+        values = getattr(self, method)
+        if values is None:
+            return None
+        zero = values[str(self.reference())]
+        return {s: values[str(s)] - zero for s in self.sites}
 
     def to_dict(self) -> dict:
         """The stored form: without the methods not computed."""
@@ -120,7 +145,8 @@ class CoreLevelsResult:
 
 def core_levels_headline(result: CoreLevelsResult) -> str:
     """Per level: the number of distinct sites and the spread of their Delta-SCF energies and
-    initial-state shifts (eV)."""
+    initial-state shifts (eV), and the Delta-SCF shift of every site against the central-layer
+    reference site (eV)."""
     parts = []
     for name, level in result.levels.items():
         text = f"{name}: {len(level.sites)} distinct site{'s' if len(level.sites) > 1 else ''}"
@@ -129,6 +155,10 @@ def core_levels_headline(result: CoreLevelsResult) -> str:
             numbers = [values[k] for k in map(str, level.sites) if k in (values or {})]
             if numbers:
                 text += f", {label} {min(numbers):.3f} to {max(numbers):.3f} eV"
+        shifts = level.shifts()
+        if shifts is not None and len(shifts) > 1:
+            sites = ", ".join(f"{s} {v:+.3f}" for s, v in shifts.items() if s != level.reference())
+            text += f" (shift vs central site {level.reference()}: {sites} eV)"
         parts.append(text)
     return "; ".join(parts)
 

@@ -6,7 +6,9 @@ import numpy as np
 
 from perovcalc import reference as ref
 from perovcalc.campaign import Campaign
+from perovcalc.corelevel import coverage_weighted, image_extrapolation, k_coverage
 from perovcalc.errors import PerovcalcError
+from perovcalc.kinds.corelevels import LevelResult
 from perovcalc.report.common import Done, _figure, _png
 from perovcalc.report.judge import Observable, Section, _source, judge_sign
 from perovcalc.results import settings
@@ -55,17 +57,23 @@ CORE_LEVEL_METHODS = {  # stored key -> (marker, note on the method)
 }
 
 
+def _level(row, label: str) -> LevelResult:
+    """The stored record of one level of a core_levels row."""
+    return LevelResult.from_dict(row.data["result"]["levels"][label])
+
+
 def _site_table(row, label: str) -> str:
-    """Distinct sites of one level: depth, multiplicity and the shift of each method (eV)."""
-    entry = row.data["result"]["levels"][label]
-    methods = [m for m in CORE_LEVEL_METHODS if m in entry]
-    columns = {m: _site_energies(row, label, m)[0] for m in methods}
-    _, depth, multiplicity = _site_energies(row, label, methods[0])
-    deepest = int(np.argmax(depth))
+    """Distinct sites of one level: depth, multiplicity and the shift of each method against
+    the central-layer reference site (eV; marked *)."""
+    level = _level(row, label)
+    methods = [m for m in CORE_LEVEL_METHODS if getattr(level, m) is not None]
+    columns = {m: level.shifts(m) for m in methods}
     lines = [f"  {'site':>5} {'depth A':>8} {'mult':>5}" + "".join(f" {m:>14}" for m in methods)]
-    for k, site in enumerate(entry["sites"]):
-        values = "".join(f" {columns[m][k] - columns[m][deepest]:>+14.3f}" for m in methods)
-        lines.append(f"  {site:>5} {depth[k]:>8.2f} {multiplicity[k]:>5.0f}{values}")
+    for site in level.sites:
+        values = "".join(f" {columns[m][site]:>+14.3f}" for m in methods)
+        mark = "*" if site == level.reference() else " "
+        lines.append(f" {mark}{site:>5} {level.site_depth[str(site)]:>8.2f} "
+                     f"{level.multiplicity[str(site)]:>5}{values}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -92,35 +100,36 @@ def _depth_shifts(section: Section, ax, model: str | None, env: str, row) -> Non
         methods = [m for m in CORE_LEVEL_METHODS if m in entry]
         if not methods:
             continue
-        section.blocks[f"{label}, {name}: shifts from the deepest site (eV)"] = _site_table(
+        section.blocks[f"{label}, {name}: shifts from the central-layer site * (eV)"] = _site_table(
             row, label
         )
+        level = _level(row, label)
         trend = _depth_trend(env, label)
         colour = None
         for method in methods:
             marker, note = CORE_LEVEL_METHODS[method]
             energies, depth, _ = _site_energies(row, label, method)
-            deepest = energies[np.argmax(depth)]
+            reference = energies[level.sites.index(level.reference())]
             order = np.argsort(depth)
-            line = ax.plot(depth[order], (energies - deepest)[order], marker, color=colour,
+            line = ax.plot(depth[order], (energies - reference)[order], marker, color=colour,
                            label=f"{label}, {name} ({method})")  # fmt: skip
             colour = line[0].get_color()
             compared = trend is not None and len(energies) > 1
             for e, d in zip(energies, depth, strict=True):
-                reference = None
+                measured = None
                 if compared:
                     source = f"{trend.direction} with depth: {_source(trend)}"
-                    reference = {"value": None, "source": source}
+                    measured = {"value": None, "source": source}
                 conditions = {"level": label, "environment": env, "depth": round(float(d), 3),
                               "method": method}  # fmt: skip
                 section.observables.append(
                     Observable("core_level_shift", _with_model(conditions, model),
-                               float(e - deepest), "eV", row.preset, reference,
+                               float(e - reference), "eV", row.preset, measured,
                                "inconclusive" if compared else "no reference", settings(row),
-                               f"{note}, relative to the deepest site of the model")
+                               f"{note}, relative to the central-layer site of the model")
                 )  # fmt: skip
             if compared:
-                change = float(deepest - energies[np.argmin(depth)])
+                change = float(energies[np.argmax(depth)] - energies[np.argmin(depth)])
                 source = f"{trend.direction}: {_source(trend)}"
                 conditions = {"level": label, "environment": env, "depth": "deepest - surface",
                               "method": method}  # fmt: skip
@@ -133,15 +142,38 @@ def _depth_shifts(section: Section, ax, model: str | None, env: str, row) -> Non
 
 
 def hole_image_error(rows: list) -> float:
-    """Smallest core-level shift (eV) with a meaningful sign for models of ``rows``: 0.05 eV,
-    or for 1x1 slabs (in-plane cell edges below 9 A: a 1x1 CsPbX3 cell is below 6.5 A, a 2x2
-    one above 11.5 A) the change of a Delta-SCF shift from 1x1 to 2x2 in-plane cells (core-hole
-    image interaction) in reference/computed_corelevel_convergence.csv, if larger."""
-    if all(np.linalg.norm(np.asarray(row.cell)[:2], axis=1).max() >= 9.0 for row in rows):
-        return 0.05
-    table = {r["in_plane_cell"]: r["shift_delta_scf_eV"] for r in ref.load_table(
-        "computed_corelevel_convergence")}  # fmt: skip
-    return max(0.05, abs(table["2x2"] - table["1x1"]))
+    """Core-hole image error (eV) of the Delta-SCF shifts of the models of ``rows``: the
+    distance from the isolated-hole limit of the 1/L extrapolation of the computed cell-size
+    series (reference/computed_corelevel_convergence.csv) at the smallest in-plane cell edge L
+    of the rows, at least 0.05 eV (the demo preset)."""
+    table = ref.load_table("computed_corelevel_convergence")
+    fit = image_extrapolation([r["hole_separation_A"] for r in table],
+                              [r["shift_delta_scf_eV"] for r in table])  # fmt: skip
+    edge = min(np.linalg.norm(np.asarray(row.cell)[:2], axis=1).min() for row in rows)
+    return max(0.05, fit.error(float(edge)))
+
+
+def measured_k_coverages() -> list[tuple[str, float, float]]:
+    """(measurement, K:Pb, fraction of outer A sites with K) for every measured K:Pb of the
+    passivated nanocrystals (reference/composition.csv), on the 11.4 nm CsPbI2Br nanocrystal
+    model (the measured edge and composition) with all K on outer A sites."""
+    from perovcalc.nanocrystal import nanocrystal
+
+    cube = nanocrystal(x=1.0, edge_nm=11.4)
+    found = []
+    for row in ref.load_table("composition"):
+        if row["sample"] == "kbr_passivated" and row["quantity"] == "K:Pb":
+            ratio = row["value"] / (100.0 if row["unit"] == "percent" else 1.0)
+            what = f"{row['method']} {row['condition'] or ''}".strip()
+            found.append((what, ratio, k_coverage(ratio, cube)))
+    return found
+
+
+def central_shift(row, label: str) -> float:
+    """Photoemission-weighted mean Delta-SCF energy of a level minus that of its central-layer
+    reference site (eV): the model's surface shift against its bulk-like atom."""
+    level = _level(row, label)
+    return weighted_binding_energy(row, label) - level.delta_scf[str(level.reference())]
 
 
 def _passivation_shifts(section: Section, model: str | None, bare, passivated) -> None:
@@ -156,6 +188,7 @@ def _passivation_shifts(section: Section, model: str | None, bare, passivated) -
     }
     environment = "kbr_passivated - bare_surface"
     tolerance = hole_image_error([bare, passivated])
+    coverages = measured_k_coverages()
     for label in common:
         shift = mean["passivated", label] - mean["bare", label]
         line = {"Br 3d": "Br 3d5/2", "Pb 4f": "Pb 4f7/2"}.get(label, label)
@@ -171,14 +204,33 @@ def _passivation_shifts(section: Section, model: str | None, bare, passivated) -
             agreement = "inconclusive"
             why = (
                 f"{shift:+.2f} eV, not graded: the two slabs share no energy reference (each "
-                "final state's electron sits in its own conduction band); the Br 3d - Pb 4f "
-                "double difference needs none"
+                "final state's electron sits in its own conduction band); the shift against "
+                "the central-layer atom and the Br 3d - Pb 4f double difference need none"
             )
         conditions = {"level": label, "environment": environment, "method": "delta_scf"}
         section.observables.append(
             Observable("core_level_shift", _with_model(conditions, model), shift, "eV",
                        passivated.preset, reference, agreement, settings(passivated), "", why)
         )  # fmt: skip
+        bare_shift, full_shift = central_shift(bare, label), central_shift(passivated, label)
+        for what, ratio, coverage in coverages:
+            change = coverage_weighted(bare_shift, full_shift, coverage) - bare_shift
+            conditions = {"level": label, "environment": environment, "method": "delta_scf",
+                          "k_to_pb": ratio, "k_coverage": round(coverage, 3)}  # fmt: skip
+            agreement, why = "no reference", ""
+            if measured is not None:
+                agreement, why = judge_sign(change, measured.shift, measured.direction, tolerance)
+            note = (
+                f"shift against each slab's central-layer atom, K on {coverage:.0%} of the outer "
+                f"A sites (K:Pb {ratio:g}, {what}, on the 11.4 nm cube): bare slab + coverage x "
+                f"(fully passivated - bare), bare {bare_shift:+.3f}, full {full_shift:+.3f} eV; "
+                f"sign threshold: core-hole image error {tolerance:.2f} eV"
+            )
+            section.observables.append(
+                Observable("passivation_shift_vs_central_layer",
+                           _with_model(conditions, model), change, "eV", passivated.preset,
+                           reference, agreement, settings(passivated), note, why)
+            )  # fmt: skip
     if {"Br 3d", "Pb 4f"} <= set(common):
         double = (mean["passivated", "Br 3d"] - mean["passivated", "Pb 4f"]) - (
             mean["bare", "Br 3d"] - mean["bare", "Pb 4f"]
@@ -212,21 +264,34 @@ def core_level_section(campaign: Campaign, done: Done) -> Section | None:
     section = Section(
         "Core-level shifts",
         "Delta-SCF binding energies (full core hole, electron kept in the cell) per distinct site, "
-        "shown relative to the deepest site of each model; model-to-model shifts use the "
-        "photoemission-weighted mean over sites (Al K-alpha). Where the task also computed "
-        "initial-state shifts (method 'initial_state': the ground-state electrostatic potential "
-        "at the nucleus, no screening of the hole) they are printed next to the Delta-SCF ones: "
-        "the cheap approximation, within one model only. A shift below 0.05 eV is called "
-        "inconclusive: the demo preset is not converged to that level; between 1x1 slabs the "
-        "threshold is the computed core-hole image error instead (the change of a shift from 1x1 "
-        "to 2x2 cells, reference/computed_corelevel_convergence.csv). Tasks labelled with a "
+        "shown as shifts against the bulk-like site of the same element in each slab's central "
+        "layer (the atom nearest the mid-plane, marked *): these need no energy reference shared "
+        "between cells. Model-to-model shifts use the photoemission-weighted mean over sites (Al "
+        "K-alpha). Where the task also computed initial-state shifts (method 'initial_state': "
+        "the ground-state electrostatic potential at the nucleus, no screening of the hole) they "
+        "are printed next to the Delta-SCF ones: the cheap approximation, within one model only. "
+        "A shift is given a sign only above the core-hole image error: the distance of the "
+        "model's in-plane cell from the 1/L extrapolation (L the in-plane cell edge) of the "
+        "computed cell-size series (reference/computed_corelevel_convergence.csv), at least "
+        "0.05 eV (demo preset). Passivation: the passivated slabs put K on every outer A site; "
+        "the nanocrystals' measured K:Pb (reference/composition.csv) puts K on a fraction of the "
+        "outer A sites of the 11.4 nm cube model (all K on the surface), and the shift at that "
+        "coverage mixes the bare and the fully passivated slab in proportion "
+        "(passivation_shift_vs_central_layer, graded against the measured single-line shifts on "
+        "the assumption that bulk-like atoms keep their binding energy). Tasks labelled with a "
         "model are compared (bare vs K-Br passivated) only within that model.",
     )
     fig, ax = _figure()
+    errors = []
     for (model, env), row in rows.items():
         _depth_shifts(section, ax, model, env, row)
+        edge = np.linalg.norm(np.asarray(row.cell)[:2], axis=1).min()
+        name = env if model is None else f"{model}, {env}"
+        errors.append(f"  {name}: in-plane cell {edge:.2f} A, {hole_image_error([row]):.3f} eV")
+    section.blocks["Core-hole image error (eV; 1/L extrapolation of the computed cell-size "
+                   "series, at least 0.05 eV)"] = "\n".join(errors)  # fmt: skip
     ax.set_xlabel("depth below the surface (Å)")
-    ax.set_ylabel("shift from the deepest site (eV)")
+    ax.set_ylabel("shift from the central-layer site (eV)")
     ax.legend(fontsize=6)
     section.figures[
         "Core-level shift versus depth (o-: Delta-SCF, x: initial-state approximation)"
