@@ -405,6 +405,67 @@ def test_vacancies_relaxed_further_than_their_host_are_refused(tiny, perovcalc_c
     assert store.rows(task="shaken_unrelaxed")[0].status == "done"
 
 
+def test_a_charged_host_with_a_neutral_vacancy_task_is_refused(tiny, perovcalc_cli):
+    """A bulk host computed at charge +2 paired with a vacancy task declared neutral: refused,
+    naming the vacancy task's charge field and the host's charge, before any defect DFT (q in
+    options.charges is relative to the host; a defect cell would carry +2 + q)."""
+    folder, campaign, _ = tiny
+    params = '{ mode = { name = "pw", ecut = 250 }, kpts = { size = [2, 2, 2], gamma = true } }'
+    extended = folder / "charged.toml"
+    extended.write_text(
+        campaign.read_text()
+        + textwrap.dedent(
+            f"""
+            [tasks.host_plus2]
+            kind = "defect_host"
+            structure = "cspbbr3"
+            charge = 2
+            params = {params}
+            options = {{ steps = 0 }}
+            [tasks.vacancy_plus2]
+            kind = "vacancy_formation"
+            structure = "task:host_plus2"
+            needs = ["mu"]
+            params = {params}
+            options = {{ steps = 0 }}
+            """
+        )
+    )
+    subprocess.run(
+        [*perovcalc_cli, "run", str(extended), "--db", str(folder / "r.db"),
+         "--workdir", str(folder / "w"), "--ranks", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    store = Store(folder / "r.db")
+    assert store.rows(task="host_plus2")[0].status == "done"
+    refused = store.rows(task="vacancy_plus2")[0]
+    assert refused.status == "failed"
+    assert "tasks.vacancy_plus2.charge = 0 is not allowed; allowed: 2, the charge of its" in (
+        refused.reason
+    )
+    assert not list((folder / "w" / "tasks").glob("vacancy_plus2-*/Br*"))  # no defect DFT
+
+
+class _Row(dict):
+    """A stored host row's keys (what :func:`host_charge` reads)."""
+
+    task = "slab_host"
+
+
+def test_a_charged_slab_host_is_refused_and_q_is_relative_to_a_bulk_host(tmp_path):
+    from perovcalc.kinds.defects import host_charge
+    from perovcalc.tasks import TaskContext
+
+    ctx = TaskContext("vac", None, {"charge": 2}, {}, tmp_path, "demo", {})
+    with pytest.raises(InputError, match=r"tasks.slab_host.charge = 2 .*slab correction"):
+        host_charge(ctx, _Row(net_charge=2), "slab")
+    assert host_charge(ctx, _Row(net_charge=2), "bulk") == 2
+    neutral = TaskContext("vac", None, {}, {}, tmp_path, "demo", {})
+    assert host_charge(neutral, _Row(net_charge=0), "slab") == 0
+    with pytest.raises(InputError, match=r"tasks.vac.charge = 0 .*allowed: 2"):
+        host_charge(neutral, _Row(net_charge=2), "bulk")
+
+
 def test_a_rattled_vacancy_relaxes_back_and_says_so(tiny, perovcalc_cli, tmp_path):
     """V_Br^+ relaxed from a start rattled by 0.05 A (seeded with its host index) ends well
     below the relaxed symmetric start: in the primitive cell that is a saddle (zero forces by

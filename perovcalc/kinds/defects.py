@@ -189,13 +189,45 @@ def _charges(value) -> list[int]:
     return sorted(set(value))
 
 
+def host_charge(ctx: TaskContext, host_row, environment: str) -> int:
+    """The net charge (elementary charges) of the ``defect_host`` of task ``ctx``, checked:
+    the vacancy task must be declared with the host's charge (its ``options.charges`` are
+    charge states q relative to the host, the defect cell carrying the host's charge + q), and
+    a charged slab host is refused (no slab correction is offered). A charged bulk host is
+    taken to hold its charge spread uniformly (band carriers with their neutralising
+    background), which leaves the Freysoldt correction of the defect's own q unchanged."""
+    charge = int(host_row.get("net_charge", 0))
+    declared = int(ctx.params.get("charge", 0))
+    where = f"task {ctx.name}"
+    if declared != charge:
+        raise InputError(
+            f"tasks.{ctx.name}.charge",
+            declared,
+            f"{charge}, the charge of its defect_host (task {host_row.task}); the charge "
+            "states of options.charges are relative to the host",
+            where,
+        )
+    if charge and environment != "bulk":
+        raise InputError(
+            f"tasks.{host_row.task}.charge",
+            charge,
+            "0 for a slab host with vacancies: a charged slab needs a slab correction "
+            "(Freysoldt and Neugebauer 2018; Komsa and Pasquarello 2013), none is offered",
+            where,
+        )
+    return charge
+
+
 def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
     """Halide vacancies at every symmetry-distinct site of a relaxed host (its structure is a
-    ``defect_host`` task), in each charge state, relaxed, with formation energies at the
-    halide-rich and halide-poor limits of a ``chemical_potentials`` task (E_F at the VBM)."""
+    ``defect_host`` task), in each charge state q relative to the host, relaxed, with
+    formation energies at the halide-rich and halide-poor limits of a ``chemical_potentials``
+    task (E_F at the VBM)."""
     from perovcalc.presets import system_kind
 
     host_row, host, outer = defect_host(ctx)
+    environment = system_kind(host)
+    base_charge = host_charge(ctx, host_row, environment)
     chem_row = dependency_row(ctx, "chemical_potentials")
     host_settings = _settings(host_row)
     kpts = "x".join(str(k) for k in ctx.params["kpts"]["size"])
@@ -226,7 +258,6 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
             f"task {ctx.name}",
         )
     rattle = rattle_option(ctx, ctx.options["steps"], "steps")
-    environment = system_kind(host)
     charges = _charges(ctx.options["charges"])
     if environment != "bulk" and charges != [0]:
         raise InputError(
@@ -257,7 +288,7 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
             defect = remove_atom(host, site.index)
             if rattle:
                 defect.rattle(rattle, seed=site.index)
-            params = defect_parameters(ctx.params, defect, q)
+            params = defect_parameters(ctx.params, defect, base_charge + q)
             if params.get("spinpol"):
                 vacancy_moments(host, defect, site.index, site.index)
             relaxed = relax_positions(
@@ -323,6 +354,7 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
         host={
             "formula": host_data.get("formula"),
             "energy": host_row.energy,
+            "charge": base_charge,
             **{k: host_data.get(k) for k in ("vbm", "cbm", "gap", "slab")},
         },
         chemical_potentials=chem_row.data["result"]["limits"],
@@ -413,6 +445,8 @@ def vacancy_table(name: str, record: VacancyResult) -> str:
     lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
     if result["environment"] == "bulk":
         lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV (PBE)")
+    if host.get("charge"):
+        lines.append(f"  host charge {host['charge']:+d}; q below is relative to the host")
     for element, mu in result["chemical_potentials"].items():
         lines.append(
             f"  mu_{element} (eV): {element}-rich {mu['rich']:.3f}, {element}-poor {mu['poor']:.3f}"
