@@ -458,37 +458,48 @@ def test_vacancies_relaxed_further_than_their_host_are_refused(tiny, perovcalc_c
     assert store.rows(task="shaken_unrelaxed")[0].status == "done"
 
 
+TINY_PARAMS = '{ mode = { name = "pw", ecut = 250 }, kpts = { size = [2, 2, 2], gamma = true } }'
+
+
+def run_extended(tiny, perovcalc_cli, name: str, tasks: str) -> subprocess.CompletedProcess:
+    """Run the tiny campaign extended by the TOML ``tasks`` (``{params}``: TINY_PARAMS) as
+    ``<name>.toml`` on its store and work folder."""
+    folder, campaign, _ = tiny
+    extended = folder / f"{name}.toml"
+    extended.write_text(
+        campaign.read_text() + textwrap.dedent(tasks).replace("{params}", TINY_PARAMS)
+    )
+    return subprocess.run(
+        [*perovcalc_cli, "run", str(extended), "--db", str(folder / "r.db"),
+         "--workdir", str(folder / "w"), "--ranks", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+
+
 def test_a_charged_host_with_a_neutral_vacancy_task_is_refused(tiny, perovcalc_cli):
     """A bulk host computed at charge +2 paired with a vacancy task declared neutral: refused,
     naming the vacancy task's charge field and the host's charge, before any defect DFT (q in
     options.charges is relative to the host; a defect cell would carry +2 + q)."""
-    folder, campaign, _ = tiny
-    params = '{ mode = { name = "pw", ecut = 250 }, kpts = { size = [2, 2, 2], gamma = true } }'
-    extended = folder / "charged.toml"
-    extended.write_text(
-        campaign.read_text()
-        + textwrap.dedent(
-            f"""
-            [tasks.host_plus2]
-            kind = "defect_host"
-            structure = "cspbbr3"
-            charge = 2
-            params = {params}
-            options = {{ steps = 0 }}
-            [tasks.vacancy_plus2]
-            kind = "vacancy_formation"
-            structure = "task:host_plus2"
-            needs = ["mu"]
-            params = {params}
-            options = {{ steps = 0 }}
-            """
-        )
+    folder = tiny[0]
+    run_extended(
+        tiny,
+        perovcalc_cli,
+        "charged",
+        """
+        [tasks.host_plus2]
+        kind = "defect_host"
+        structure = "cspbbr3"
+        charge = 2
+        params = {params}
+        options = { steps = 0 }
+        [tasks.vacancy_plus2]
+        kind = "vacancy_formation"
+        structure = "task:host_plus2"
+        needs = ["mu"]
+        params = {params}
+        options = { steps = 0 }
+        """,
     )
-    subprocess.run(
-        [*perovcalc_cli, "run", str(extended), "--db", str(folder / "r.db"),
-         "--workdir", str(folder / "w"), "--ranks", "1"],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-    )  # fmt: skip
     store = Store(folder / "r.db")
     assert store.rows(task="host_plus2")[0].status == "done"
     refused = store.rows(task="vacancy_plus2")[0]
@@ -529,44 +540,38 @@ def test_a_rattled_vacancy_relaxes_back_and_says_so(tiny, perovcalc_cli, tmp_pat
     from perovcalc.vacancy import remove_atom
 
     folder, campaign, rows = tiny
-    params = '{ mode = { name = "pw", ecut = 250 }, kpts = { size = [2, 2, 2], gamma = true } }'
-    extended = folder / "rattled.toml"
-    extended.write_text(
-        campaign.read_text()
-        + textwrap.dedent(
-            f"""
+    done = run_extended(
+        tiny,
+        perovcalc_cli,
+        "rattled",
+        """
             [tasks.rattled]
             kind = "vacancy_formation"
             structure = "task:host"
             needs = ["mu"]
             params = {params}
-            options = {{ sites = [2], charges = [1], steps = 20, rattle = 0.05 }}
+            options = { sites = [2], charges = [1], steps = 20, rattle = 0.05 }
             [tasks.rattled_unrelaxed]
             kind = "vacancy_formation"
             structure = "task:host"
             needs = ["mu"]
             params = {params}
-            options = {{ steps = 0, rattle = 0.05 }}
+            options = { steps = 0, rattle = 0.05 }
             [tasks.host_symmetric]
             kind = "defect_host"
             structure = "cspbbr3"
             [tasks.host_rattled]
             kind = "defect_host"
             structure = "cspbbr3"
-            options = {{ steps = 20, rattle = 0.05, fmax = 0.02 }}
+            options = { steps = 20, rattle = 0.05, fmax = 0.02 }
             [tasks.host_rattled_unrelaxed]
             kind = "defect_host"
             structure = "cspbbr3"
             params = {params}
-            options = {{ steps = 0, rattle = 0.05 }}
-            """
-        )
+            options = { steps = 0, rattle = 0.05 }
+            """,
     )
-    db = ["--db", str(folder / "r.db")]
-    done = subprocess.run(
-        [*perovcalc_cli, "run", str(extended), *db, "--workdir", str(folder / "w"), "--ranks", "1"],
-        capture_output=True, text=True, cwd=ROOT, timeout=900,
-    )  # fmt: skip
+    extended, db = folder / "rattled.toml", ["--db", str(folder / "r.db")]
     assert done.returncode != 0
     store = Store(folder / "r.db")
     for name in ("rattled_unrelaxed", "host_rattled_unrelaxed"):
