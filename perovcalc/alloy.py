@@ -36,6 +36,9 @@ class PairCorrelations:
     distances: np.ndarray  # X-X distance of each orbit, Angstrom
     values: np.ndarray  # <s_i s_j> of each orbit
     target: float  # (2y - 1)^2, the value of the ideal random alloy
+    images: np.ndarray  # True where the pair vector reaches half the supercell along an axis:
+    # the partner at v is also the one at v - L (a periodic image), so the orbit does not
+    # sample independent pairs of sites and its correlation is constrained by the cell
 
     @property
     def mismatch(self) -> float:
@@ -78,6 +81,7 @@ class _Pairs:
     orbit: np.ndarray
     counts: np.ndarray
     squared: np.ndarray  # squared length of each orbit's pair vector, (a/2)^2 units
+    images: np.ndarray  # orbits whose vectors reach half the supercell (see PairCorrelations)
 
     def correlations(self, spins: np.ndarray) -> np.ndarray:
         weights = spins[self.first] * spins[self.second]
@@ -169,7 +173,7 @@ def _pairs(grid: _Grid, shells: int) -> _Pairs:
     cutoff = sorted(squared)[shells - 1]
     lookup = grid.lookup()
     keys: dict[tuple, int] = {}
-    first, second, labels = [], [], []
+    first, second, labels, reaches = [], [], [], set()
     for axis in range(3):
         sites = np.flatnonzero(grid.axes == axis)
         for vector in vectors[axis]:
@@ -179,6 +183,8 @@ def _pairs(grid: _Grid, shells: int) -> _Pairs:
             axis_j = int(grid.axes[partners[0]]) if len(partners) else 0
             key = ((vector**2).sum(), _orbit_key(axis, tuple(int(v) for v in vector), axis_j))
             labels.append(np.full(len(sites), keys.setdefault(key, len(keys))))
+            if np.any(2 * np.abs(vector) >= grid.dims):
+                reaches.add(keys[key])
             first.append(sites)
             second.append(partners)
     order = sorted(keys)
@@ -192,6 +198,7 @@ def _pairs(grid: _Grid, shells: int) -> _Pairs:
         orbit=orbit,
         counts=np.bincount(orbit, minlength=len(order)).astype(float),
         squared=np.array([k[0] for k in order], dtype=float),
+        images=np.array([keys[k] in reaches for k in order]),
     )
 
 
@@ -206,6 +213,7 @@ def _result(pairs: _Pairs, grid: _Grid, spins: np.ndarray) -> PairCorrelations:
         distances=np.sqrt(pairs.squared) * grid.a / 2,
         values=pairs.correlations(spins),
         target=(2 * y - 1) ** 2,
+        images=pairs.images,
     )
 
 

@@ -20,7 +20,10 @@ Charged bulk vacancies get the Freysoldt-Neugebauer-Van de Walle correction of
 convention, checked in the tests on a K+ ion in boxes of two sizes: E_corr is *added* to the
 periodic energy; for a localised charge it is positive (q^2 alpha_M / 2 eps L to leading order).
 Slab vacancies are computed neutral only: the bulk correction does not hold for a charge next to
-a surface and vacuum, and no slab correction is offered.
+a surface and vacuum, and no slab correction is offered. The static dielectric constant is a
+parameter: charged-defect energies are also given at the ends of a stated range. The
+self-consistent Fermi level and the defect concentrations at a temperature come from
+py-sc-fermi (:func:`equilibrium_fermi_level`).
 """
 
 from __future__ import annotations
@@ -219,7 +222,7 @@ class ChargeCorrection:
 
     ``lattice``: isolated minus periodic energy of the Gaussian model charge (with background);
     ``alignment``: V_model - (V_defect - V_host) far from the defect (electrostatic potential
-    of a positive charge, planar average along c).
+    of a positive charge; planar average along c, or around the farthest atom).
     """
 
     energy: float
@@ -235,65 +238,82 @@ def planar_average(potential: np.ndarray) -> np.ndarray:
     return potential.mean(axis=(0, 1))
 
 
+ALIGNMENTS = ("planar", "atomic-site")
+
+
 def freysoldt_correction(
     cell,
-    host_profile: Sequence[float],
-    defect_profile: Sequence[float],
+    host_profile: np.ndarray | Sequence[float],
+    defect_profile: np.ndarray | Sequence[float],
     position: Sequence[float],
     charge: int,
     epsilon: float,
     width: float = GAUSSIAN_FWHM,
     ecut: float = 500.0,
+    alignment: str = "planar",
+    host: Atoms | None = None,
 ) -> ChargeCorrection:
     """Finite-size correction (eV) of a charged defect with :mod:`gpaw.defects`.
 
-    ``host_profile`` and ``defect_profile`` are planar averages along c of GPAW's
-    ``get_electrostatic_potential()`` (eV, potential energy of an electron) of the host and the
-    defect cell (same cell and grid). ``position``: defect site, Angstrom; ``epsilon``: static
-    dielectric constant of the host; ``width``: FWHM of the Gaussian model charge, Angstrom;
-    ``ecut``: cutoff of the model potential, eV. The alignment is taken in the plane farthest
-    from the defect (gpaw.defects' "full-planar" average); on a one-point a-b grid this equals
-    the average over the full 3D grid.
+    ``host_profile`` and ``defect_profile`` are GPAW's ``get_electrostatic_potential()`` (eV,
+    potential energy of an electron) of the host and the defect cell (same cell and grid):
+    planar averages along c, or the full 3D grids. ``position``: defect site, Angstrom;
+    ``epsilon``: static dielectric constant of the host; ``width``: FWHM of the Gaussian model
+    charge, Angstrom; ``ecut``: cutoff of the model potential, eV. ``alignment``: "planar",
+    in the plane farthest from the defect (gpaw.defects' "full-planar"; on a one-point a-b
+    grid this equals the full 3D grid), or "atomic-site", the 3D potentials averaged in a
+    2.5 A sphere around the ``host`` atom farthest from the defect (gpaw.defects' "atoms"; in
+    the spirit of Kumagai and Oba, PRB 89, 195205 (2014), one site instead of their sampling
+    region); it needs the 3D grids and ``host``.
     """
     from gpaw.core import UGArray, UGDesc
     from gpaw.defects import ElectrostaticCorrections
 
-    host = np.asarray(host_profile, dtype=float)
+    host_grid = np.asarray(host_profile, dtype=float)
     defect = np.asarray(defect_profile, dtype=float)
-    if host.ndim != 1 or host.shape != defect.shape:
+    if host_grid.ndim not in (1, 3) or host_grid.shape != defect.shape:
         raise InputError(
-            "defect_profile", defect.shape, f"a profile of the host's shape {host.shape}"
+            "defect_profile", defect.shape, f"a potential of the host's shape {host_grid.shape}"
         )
+    if alignment not in ALIGNMENTS:
+        raise InputError("alignment", alignment, ALIGNMENTS)
+    if alignment == "atomic-site" and (host_grid.ndim != 3 or host is None):
+        raise InputError("alignment", alignment, "planar, unless 3D potentials and host are given")
     if not float(epsilon) > 0:
         raise InputError("epsilon", epsilon, "a dielectric constant > 0")
     if isinstance(charge, bool) or int(charge) != charge or charge == 0:
         raise InputError("charge", charge, "a non-zero integer charge state")
-    grid = UGDesc(cell=np.asarray(cell, dtype=float), size=(1, 1, len(host)))
+    if host_grid.ndim == 1:
+        host_grid, defect = host_grid.reshape(1, 1, -1), defect.reshape(1, 1, -1)
+    grid = UGDesc(cell=np.asarray(cell, dtype=float), size=host_grid.shape)
     corrections = ElectrostaticCorrections(
-        phi_pristine=UGArray(grid, data=host.reshape(1, 1, -1).copy()),
-        phi_defect=UGArray(grid, data=defect.reshape(1, 1, -1).copy()),
+        phi_pristine=UGArray(grid, data=host_grid.copy()),
+        phi_defect=UGArray(grid, data=defect.copy()),
         ecut=ecut,
         charge=int(charge),
         epsilon=float(epsilon),
         sigma=width / (2 * math.sqrt(2 * math.log(2))),
         r0=np.asarray(position, dtype=float),
-        method="full-planar",
+        method="full-planar" if alignment == "planar" else "atoms",
+        atoms_pristine=host,
     )
     with contextlib.redirect_stdout(io.StringIO()):  # gpaw.defects prints its parts
         energy = float(corrections.calculate_correction())
 
-        alignment = float(corrections.calculate_potential_alignment()) * Hartree
-    return ChargeCorrection(energy, energy - charge * alignment, alignment)
+        shift = float(corrections.calculate_potential_alignment()) * Hartree
+    return ChargeCorrection(energy, energy - charge * shift, shift)
 
 
-def dielectric_constant(material: str) -> float:
-    """Static dielectric constant of ``material`` (reference/dielectric_constants.csv)."""
+def dielectric_constant(material: str) -> tuple[float, tuple[float, float]]:
+    """Static dielectric constant of ``material`` and the range (low, high) the charged-defect
+    energies are also reported at (reference/dielectric_constants.csv; dimensionless)."""
     from perovcalc.reference import load_table
 
     rows = load_table("dielectric_constants")
     for row in rows:
         if row["material"] == material:
-            return float(row["epsilon_static"])
+            ends = (float(row["epsilon_low"]), float(row["epsilon_high"]))
+            return float(row["epsilon_static"]), ends
     raise InputError(
         "epsilon",
         None,
@@ -329,6 +349,24 @@ def band_edges(atoms: Atoms, txt: str | Path = "-") -> dict:
         edge_homo, edge_lumo = edges.get_homo_lumo()
         homo, lumo = max(homo, edge_homo), min(lumo, edge_lumo)
     return {"vbm": float(homo), "cbm": float(lumo), "gap": float(lumo - homo)}
+
+
+def host_dos(atoms: Atoms, vbm: float, gap: float, margin: float = 3.0) -> dict:
+    """Density of states of a host with a converged GPAW calculator: its Kohn-Sham levels at
+    the SCF k-points, weighted, in 0.01 eV bins (no smearing tails in the gap), as
+    ``{"dos_energies": bin centres, eV above the VBM, from -margin to gap + margin; "dos":
+    states/eV per cell, both spins}`` (the host side of :func:`equilibrium_fermi_level`)."""
+    calc, width = atoms.calc, 0.01
+    spins = calc.get_number_of_spins()
+    levels, weights = [], []
+    for k, weight in enumerate(calc.get_k_point_weights()):
+        for spin in range(spins):
+            eigenvalues = calc.get_eigenvalues(kpt=k, spin=spin) - vbm
+            levels.extend(eigenvalues)
+            weights.extend([weight * 2 / spins] * len(eigenvalues))
+    edges = np.arange(-margin, gap + margin + width, width) - width / 2
+    counts, _ = np.histogram(levels, bins=edges, weights=weights)
+    return {"dos_energies": (edges[:-1] + width / 2).tolist(), "dos": (counts / width).tolist()}
 
 
 def electrostatic_profile(atoms: Atoms) -> dict:
@@ -525,3 +563,61 @@ def slab_pairs(results: Mapping[str, Mapping]) -> list[tuple[str, str]]:
         for n, r in slabs.items()
         if r["host"]["slab"].get("passivation") != "None" and key(r) in bare
     ]
+
+
+# ------------------------------------------------------------------ equilibrium
+@dataclass(frozen=True)
+class DefectLevels:
+    """One defect for the equilibrium solver: ``name``, ``sites`` (per cell of the DOS),
+    and its formation energy at E_F = VBM (eV) per charge state q (E_f(E_F) = value + q E_F)."""
+
+    name: str
+    sites: int
+    energies: dict[int, float]
+
+
+def equilibrium_fermi_level(
+    defects: Sequence[DefectLevels],
+    energies: Sequence[float],
+    dos: Sequence[float],
+    gap: float,
+    volume: float,
+    temperature: float,
+) -> dict:
+    """Self-consistent Fermi level (eV above the VBM) and concentrations at ``temperature`` (K),
+    solved with py-sc-fermi: charge neutrality of the defects (Boltzmann occupation of their
+    sites, charge states in equilibrium) and the carriers of the host DOS.
+
+    ``energies`` (eV, VBM = 0, spanning the gap and beyond) and ``dos`` (states/eV per cell)
+    describe the host (taken as given: py-sc-fermi's rescaling to an electron count is undone;
+    levels below the window hold no carriers at any temperature here);
+    ``volume``: its cell, A^3. Returns ``fermi_level`` (eV), ``holes`` and
+    ``electrons`` (cm^-3) and ``concentrations`` (cm^-3 per defect and charge state).
+    """
+    from py_sc_fermi.defect_charge_state import DefectChargeState
+    from py_sc_fermi.defect_species import DefectSpecies
+    from py_sc_fermi.defect_system import DefectSystem
+    from py_sc_fermi.dos import DOS
+
+    if not temperature > 0:
+        raise InputError("temperature", temperature, "a temperature > 0 K")
+    if not defects:
+        raise InputError("defects", [], "at least one defect with its formation energies")
+    species = [
+        DefectSpecies(
+            d.name, d.sites, {q: DefectChargeState(q, energy=e) for q, e in d.energies.items()}
+        )
+        for d in defects
+    ]
+    energies, dos = np.asarray(energies, float), np.asarray(dos, float)
+    valence = energies <= gap / 2
+    electrons = float(np.trapezoid(dos[valence], energies[valence]))  # states up to mid-gap
+    host = DOS(dos, energies, float(gap), electrons)
+    system = DefectSystem(species, host, float(volume), float(temperature))
+    solution = system.concentration_dict(decomposed=True)
+    return {
+        "fermi_level": solution["Fermi Energy"],
+        "holes": solution["p0"],
+        "electrons": solution["n0"],
+        "concentrations": {d.name: solution[d.name] for d in defects},
+    }

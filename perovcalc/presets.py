@@ -29,7 +29,7 @@ class Preset:
     basis: str | None  # LCAO basis (lcao only)
     kpt_density: float  # k-points per reciprocal Angstrom (x 2 pi / a rule of ASE)
     smearing: float  # Fermi-Dirac width, eV
-    scf_energy: float  # SCF energy convergence, eV per valence electron
+    scf_energy: float  # SCF energy convergence: total-energy change, eV (absolute, any cell)
     scf_density: float  # SCF density convergence, electrons per valence electron
     fmax: float  # force criterion for relaxations, eV/Angstrom
     maxiter: int  # SCF iterations before giving up
@@ -40,15 +40,15 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset(
-            "demo", "pw", 300.0, None, 2.5, 0.1, 5e-4, 1e-3, 0.1, 100,
+            "demo", "pw", 300.0, None, 2.5, 0.1, 0.02, 1e-3, 0.1, 100,
             "cheapest settings that keep trends qualitatively right; laptop minutes",
         ),
         Preset(
-            "standard", "pw", 400.0, None, 3.5, 0.05, 1e-4, 1e-4, 0.05, 200,
+            "standard", "pw", 400.0, None, 3.5, 0.05, 4e-3, 1e-4, 0.05, 200,
             "converged enough for semi-quantitative comparisons; workstation hours",
         ),
         Preset(
-            "production", "pw", 500.0, None, 5.0, 0.02, 1e-6, 1e-5, 0.02, 300,
+            "production", "pw", 500.0, None, 5.0, 0.02, 4e-5, 1e-5, 0.02, 300,
             "publication settings; cluster",
         ),
     )
@@ -134,13 +134,21 @@ def gpaw_parameters(
         params["basis"] = p.basis
     params["kpts"] = {"size": kpoints(atoms, p.kpt_density), "gamma": True}
     params["occupations"] = {"name": "fermi-dirac", "width": p.smearing}
-    params["convergence"] = {"energy": p.scf_energy, "density": p.scf_density}
+    params["convergence"] = {"energy": scf_energy_criterion(p.scf_energy), "density": p.scf_density}
     params["maxiter"] = p.maxiter
     if kind == "slab":
         params["poissonsolver"] = {"dipolelayer": "xy"}
     params.update(electronic_settings(atoms, charge))
     params.update(overrides or {})
     return params
+
+
+def scf_energy_criterion(tolerance: float) -> dict:
+    """GPAW's energy criterion with an absolute ``tolerance``: the peak-to-peak change of the
+    total energy over the last three SCF iterations, eV, whatever the number of electrons.
+    (GPAW's default divides by the valence electrons: 5e-4 eV/el is 0.02 eV in a 40-electron
+    cell but 0.3 eV in a 600-electron slab, the size of the energy differences sought.)"""
+    return {"name": "energy", "tol": tolerance, "n_old": 3, "relative": False}
 
 
 def electronic_settings(atoms: Atoms, charge: int = 0) -> dict:

@@ -139,3 +139,15 @@ def test_enumerate_agrees_with_pymatgen_structure_matcher():
 def test_enumerate_refuses_huge_cells():
     with pytest.raises(InputError, match="supercell = .*at most"):
         alloy.enumerate_orderings(1.5, (2, 2, 2))  # C(24, 12) = 2.7 million
+
+
+def test_pair_orbits_reaching_half_the_cell_are_flagged_as_periodic_images():
+    """In 2x2x2 the X-X shells at a and a sqrt(3/2) join a site to a partner that is also its
+    periodic image (vector component a = half the 2a cell), the a/sqrt(2) shell does not (as
+    icet's cluster space says of the same cell: benchmarks/sqs_icet.py); in 4x4x4 none does."""
+    small = alloy.pair_correlations(alloy.mixed_halide_supercell(1.0, (2, 2, 2)), shells=3)
+    a = small.distances[0] * np.sqrt(2)
+    assert small.distances == pytest.approx([a / np.sqrt(2), a, a, a * np.sqrt(1.5)])
+    assert small.images.tolist() == [False, True, True, True]
+    large = alloy.pair_correlations(alloy.mixed_halide_supercell(1.0, (4, 4, 4)), shells=3)
+    assert not large.images.any() and len(large.distances) == 4

@@ -16,6 +16,7 @@ from perovcalc.calculate import make_calculator
 from perovcalc.campaign import load_campaign
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.formation import (
+    CONDITIONS,
     formation_energy,
     freysoldt_correction,
     planar_average,
@@ -188,6 +189,35 @@ def test_planar_profiles_give_the_full_grid_correction():
     assert mine.energy == pytest.approx(mine.lattice + mine.alignment)
 
 
+def test_planar_and_atomic_site_alignment_follow_a_potential_shift():
+    """A defect's electron potential energy raised by 0.3 eV everywhere (its electrostatic
+    potential lowered by 0.3 V) raises the alignment V_model - (V_defect - V_host) by 0.3 V,
+    planar and atomic-site alike; atomic-site needs the 3D grids and the host."""
+    from perovcalc.bulk import cubic_perovskite
+
+    host_atoms = cubic_perovskite(6.0, "Br").repeat((2, 2, 2))
+    rng = np.random.default_rng(1)
+    host = rng.normal(scale=0.2, size=(16, 16, 16))
+    defect = host + rng.normal(scale=0.01, size=host.shape)
+    site = host_atoms.positions[2]
+    for alignment in ("planar", "atomic-site"):
+
+        def correction(potential, alignment=alignment):
+            return freysoldt_correction(
+                host_atoms.cell, host, potential, site, 1, 10.0, alignment=alignment,
+                host=host_atoms,
+            )  # fmt: skip
+
+        base, shifted = correction(defect), correction(defect + 0.3)
+        assert shifted.alignment - base.alignment == pytest.approx(0.3, abs=1e-9)
+        assert shifted.lattice == pytest.approx(base.lattice)
+    with pytest.raises(InputError, match="alignment"):
+        freysoldt_correction(
+            host_atoms.cell, planar_average(host), planar_average(defect), site, 1, 10.0,
+            alignment="atomic-site", host=host_atoms,
+        )  # fmt: skip
+
+
 @pytest.mark.parametrize("charge", [1, -2])
 def test_lattice_term_is_the_madelung_energy_of_a_gaussian(charge):
     """q^2 alpha_M / (2 eps L) - 2 pi q^2 sigma^2 / (eps L^3) for a Gaussian of std sigma in a
@@ -316,6 +346,29 @@ def test_end_to_end_bookkeeping_by_hand(tiny):
     assert not neutral["correction"]["energy"] and charged["correction"]["energy"]
     assert neutral["spinpol"] and not charged["spinpol"]  # odd / even electron count
     assert result["epsilon"] == 30.0  # CsPbBr3, reference/dielectric_constants.csv
+    # epsilon is a parameter (range 5 to 60): the correction is A / epsilon + B (the model
+    # potential scales as 1/epsilon, the DFT potential difference does not)
+    assert result["epsilon_range"] == [5.0, 60.0] and neutral["correction_range"] is None
+    low, high = charged["correction_range"]
+    middle = charged["correction"]["energy"]
+    slope = (low - middle) / (1 / 5 - 1 / 30)
+    assert (middle - high) / (1 / 30 - 1 / 60) == pytest.approx(slope, rel=1e-6)
+    assert abs(low - high) > 1e-3
+    # equilibrium with the host DOS (py-sc-fermi): neutral overall, more V_Br at Br-poor
+    states = {(s["condition"], s["temperature"]): s for s in result["equilibrium"]}
+    assert sorted(states) == [("poor", 300.0), ("poor", 453.15), ("rich", 300.0), ("rich", 453.15)]
+    for state in states.values():
+        (by_charge,) = state["concentrations"].values()
+        donors = sum(int(q) * c for q, c in by_charge.items())
+        assert state["holes"] + donors == pytest.approx(state["electrons"], rel=1e-6)
+        assert 0.0 < state["fermi_level"] < result["host"]["gap"] + 0.5
+    for temperature in (300.0, 453.15):
+        total = {
+            c: sum(v for by_q in states[c, temperature]["concentrations"].values()
+                   for v in by_q.values())
+            for c in CONDITIONS
+        }  # fmt: skip
+        assert total["poor"] > total["rich"]
     # V_Br is a donor: at E_F = VBM the +1 state lies below the neutral one
     assert charged["formation_energy"]["poor"] < neutral["formation_energy"]["poor"]
     # the host gap includes R of the primitive cell (PBE CsPbBr3 at a_exp: about 1.4 eV)
@@ -405,6 +458,78 @@ def test_vacancies_relaxed_further_than_their_host_are_refused(tiny, perovcalc_c
     assert store.rows(task="shaken_unrelaxed")[0].status == "done"
 
 
+TINY_PARAMS = '{ mode = { name = "pw", ecut = 250 }, kpts = { size = [2, 2, 2], gamma = true } }'
+
+
+def run_extended(tiny, perovcalc_cli, name: str, tasks: str) -> subprocess.CompletedProcess:
+    """Run the tiny campaign extended by the TOML ``tasks`` (``{params}``: TINY_PARAMS) as
+    ``<name>.toml`` on its store and work folder."""
+    folder, campaign, _ = tiny
+    extended = folder / f"{name}.toml"
+    extended.write_text(
+        campaign.read_text() + textwrap.dedent(tasks).replace("{params}", TINY_PARAMS)
+    )
+    return subprocess.run(
+        [*perovcalc_cli, "run", str(extended), "--db", str(folder / "r.db"),
+         "--workdir", str(folder / "w"), "--ranks", "1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+
+
+def test_a_charged_host_with_a_neutral_vacancy_task_is_refused(tiny, perovcalc_cli):
+    """A bulk host computed at charge +2 paired with a vacancy task declared neutral: refused,
+    naming the vacancy task's charge field and the host's charge, before any defect DFT (q in
+    options.charges is relative to the host; a defect cell would carry +2 + q)."""
+    folder = tiny[0]
+    run_extended(
+        tiny,
+        perovcalc_cli,
+        "charged",
+        """
+        [tasks.host_plus2]
+        kind = "defect_host"
+        structure = "cspbbr3"
+        charge = 2
+        params = {params}
+        options = { steps = 0 }
+        [tasks.vacancy_plus2]
+        kind = "vacancy_formation"
+        structure = "task:host_plus2"
+        needs = ["mu"]
+        params = {params}
+        options = { steps = 0 }
+        """,
+    )
+    store = Store(folder / "r.db")
+    assert store.rows(task="host_plus2")[0].status == "done"
+    refused = store.rows(task="vacancy_plus2")[0]
+    assert refused.status == "failed"
+    assert "tasks.vacancy_plus2.charge = 0 is not allowed; allowed: 2, the charge of its" in (
+        refused.reason
+    )
+    assert not list((folder / "w" / "tasks").glob("vacancy_plus2-*/Br*"))  # no defect DFT
+
+
+class _Row(dict):
+    """A stored host row's keys (what :func:`host_charge` reads)."""
+
+    task = "slab_host"
+
+
+def test_a_charged_slab_host_is_refused_and_q_is_relative_to_a_bulk_host(tmp_path):
+    from perovcalc.kinds.defects import host_charge
+    from perovcalc.tasks import TaskContext
+
+    ctx = TaskContext("vac", None, {"charge": 2}, {}, tmp_path, "demo", {})
+    with pytest.raises(InputError, match=r"tasks.slab_host.charge = 2 .*slab correction"):
+        host_charge(ctx, _Row(net_charge=2), "slab")
+    assert host_charge(ctx, _Row(net_charge=2), "bulk") == 2
+    neutral = TaskContext("vac", None, {}, {}, tmp_path, "demo", {})
+    assert host_charge(neutral, _Row(net_charge=0), "slab") == 0
+    with pytest.raises(InputError, match=r"tasks.vac.charge = 0 .*allowed: 2"):
+        host_charge(neutral, _Row(net_charge=2), "bulk")
+
+
 def test_a_rattled_vacancy_relaxes_back_and_says_so(tiny, perovcalc_cli, tmp_path):
     """V_Br^+ relaxed from a start rattled by 0.05 A (seeded with its host index) ends well
     below the relaxed symmetric start: in the primitive cell that is a saddle (zero forces by
@@ -415,44 +540,38 @@ def test_a_rattled_vacancy_relaxes_back_and_says_so(tiny, perovcalc_cli, tmp_pat
     from perovcalc.vacancy import remove_atom
 
     folder, campaign, rows = tiny
-    params = '{ mode = { name = "pw", ecut = 250 }, kpts = { size = [2, 2, 2], gamma = true } }'
-    extended = folder / "rattled.toml"
-    extended.write_text(
-        campaign.read_text()
-        + textwrap.dedent(
-            f"""
+    done = run_extended(
+        tiny,
+        perovcalc_cli,
+        "rattled",
+        """
             [tasks.rattled]
             kind = "vacancy_formation"
             structure = "task:host"
             needs = ["mu"]
             params = {params}
-            options = {{ sites = [2], charges = [1], steps = 20, rattle = 0.05 }}
+            options = { sites = [2], charges = [1], steps = 20, rattle = 0.05 }
             [tasks.rattled_unrelaxed]
             kind = "vacancy_formation"
             structure = "task:host"
             needs = ["mu"]
             params = {params}
-            options = {{ steps = 0, rattle = 0.05 }}
+            options = { steps = 0, rattle = 0.05 }
             [tasks.host_symmetric]
             kind = "defect_host"
             structure = "cspbbr3"
             [tasks.host_rattled]
             kind = "defect_host"
             structure = "cspbbr3"
-            options = {{ steps = 20, rattle = 0.05, fmax = 0.02 }}
+            options = { steps = 20, rattle = 0.05, fmax = 0.02 }
             [tasks.host_rattled_unrelaxed]
             kind = "defect_host"
             structure = "cspbbr3"
             params = {params}
-            options = {{ steps = 0, rattle = 0.05 }}
-            """
-        )
+            options = { steps = 0, rattle = 0.05 }
+            """,
     )
-    db = ["--db", str(folder / "r.db")]
-    done = subprocess.run(
-        [*perovcalc_cli, "run", str(extended), *db, "--workdir", str(folder / "w"), "--ranks", "1"],
-        capture_output=True, text=True, cwd=ROOT, timeout=900,
-    )  # fmt: skip
+    extended, db = folder / "rattled.toml", ["--db", str(folder / "r.db")]
     assert done.returncode != 0
     store = Store(folder / "r.db")
     for name in ("rattled_unrelaxed", "host_rattled_unrelaxed"):
@@ -596,3 +715,29 @@ def test_bare_and_passivated_slab_end_to_end(tmp_path, perovcalc_cli):
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert "passivation effect (kbr_vac - bare_vac)" in table.stdout
+
+
+# ----------------------------------------------------------------- equilibrium (py-sc-fermi)
+@pytest.mark.parametrize("temperature", [453.15, 300.0])  # synthesis (180 C), room temperature
+def test_self_consistent_fermi_level_of_a_donor_and_an_acceptor_by_hand(temperature):
+    """A donor D+ (E_f = a + E_F, 3 sites) and an acceptor A- (E_f = b - E_F, 1 site) in a
+    3 eV gap, carriers negligible: neutrality 3 exp(-(a + E_F)/kT) = exp(-(b - E_F)/kT) gives
+    E_F = (b - a)/2 + (kT/2) ln 3, and both concentrations exp(-(a + b)/2kT) sqrt(3) per cell."""
+    from ase.units import kB
+
+    from perovcalc.formation import DefectLevels, equilibrium_fermi_level
+
+    a, b, gap, volume = -0.9, 2.3, 3.0, 200.0  # eV, eV, eV, A^3
+    energies = np.linspace(-4.0, gap + 4.0, 3001)
+    dos = np.where((energies <= 0) | (energies >= gap), 2.0, 0.0)  # flat bands, states/eV
+    defects = [DefectLevels("D", 3, {1: a, 0: a + 2.0}), DefectLevels("A", 1, {-1: b})]
+    solved = equilibrium_fermi_level(defects, energies, dos, gap, volume, temperature)
+    kt = kB * temperature
+    expected = (b - a) / 2 + kt / 2 * np.log(3)
+    assert solved["fermi_level"] == pytest.approx(expected, abs=1e-4)
+    per_cm3 = np.sqrt(3) * np.exp(-(a + b) / (2 * kt)) * 1e24 / volume
+    assert solved["concentrations"]["A"][-1] == pytest.approx(per_cm3, rel=1e-3)
+    assert solved["concentrations"]["D"][1] == pytest.approx(per_cm3, rel=1e-3)
+    assert solved["electrons"] < 1e-6 * per_cm3 and solved["holes"] < 1e-6 * per_cm3
+    with pytest.raises(InputError, match="temperature"):
+        equilibrium_fermi_level(defects, energies, dos, gap, volume, 0.0)

@@ -53,3 +53,23 @@ def test_overrides_win_and_bad_preset_is_named():
     assert gpaw_parameters(atoms, "demo", overrides={"maxiter": 7})["maxiter"] == 7
     with pytest.raises(InputError, match="preset.*'fast'.*demo.*standard.*production"):
         gpaw_parameters(atoms, "fast")
+
+
+def test_scf_energy_tolerance_is_absolute_whatever_the_cell_size():
+    """GPAW's energy criterion from the preset: the same total-energy tolerance (eV) for a
+    44-electron primitive cell and a 600-electron slab, not the same per valence electron."""
+    from gpaw.new.scf import create_convergence_criteria
+
+    small = cubic_perovskite(5.874, "Br")
+    large = slab_like()
+    large += cubic_perovskite(5.874, "Br")[:1]  # one more Cs: 12 x 44 + 9 = 537 electrons
+    assert valence_electrons(small) == 44 and valence_electrons(large) > 500
+    for name, preset in PRESETS.items():
+        criteria = [
+            create_convergence_criteria(gpaw_parameters(atoms, name)["convergence"])["energy"]
+            for atoms in (small, large)
+        ]
+        for criterion in criteria:
+            assert criterion.relative is False and criterion.n_old == 3
+            assert criterion.tol == preset.scf_energy
+    assert PRESETS["demo"].scf_energy <= 0.02  # eV: below the passivation shifts sought

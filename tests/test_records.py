@@ -38,6 +38,7 @@ ENTRY_02 = {  # a vacancy as perovcalc 0.2 stored it
     "correction": {"energy": 0.0, "alignment": 0.0, "isolated": 0.0},
     "formation_energy": {"rich": 1.234, "poor": 0.456}, "converged": True, "steps": 7,
     "max_force": 0.03, "spinpol": True, "positions": [[0.0, 0.0, 0.0]] * 4,
+    "correction_range": None,
 }  # fmt: skip
 VACANCIES_02 = {
     "environment": "bulk",
@@ -47,7 +48,12 @@ VACANCIES_02 = {
     "region_host": "CsPbBr3",
     "epsilon": 5.8,
     "entries": [ENTRY_02, {**ENTRY_02, "charge": 1, "formation_energy": {"rich": 0.9, "poor": -0.2},
-                           "converged": False, "max_force": 0.25}],
+                           "converged": False, "max_force": 0.25,
+                           "correction": {"energy": 0.1, "lattice": 0.15, "alignment": -0.05},
+                           "correction_range": [0.6, 0.05]}],
+    "epsilon_range": [3.0, 12.0],
+    "equilibrium": [{"condition": "rich", "temperature": 453.15, "fermi_level": 1.2,
+                     "holes": 1e3, "electrons": 2e15, "concentrations": {"V_Br2": {"+1": 2e15}}}],
 }  # fmt: skip
 
 
@@ -65,13 +71,21 @@ def test_a_stored_vacancy_result_round_trips_and_reads():
     assert [list(r) for r in rows] == [VACANCY_COLUMNS] * 2
     assert rows[0]["E_f_poor_eV"] == "0.4560" and rows[0]["host_atoms"] == 5
     assert rows[0]["E_relax_eV"] == "0.1200" and rows[1]["relaxed"] == "no"
+    # epsilon 5.8 in [3, 12]: E_f X-poor moves by the change of E_corr (0.1 -> 0.6 and 0.05 eV)
+    assert rows[1]["E_f_poor_eps_low_eV"] == "0.3000" and rows[1]["epsilon_low"] == 3.0
+    assert rows[1]["E_f_poor_eps_high_eV"] == "-0.2500" and rows[0]["epsilon_high"] == ""
+    assert "V_Br site 2 q +1: 0.3000 / -0.2500 eV (at 5.8: -0.2000)" in table
+    assert "X-rich, 453.15 K: E_F 1.200 eV above the VBM; n 2.00e+15, p 1.00e+03, V_Br2 +1: " in (
+        table
+    )
 
 
 def test_a_vacancy_of_perovcalc_01_reads_with_neutral_values_for_later_fields():
     old = copy.deepcopy(VACANCIES_02)
     for entry in old["entries"]:
-        for key in ("relaxation_energy", "rattle", "spinpol"):
+        for key in ("relaxation_energy", "rattle", "spinpol", "correction_range"):
             del entry[key]
+    del old["epsilon_range"], old["equilibrium"]
     record = VacancyResult.from_dict(old)
     entry = record.entries[0]
     assert (entry.relaxation_energy, entry.rattle, entry.spinpol) == (None, 0.0, False)

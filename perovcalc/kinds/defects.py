@@ -24,14 +24,17 @@ from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.formation import (
     CONDITIONS,
     ChargeCorrection,
+    DefectLevels,
     StabilityRegion,
     band_edges,
     defect_parameters,
     dielectric_constant,
     electrostatic_profile,
+    equilibrium_fermi_level,
     formation_energy,
     formula_units,
     freysoldt_correction,
+    host_dos,
     site_distribution,
     stability_region,
     vacancy_moments,
@@ -92,10 +95,9 @@ def defect_host_task(ctx: TaskContext) -> CalcResult:
         atoms.rattle(rattle, seed=0)
 
     def analyse(atoms: Atoms) -> dict:
-        return {
-            **band_edges(atoms, ctx.workdir / "band_edges.txt"),
-            **electrostatic_profile(atoms),
-        }
+        edges = band_edges(atoms, ctx.workdir / "band_edges.txt")
+        dos = host_dos(atoms, edges["vbm"], edges["gap"]) if system_kind(atoms) == "bulk" else {}
+        return {**edges, **electrostatic_profile(atoms), **dos}
 
     result = relax_positions(
         atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"], analyse
@@ -189,13 +191,45 @@ def _charges(value) -> list[int]:
     return sorted(set(value))
 
 
+def host_charge(ctx: TaskContext, host_row, environment: str) -> int:
+    """The net charge (elementary charges) of the ``defect_host`` of task ``ctx``, checked:
+    the vacancy task must be declared with the host's charge (its ``options.charges`` are
+    charge states q relative to the host, the defect cell carrying the host's charge + q), and
+    a charged slab host is refused (no slab correction is offered). A charged bulk host is
+    taken to hold its charge spread uniformly (band carriers with their neutralising
+    background), which leaves the Freysoldt correction of the defect's own q unchanged."""
+    charge = int(host_row.get("net_charge", 0))
+    declared = int(ctx.params.get("charge", 0))
+    where = f"task {ctx.name}"
+    if declared != charge:
+        raise InputError(
+            f"tasks.{ctx.name}.charge",
+            declared,
+            f"{charge}, the charge of its defect_host (task {host_row.task}); the charge "
+            "states of options.charges are relative to the host",
+            where,
+        )
+    if charge and environment != "bulk":
+        raise InputError(
+            f"tasks.{host_row.task}.charge",
+            charge,
+            "0 for a slab host with vacancies: a charged slab needs a slab correction "
+            "(Freysoldt and Neugebauer 2018; Komsa and Pasquarello 2013), none is offered",
+            where,
+        )
+    return charge
+
+
 def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
     """Halide vacancies at every symmetry-distinct site of a relaxed host (its structure is a
-    ``defect_host`` task), in each charge state, relaxed, with formation energies at the
-    halide-rich and halide-poor limits of a ``chemical_potentials`` task (E_F at the VBM)."""
+    ``defect_host`` task), in each charge state q relative to the host, relaxed, with
+    formation energies at the halide-rich and halide-poor limits of a ``chemical_potentials``
+    task (E_F at the VBM)."""
     from perovcalc.presets import system_kind
 
     host_row, host, outer = defect_host(ctx)
+    environment = system_kind(host)
+    base_charge = host_charge(ctx, host_row, environment)
     chem_row = dependency_row(ctx, "chemical_potentials")
     host_settings = _settings(host_row)
     kpts = "x".join(str(k) for k in ctx.params["kpts"]["size"])
@@ -226,15 +260,21 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
             f"task {ctx.name}",
         )
     rattle = rattle_option(ctx, ctx.options["steps"], "steps")
-    environment = system_kind(host)
     charges = _charges(ctx.options["charges"])
     if environment != "bulk" and charges != [0]:
         raise InputError(
             "options.charges", charges, "[0] for a slab (no charged-slab correction is offered)"
         )
-    epsilon = ctx.options["epsilon"]
+    epsilon, epsilon_range = ctx.options["epsilon"], ctx.options["epsilon_range"]
     if any(charges) and epsilon is None:
-        epsilon = dielectric_constant(host_data.get("formula", formula_units(host)[0]))
+        epsilon, ends = dielectric_constant(host_data.get("formula", formula_units(host)[0]))
+        epsilon_range = ends if epsilon_range is None else epsilon_range
+    if epsilon_range is not None and (
+        len(epsilon_range) != 2 or not epsilon_range[0] <= epsilon <= epsilon_range[1]
+    ):
+        raise InputError(
+            "options.epsilon_range", epsilon_range, f"[low, high] with low <= {epsilon} <= high"
+        )
     species = ctx.options["species"]
     sites = [s for s in distinct_halide_sites(host) if species in ("all", s.species)]
     if ctx.options["sites"] is not None:
@@ -257,7 +297,7 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
             defect = remove_atom(host, site.index)
             if rattle:
                 defect.rattle(rattle, seed=site.index)
-            params = defect_parameters(ctx.params, defect, q)
+            params = defect_parameters(ctx.params, defect, base_charge + q)
             if params.get("spinpol"):
                 vacancy_moments(host, defect, site.index, site.index)
             relaxed = relax_positions(
@@ -268,16 +308,21 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
                 ctx.options["steps"],
                 electrostatic_profile if q else None,
             )
-            correction = ChargeCorrection(0.0, 0.0, 0.0)
+            correction, correction_range = ChargeCorrection(0.0, 0.0, 0.0), None
             if q:
-                correction = freysoldt_correction(
-                    host.cell,
-                    host_data["potential_profile"],
-                    relaxed.data["potential_profile"],
-                    host.positions[site.index],
-                    q,
-                    epsilon,
-                )
+                corrections = [
+                    freysoldt_correction(
+                        host.cell,
+                        host_data["potential_profile"],
+                        relaxed.data["potential_profile"],
+                        host.positions[site.index],
+                        q,
+                        eps,
+                    )
+                    for eps in (epsilon, *epsilon_range)
+                ]
+                correction = corrections[0]
+                correction_range = [c.energy for c in corrections[1:]]
             energies = {
                 c: formation_energy(
                     relaxed.energy,
@@ -305,6 +350,7 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
                 else relaxed.data["initial_energy"] - relaxed.energy,
                 rattle=rattle,
                 correction=asdict(correction),
+                correction_range=correction_range,
                 formation_energy=energies,
                 converged=relaxed.data["converged"],
                 steps=relaxed.data["steps"],
@@ -314,6 +360,9 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
             ).to_dict()
             write_checkpoint(checkpoint, done)
     entries = [done[f"{s.species}{s.index}_q{q:+d}"] for s in sites for q in charges]
+    equilibrium = None
+    if "dos" in host_data:
+        equilibrium = vacancy_equilibrium(entries, host_data, host.get_volume())
     first = entries[0]
     atoms = remove_atom(host, first["site"])
     atoms.positions = first["positions"]
@@ -323,14 +372,44 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
         host={
             "formula": host_data.get("formula"),
             "energy": host_row.energy,
+            "charge": base_charge,
             **{k: host_data.get(k) for k in ("vbm", "cbm", "gap", "slab")},
         },
         chemical_potentials=chem_row.data["result"]["limits"],
         region_host=region.host,
         epsilon=epsilon,
+        epsilon_range=None if epsilon_range is None else list(epsilon_range),
+        equilibrium=equilibrium,
         entries=[VacancyEntry.from_dict(e) for e in entries],
     )
     return CalcResult(atoms, ctx.params, record.to_dict())
+
+
+#: (condition, temperature K) of the equilibrium Fermi level: synthesis (180 C), room temperature
+EQUILIBRIA = (("rich", 453.15), ("poor", 453.15), ("rich", 300.0), ("poor", 300.0))
+
+
+def vacancy_equilibrium(entries: list[dict], host: Mapping, volume: float) -> list[dict]:
+    """Self-consistent Fermi level (eV above the VBM) and vacancy concentrations (cm^-3) of a
+    bulk host whose only defects are the computed vacancies (each distinct site with its
+    multiplicity), at each of :data:`EQUILIBRIA`, with the host's DOS (``volume``: A^3)."""
+    results = []
+    for condition, temperature in EQUILIBRIA:
+        defects = {}
+        for e in entries:
+            name = f"V_{e['species']}{e['site']}"
+            defects.setdefault(name, DefectLevels(name, e["multiplicity"], {}))
+            defects[name].energies[e["charge"]] = e["formation_energy"][condition]
+        solved = equilibrium_fermi_level(
+            list(defects.values()), host["dos_energies"], host["dos"], host["gap"], volume,
+            temperature,
+        )  # fmt: skip
+        solved["concentrations"] = {  # charge keys as text: the stored (JSON) form
+            name: {f"{q:+d}": c for q, c in by_charge.items()}
+            for name, by_charge in solved["concentrations"].items()
+        }
+        results.append({"condition": condition, "temperature": temperature, **solved})
+    return results
 
 
 # ------------------------------------------------------------------ result and presentation
@@ -351,6 +430,7 @@ class VacancyEntry:
     relaxation_energy: float | None
     rattle: float
     correction: dict
+    correction_range: list | None  # E_corr (eV) at the ends of the result's epsilon_range
     formation_energy: dict
     converged: bool
     steps: int
@@ -364,7 +444,7 @@ class VacancyEntry:
     @classmethod
     def from_dict(cls, data: Mapping) -> VacancyEntry:
         """A stored entry; perovcalc 0.1 stored no ``relaxation_energy``, ``rattle`` or
-        ``spinpol``: None, 0 and False."""
+        ``spinpol`` (None, 0 and False), and older results no ``correction_range`` (None)."""
         defaults = {"relaxation_energy": None, "rattle": 0.0, "spinpol": False}
         return cls(**{f.name: data.get(f.name, defaults.get(f.name)) for f in fields(cls)})
 
@@ -373,7 +453,8 @@ class VacancyEntry:
 class VacancyResult:
     """The stored result of a ``vacancy_formation`` task: ``environment`` (bulk, slab), the
     ``host`` (formula, energy, band edges in eV, slab), the chemical-potential limits (eV),
-    the dielectric constant of the charged defects and the vacancies."""
+    the dielectric constant of the charged defects, the range (low, high) their formation
+    energies are also given at (None in older results) and the vacancies."""
 
     environment: str
     host: dict
@@ -381,6 +462,8 @@ class VacancyResult:
     region_host: str
     epsilon: float | None
     entries: list[VacancyEntry]
+    epsilon_range: list | None = None
+    equilibrium: list | None = None  # vacancy_equilibrium of a bulk host (None: slab, older)
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -413,12 +496,28 @@ def vacancy_table(name: str, record: VacancyResult) -> str:
     lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
     if result["environment"] == "bulk":
         lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV (PBE)")
+    if host.get("charge"):
+        lines.append(f"  host charge {host['charge']:+d}; q below is relative to the host")
     for element, mu in result["chemical_potentials"].items():
         lines.append(
             f"  mu_{element} (eV): {element}-rich {mu['rich']:.3f}, {element}-poor {mu['poor']:.3f}"
         )
     if any(e["charge"] for e in result["entries"]):
         lines.append(f"  charged defects: Freysoldt correction, epsilon = {result['epsilon']:g}")
+        if result["epsilon_range"]:
+            low, high = result["epsilon_range"]
+            lines.append(
+                f"  epsilon is a parameter: E_f X-poor at epsilon = {low:g} and {high:g} "
+                "(reference/dielectric_constants.csv, range_note):"
+            )
+            for e in record.entries:
+                ends = _range_columns(record, e)
+                if ends["E_f_poor_eps_low_eV"]:
+                    lines.append(
+                        f"    V_{e.species} site {e.site} q {e.charge:+d}: "
+                        f"{ends['E_f_poor_eps_low_eV']} / {ends['E_f_poor_eps_high_eV']} eV "
+                        f"(at {result['epsilon']:g}: {e.formation_energy['poor']:.4f})"
+                    )
     lines.append("  E_relax: energy given up by relaxing the defect cell (eV; unrelaxed - relaxed)")
     rattled = sorted({e["rattle"] for e in result["entries"] if e.get("rattle")})
     if rattled:
@@ -441,6 +540,22 @@ def vacancy_table(name: str, record: VacancyResult) -> str:
             f"{e['formation_energy']['rich']:>11.3f} {e['formation_energy']['poor']:>11.3f} "
             f"{e_relax:>8}  {relaxed}"
         )
+    if result["equilibrium"]:
+        lines.append(
+            "  equilibrium (py-sc-fermi; the computed vacancies are the only defects, no cation "
+            "vacancies or interstitials; host DOS: its levels at the SCF k-points, PBE gap):"
+        )
+        for state in result["equilibrium"]:
+            concentrations = ", ".join(
+                f"{name} {q}: {c:.2e}"
+                for name, by_charge in state["concentrations"].items()
+                for q, c in by_charge.items()
+            )
+            lines.append(
+                f"    X-{state['condition']}, {state['temperature']:g} K: E_F "
+                f"{state['fermi_level']:.3f} eV above the VBM; n {state['electrons']:.2e}, "
+                f"p {state['holes']:.2e}, {concentrations} cm^-3"
+            )
     distribution = site_distribution(result)
     if any(d["sites"] > 1 for d in distribution.values()):
         for species, d in distribution.items():
@@ -454,8 +569,18 @@ def vacancy_table(name: str, record: VacancyResult) -> str:
 VACANCY_COLUMNS = [
     "task", "environment", "host", "host_atoms", "species", "site", "multiplicity",
     "layer_from_surface", "charge", "E_f_rich_eV", "E_f_poor_eV", "E_corr_eV", "epsilon",
-    "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "rattle_A",
+    "E_relax_eV", "relaxed", "max_force_eV_A", "relax_steps", "rattle_A", "epsilon_low",
+    "epsilon_high", "E_f_poor_eps_low_eV", "E_f_poor_eps_high_eV",
 ]  # fmt: skip
+
+
+def _range_columns(result: VacancyResult, e: VacancyEntry) -> dict:
+    """E_f X-poor (eV) of a charged entry at the ends of the result's epsilon range."""
+    if not (e.charge and e.correction_range and result.epsilon_range):
+        return dict.fromkeys(VACANCY_COLUMNS[-4:], "")
+    ends = [e.formation_energy["poor"] + c - e.correction["energy"] for c in e.correction_range]
+    values = [*result.epsilon_range, *(f"{v:.4f}" for v in ends)]
+    return dict(zip(VACANCY_COLUMNS[-4:], values, strict=True))
 
 
 def vacancy_csv_rows(task: str, result: VacancyResult) -> list[dict]:
@@ -480,6 +605,7 @@ def vacancy_csv_rows(task: str, result: VacancyResult) -> list[dict]:
             "max_force_eV_A": f"{e.max_force:.3f}",
             "relax_steps": e.steps,
             "rattle_A": e.rattle,
+            **_range_columns(result, e),
         }
         for e in result.entries
     ]
@@ -555,6 +681,14 @@ KINDS: dict[str, Kind] = {
                 float,
                 None,
                 "static dielectric constant (default: reference)",
+                bounds=above(0),
+            ),
+            "epsilon_range": Option(
+                list,
+                None,
+                "[low, high] dielectric constants the charged-defect energies are also given at "
+                "(default: reference)",
+                keyed_at_default=False,  # added after stores existed
                 bounds=above(0),
             ),
             "fmax": FMAX,
