@@ -22,7 +22,7 @@ surrogate band is converged and the largest standard deviation along it is below
 other images carry surrogate predictions, marked as such in ``settings["surrogate"]`` with
 their standard deviations (the approach of Garrido Torres et al., PRL 122, 156001 (2019)).
 
-Relaxation (:func:`relax`, :func:`relaxer` for ``perovcalc.neb.run_path``): the same model
+Relaxation (:func:`relax`, :func:`relaxer` for ``perovcalc.path.run_path``): the same model
 minimised from the lowest point evaluated (in the spirit of ASE's GPMin), DFT at each surrogate
 minimum, converged when the DFT force is below ``fmax``.
 
@@ -749,7 +749,7 @@ def relaxer(
     max_steps: int = 100,
     options: SurrogateOptions | None = None,
 ) -> Callable[[Atoms, str], tuple[Atoms, dict]]:
-    """``relax(image, name)`` for ``perovcalc.neb.run_path``: :func:`relax` in
+    """``relax(image, name)`` for ``perovcalc.path.run_path``: :func:`relax` in
     ``<workdir>/<name>``."""
 
     def relax_image(image: Atoms, name: str) -> tuple[Atoms, dict]:

@@ -36,6 +36,7 @@ LAYERS = {
     "science": (
         "perovcalc.mep",
         "perovcalc.neb",
+        "perovcalc.path",
         "perovcalc.surrogate",
         "perovcalc.formation",
         "perovcalc.corelevel",

@@ -27,6 +27,7 @@ from test_neb import (
 
 from perovcalc import mep, neb, surrogate
 from perovcalc.errors import InputError, MissingDependencyError
+from perovcalc.path import plot_profile, run_path
 from perovcalc.surrogate import SurrogateOptions
 
 # the hops of test_neb: a Lennard-Jones Br vacancy hop, a tiny GPAW CsPbBr2 hop
@@ -150,7 +151,7 @@ def test_barrier_of_a_tight_plain_cineb_at_a_fifth_of_the_force_calls(surrogate_
     check = saddle.copy()
     check.calc = EMT()
     assert check.get_potential_energy() == pytest.approx(result.saddle_energy, abs=1e-9)
-    assert neb.plot_profile(result, workdir / "profile.png").stat().st_size > 0
+    assert plot_profile(result, workdir / "profile.png").stat().st_size > 0
 
 
 def test_a_finished_band_is_returned_at_no_cost(adatom_hop, surrogate_band, tmp_path):
@@ -265,7 +266,7 @@ def test_path_through_an_intermediate_with_surrogate_bands_and_relaxation(tmp_pa
     factory = PathFactory(TWO_STEPS)
     relax = surrogate.relaxer(factory, tmp_path, fmax=0.005)
     initial, final = _path_endpoints()
-    result = neb.run_path(
+    result = run_path(
         initial, final, factory, tmp_path, relax, n_images=1, fmax=0.005, method="surrogate"
     )
     assert result.converged and result.minima == [0, 2, 4]
