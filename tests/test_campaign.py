@@ -460,6 +460,45 @@ def test_results_of_perovcalc_01_are_adopted_unless_a_dependency_changed(tmp_pat
     assert run_campaign(campaign, db2, 1, work).done == ["x1", "x2"]
 
 
+def test_status_leaves_a_store_of_perovcalc_01_alone_and_migrate_adopts_it(
+    tmp_path, monkeypatch, capsys
+):
+    """Reading (status, report) writes nothing: the 0.1 rows stay under their old ids and
+    status says how to adopt them; `perovcalc migrate` adopts them, once."""
+    from perovcalc.cli.main import main
+    from perovcalc.runner import run_campaign
+    from perovcalc.store import Store
+
+    text = '[campaign]\nname = "chain"\n[structures.c]\nbuilder = "perovskite"\na = 5.874\n'
+    for n in range(3):
+        text += f'[tasks.x{n}]\nkind = "xrd"\nstructure = "c"\n'
+        text += f'needs = ["x{n - 1}"]\n' if n else ""
+    path = tmp_path / "chain.toml"
+    path.write_text(text)
+    campaign = load_campaign(path)
+    db, work = tmp_path / "r.db", tmp_path / "w"
+    ids_now = Campaign.task_ids
+    with monkeypatch.context() as patch:  # perovcalc 0.1
+        patch.setattr(Campaign, "task_ids", lambda self, legacy=False: ids_now(self, True))
+        assert run_campaign(campaign, db, 1, work).done == ["x0", "x1", "x2"]
+    ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
+    before = {r.task_id for r in Store(db).rows()}
+    assert before == {legacy[n] for n in ("x0", "x1", "x2")} and ids["x1"] != legacy["x1"]
+    capsys.readouterr()
+    assert main(["status", str(path), "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert "x1, x2" in err and f"perovcalc migrate {path}" in err
+    assert {r.task_id for r in Store(db).rows()} == before  # nothing adopted by reading
+    args = ["migrate", str(path), "--db", str(db), "--workdir", str(work)]
+    assert main(args) == 0
+    out, _ = capsys.readouterr()
+    assert "x1: result of perovcalc 0.1 adopted" in out and "x2: result" in out
+    assert {r.task_id for r in Store(db).rows()} == set(ids.values())
+    assert main(args) == 0 and "nothing adopted" in capsys.readouterr().out
+    assert main(["status", str(path), "--db", str(db)]) == 0
+    assert "migrate" not in capsys.readouterr().err
+
+
 def test_a_subset_keeps_its_dependencies_and_their_ids(tmp_path, perovcalc_cli):
     campaign = load_campaign(WORKFLOWS / "vacancy_convergence.toml")
     part = campaign.subset(["vac_slab21"])
