@@ -77,7 +77,7 @@ from perovcalc.mep import (
 if TYPE_CHECKING:  # ase.mep (scipy) is imported where a band runs: kinds/ imports this module
     from ase.mep import NEB
 
-    from perovcalc.surrogate import SurrogateOptions
+    from perovcalc.gaussian_process import SurrogateOptions
 
 RECONSTRUCTION = 1.0  # A: relaxed endpoints differing more besides the hop: a reconstruction
 OPTIMIZERS = ("ode", "FIRE", "BFGS", "LBFGS", "MDMin")

@@ -38,6 +38,7 @@ LAYERS = {
         "perovcalc.neb",
         "perovcalc.path",
         "perovcalc.surrogate",
+        "perovcalc.gaussian_process",
         "perovcalc.formation",
         "perovcalc.corelevel",
         "perovcalc.corehole",

@@ -25,10 +25,10 @@ from test_neb import (
     _stationary,
 )
 
-from perovcalc import mep, neb, surrogate
+from perovcalc import gaussian_process, mep, neb, surrogate
 from perovcalc.errors import InputError, MissingDependencyError
+from perovcalc.gaussian_process import SurrogateOptions
 from perovcalc.path import plot_profile, run_path
-from perovcalc.surrogate import SurrogateOptions
 
 # the hops of test_neb: a Lennard-Jones Br vacancy hop, a tiny GPAW CsPbBr2 hop
 toy_hop, gpaw_hop = test_neb.toy_hop, test_neb.gpaw_hop
@@ -102,7 +102,7 @@ def surrogate_band(adatom_hop, tmp_path_factory):
 
 def test_prediction_is_that_of_ases_gaussian_process(adatom_hop):
     initial, final = adatom_hop
-    model = surrogate.Surrogate(initial, SurrogateOptions(fit=False))
+    model = gaussian_process.Surrogate(initial, SurrogateOptions(fit=False))
     rng = np.random.default_rng(1)
     for atoms in (initial, final, *(initial.copy() for _ in range(3))):
         atoms = atoms.copy()
@@ -310,16 +310,16 @@ def test_bad_method(toy_hop, tmp_path):
 
 def test_ml_prior_without_the_extra_says_how_to_install():
     pytest.importorskip("gpaw")
-    for name in surrogate.ML_PRIORS:
+    for name in gaussian_process.ML_PRIORS:
         module = {"chgnet": "chgnet", "sevennet": "sevenn"}[name]
         try:
             __import__(module)
         except ImportError:
             with pytest.raises(MissingDependencyError, match="torch==2.13.0"):
-                surrogate.ml_calculator(name)
+                gaussian_process.ml_calculator(name)
 
 
-@pytest.mark.parametrize("name", surrogate.ML_PRIORS)
+@pytest.mark.parametrize("name", gaussian_process.ML_PRIORS)
 def test_ml_prior_gives_the_barrier(name, adatom_hop, plain_cineb, tmp_path):
     pytest.importorskip({"chgnet": "chgnet", "sevennet": "sevenn"}[name])
     initial, final = adatom_hop
