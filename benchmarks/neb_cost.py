@@ -42,7 +42,7 @@ from ase.constraints import FixAtoms
 from ase.mep import NEB
 from ase.optimize import BFGS, FIRE
 
-from perovcalc import mep, neb, surrogate
+from perovcalc import gaussian_process, mep, neb, surrogate
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.reference import lattice_constant
 from perovcalc.vacancy import hop_endpoints, neighbour_hops
@@ -163,7 +163,7 @@ def table(rows: dict[str, dict]) -> str:
 
 def _prior_available(name: str) -> bool:
     try:
-        surrogate.ml_calculator(name)
+        gaussian_process.ml_calculator(name)
     except neb.PerovcalcError:
         return False
     return True
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rattle", type=float, default=0.02, help="displacement std, A")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--relax-cations", action="store_true", help="do not fix Cs and Pb")
-    parser.add_argument("--prior", choices=surrogate.ML_PRIORS, default="chgnet",
+    parser.add_argument("--prior", choices=gaussian_process.ML_PRIORS, default="chgnet",
                         help="ML prior of the last row (needs perovcalc[ml])")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -223,13 +223,13 @@ def main(argv: list[str] | None = None) -> int:
             ),
         }
         if _prior_available(args.prior):
-            options = surrogate.SurrogateOptions(prior=args.prior)
+            options = gaussian_process.SurrogateOptions(prior=args.prior)
             rows[f"surrogate + {args.prior} prior"] = perovcalc_neb(
                 initial, final, factory, workdir / "surrogate-prior-band", args,
                 method="surrogate", surrogate=options,
             )  # fmt: skip
         else:
-            print(f"surrogate + {args.prior} prior: left out ({surrogate.ML_INSTALL})")
+            print(f"surrogate + {args.prior} prior: left out ({gaussian_process.ML_INSTALL})")
     print(table(rows))
     if args.json:
         record = {

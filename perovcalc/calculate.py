@@ -169,18 +169,19 @@ def read_frames(path: Path) -> list[Atoms]:
     return frames
 
 
-def write_frames(path: Path, frames: list[Atoms]) -> None:
-    """Atomically replace the trajectory ``path`` with ``frames`` (written on MPI rank 0), so
-    a kill leaves the previous or the new file, never a cut one."""
+def write_frames(path: Path, frames: list[Atoms], append: bool = False) -> None:
+    """Write ``frames`` to the trajectory ``path`` (on MPI rank 0): atomically replace it, so
+    that a kill leaves the previous or the new file, never a cut one; with ``append`` add them
+    at its end instead (a kill may cut the last frame: :func:`read_frames` reads up to it)."""
     from ase.io.trajectory import Trajectory
     from ase.parallel import world
 
-    tmp = path.with_name(path.name + ".tmp")
-    with Trajectory(tmp, "w") as traj:
+    target = path if append else path.with_name(path.name + ".tmp")
+    with Trajectory(target, "a" if append else "w") as traj:
         for frame in frames:
             traj.write(frame)
-    if world.rank == 0:
-        tmp.replace(path)
+    if world.rank == 0 and not append:
+        target.replace(path)
     world.barrier()
 
 

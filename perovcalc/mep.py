@@ -66,10 +66,10 @@ class NEBResult:
     the barrier from it means nothing. ``cost`` is this call, ``total_cost`` all calls on the
     same work directory.
 
-    A path through relaxed intermediate minima (:func:`perovcalc.neb.run_path`) is one result
+    A path through relaxed intermediate minima (:func:`perovcalc.path.run_path`) is one result
     over all its bands: ``minima`` are the image indices of the relaxed states (the endpoints
     and each intermediate), ``intermediates`` describe the intermediates, and the barriers are
-    those of :func:`perovcalc.neb.path_barriers`. A single band has
+    those of :func:`perovcalc.path.path_barriers`. A single band has
     ``minima == [0, len(energies) - 1]``.
     """
 

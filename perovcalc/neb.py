@@ -36,21 +36,15 @@ Launch with ``mpiexec -n N gpaw python script.py`` (or set ``GPAW_MPI_BACKEND=cg
 ``ase.parallel.world`` is the MPI world; a run under MPI whose ``ase.parallel.world`` has a
 single rank is refused.
 
-A hop need not be one band: :func:`run_path` stops a band whose image falls below both
-endpoints, relaxes that image (or a minimum between images) into an intermediate state and
-runs a band on each side of it, ``<workdir>/neb-<from>-<to>``; the barriers of the whole path
-count from the lowest state before each saddle (:func:`path_barriers`).
-
-The campaign task kind ``migration_barrier`` (:mod:`perovcalc.kinds.migration`) runs
-:func:`run_path` on a halide vacancy hopping between neighbouring sites of a relaxed host.
+A hop through intermediate minima, several bands, is :func:`perovcalc.path.run_path`; the
+campaign task kind ``migration_barrier`` (:mod:`perovcalc.kinds.migration`) runs it on a halide
+vacancy hopping between neighbouring sites of a relaxed host.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import itertools
-import operator
 import os
 import sys
 import time
@@ -62,13 +56,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
-from ase.geometry import find_mic
 
-from perovcalc.calculate import read_checkpoint, read_frames, write_checkpoint
+from perovcalc.calculate import read_checkpoint, read_frames, write_checkpoint, write_frames
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.mep import (
-    ENDPOINT_TOLERANCE,
     SPRING_CONSTANT,
+    Hop,
     NEBCost,
     NEBResult,
     accepts_label,
@@ -84,13 +77,12 @@ from perovcalc.mep import (
 if TYPE_CHECKING:  # ase.mep (scipy) is imported where a band runs: kinds/ imports this module
     from ase.mep import NEB
 
-    from perovcalc.surrogate import SurrogateOptions
+    from perovcalc.gaussian_process import SurrogateOptions
 
 RECONSTRUCTION = 1.0  # A: relaxed endpoints differing more besides the hop: a reconstruction
 OPTIMIZERS = ("ode", "FIRE", "BFGS", "LBFGS", "MDMin")
 DEFAULT_OPTIMIZER = "ode"
 METHODS = ("neb", "surrogate")  # a band of DFT images; the surrogate band of perovcalc.surrogate
-SAME_STATE = 0.1  # A: a relaxed intermediate no atom of which is further from an end is that end
 MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")  # set by Open MPI / MPICH, Slurm
 
 ENDPOINTS_FILE = "endpoints.traj"
@@ -126,14 +118,6 @@ class CountingCalculator(Calculator):
         """Take saved results for ``atoms`` as if computed, so that they cost nothing."""
         self.atoms = atoms.copy()
         self.results = {"energy": float(energy), "forces": np.array(forces)}
-
-
-def _write_frames(path: Path, images: list[Atoms]) -> None:
-    from ase.io.trajectory import Trajectory
-
-    with Trajectory(path, "a") as traj:
-        for image in images:
-            traj.write(image)
 
 
 def _same_structure(a: Atoms, b: Atoms) -> bool:
@@ -203,7 +187,7 @@ def _endpoints(
             continue
         if (carried := carried_results(atoms)) is not None:
             endpoints.append(frozen_copy(atoms, *carried))
-            _write_frames(path, endpoints[-1:])
+            write_frames(path, endpoints[-1:], append=True)
             continue
         group = 0 if k == 0 else n_images - 1
         data = np.zeros(1 + 3 * len(atoms))
@@ -218,7 +202,7 @@ def _endpoints(
             world.broadcast(data, group * layout.per_image)
         evaluations += int(world.sum_scalar(counted))
         frozen = frozen_copy(atoms, data[0], data[1:].reshape(-1, 3))
-        _write_frames(path, [frozen])
+        write_frames(path, [frozen], append=True)
         endpoints.append(frozen)
     return endpoints, evaluations
 
@@ -424,7 +408,7 @@ def run_neb(
         residual = max_force(neb.get_forces())  # cached image forces: no new evaluations
         snapshot.update(band=band, residual=residual, positions=positions)
         if write_band:
-            _write_frames(workdir / BAND_FILE, band)
+            write_frames(workdir / BAND_FILE, band, append=True)
         save_state(cost())
         if stop_below_endpoints and below_endpoints([a.get_potential_energy() for a in band]):
             raise _LowerState
@@ -479,220 +463,13 @@ class _LowerState(Exception):
     """A band stopped because a state lower than both endpoints lies along it."""
 
 
-def intermediate_minimum(
-    energies: list[float], tolerance: float = ENDPOINT_TOLERANCE
-) -> int | None:
-    """The moving image of a band (energies in eV, endpoints included) to relax into a minimum
-    between the endpoints: the lowest if it lies below both endpoints (:func:`below_endpoints`),
-    else the lowest that lies more than ``tolerance`` below both its neighbours; else None."""
-    if below_endpoints(energies, tolerance):
-        return 1 + int(np.argmin(energies[1:-1]))
-    found = [
-        i
-        for i in range(1, len(energies) - 1)
-        if energies[i] < min(energies[i - 1], energies[i + 1]) - tolerance
-    ]
-    return min(found, key=lambda i: energies[i]) if found else None
-
-
-def unresolved_minima(energies: list[float], minima: list[int] | None = None) -> bool:
-    """Whether a band or path (energies in eV) has an image to relax into an intermediate
-    (:func:`intermediate_minimum`) between two of its relaxed ``minima`` (image indices;
-    default: the endpoints)."""
-    minima = minima or [0, len(energies) - 1]
-    return any(
-        intermediate_minimum(energies[a : b + 1]) is not None for a, b in itertools.pairwise(minima)
-    )
-
-
-def path_barriers(energies: list[float], minima: list[int]) -> tuple[float, float, int]:
-    """Forward and reverse barriers (eV) of a path through relaxed minima, and its saddle.
-
-    ``energies`` (eV) of all images; ``minima`` the indices of the relaxed states, the
-    endpoints first and last. Each step between neighbouring minima has its saddle (highest
-    image); a barrier is the highest saddle above the lowest minimum before it (forward) or
-    after it (reverse): a hop trapped in a deep intermediate starts again from there. With no
-    intermediate: saddle - initial and saddle - final. The saddle returned (an image index) is
-    the one that sets the forward barrier.
-    """
-    saddles = [a + 1 + int(np.argmax(energies[a + 1 : b])) for a, b in itertools.pairwise(minima)]
-    low = [energies[m] for m in minima]
-    forward = [energies[s] - min(low[: k + 1]) for k, s in enumerate(saddles)]
-    reverse = [energies[s] - min(low[k + 1 :]) for k, s in enumerate(saddles)]
-    return max(forward), max(reverse), saddles[int(np.argmax(forward))]
-
-
-def _largest_displacement(a: Atoms, b: Atoms) -> float:
-    """Largest minimum-image displacement (A) of an atom between two configurations."""
-    return float(find_mic(b.positions - a.positions, a.cell, a.pbc)[1].max())
-
-
-def _hop_fraction(state: Atoms, initial: Atoms, final: Atoms, index: int) -> float:
-    """How far atom ``index`` of ``state`` lies along its hop from ``initial`` to ``final``
-    (0 at the initial, 1 at the final position; projection on the hop vector)."""
-
-    def step(a: Atoms) -> np.ndarray:
-        delta = a.positions[index] - initial.positions[index]
-        return find_mic(delta, initial.cell, initial.pbc)[0]
-
-    hop = step(final)
-    return float(step(state) @ hop / (hop @ hop))
-
-
-def _labelled(calc_factory: Callable[..., Calculator], prefix: str) -> Callable[..., Calculator]:
-    """``calc_factory`` with ``prefix`` before the label it is given, if it takes one."""
-    if not accepts_label(calc_factory):
-        return calc_factory
-
-    def factory(communicator=None, label: str = "image"):
-        kwargs = {} if communicator is None else {"communicator": communicator}
-        return calc_factory(label=f"{prefix}-{label}", **kwargs)
-
-    return factory
-
-
-def run_path(
-    initial: Atoms,
-    final: Atoms,
-    calc_factory: Callable[..., Calculator],
-    workdir: str | Path,
-    relax: Callable[[Atoms, str], tuple[Atoms, dict]],
-    max_intermediates: int = 2,
-    **band,
-) -> NEBResult:
-    """CI-NEB of a hop (:func:`run_neb` with the ``band`` options) through the minima along it.
-
-    A band stops as soon as a moving image lies below both its endpoints. Where an image is
-    such a lower state, or a minimum between its neighbours (:func:`intermediate_minimum`),
-    ``relax(image, name)`` relaxes it (``name``: ``intermediate1``, ...), returning the relaxed
-    atoms carrying their energy and forces and a JSON-able record of the relaxation; the band
-    is replaced by two bands through that intermediate, at most ``max_intermediates`` times.
-    The bands lie in ``workdir/neb`` (the whole hop) and ``workdir/neb-<from>-<to>`` (named
-    by their end states), so that a rerun resumes each. Returns one result over the whole path
-    (:class:`NEBResult`, barriers from :func:`path_barriers`): ``cost`` and ``total_cost``
-    count the bands, ``intermediates`` hold the records with the energy (eV, from the initial
-    state), band index and ``hop_fraction`` (:func:`_hop_fraction`) of each intermediate.
-    """
-    if type(max_intermediates) is not int or max_intermediates < 0:
-        raise InputError("max_intermediates", max_intermediates, "an integer >= 0")
-    hop = validate_endpoints(initial, final)
-    workdir = Path(workdir)
-    names = ["initial", "final"]
-    bands = [
-        run_neb(initial, final, calc_factory, workdir / "neb", stop_below_endpoints=True, **band)
-    ]
-    intermediates: list[dict] = []
-    while len(intermediates) < max_intermediates:
-        k = next((k for k, b in enumerate(bands) if intermediate_minimum(b.energies)), None)
-        if k is None:
-            break
-        name = f"intermediate{len(intermediates) + 1}"
-        state, record = relax(bands[k].images[intermediate_minimum(bands[k].energies)], name)
-        first, last, before, after = bands[k].images[0], bands[k].images[-1], *names[k : k + 2]
-        if min(_largest_displacement(state, end) for end in (first, last)) < SAME_STATE:
-            break  # relaxed back into an end of its band: no intermediate
-        segment = {"hopper": hop.index, "stop_below_endpoints": True, **band}
-        bands[k : k + 1] = [
-            run_neb(a, b, _labelled(calc_factory, band_dir), workdir / band_dir, **segment)
-            for a, b, band_dir in ((first, state, f"neb-{before}-{name}"),
-                                   (state, last, f"neb-{name}-{after}"))
-        ]  # fmt: skip
-        names.insert(k + 1, name)
-        fraction = _hop_fraction(state, initial, final, hop.index)
-        intermediates.append({"name": name, "hop_fraction": fraction, **record})
-    images = bands[0].images + [image for b in bands[1:] for image in b.images[1:]]
-    energies = [float(a.get_potential_energy()) for a in images]
-    minima = [0, *np.cumsum([len(b.images) - 1 for b in bands]).tolist()]
-    for entry in intermediates:
-        entry["index"] = minima[names.index(entry["name"])]
-        entry["energy"] = energies[entry["index"]] - energies[0]
-    forward, reverse, saddle = path_barriers(energies, minima)
-    return NEBResult(
-        forward_barrier=forward,
-        reverse_barrier=reverse,
-        reaction_energy=energies[-1] - energies[0],
-        saddle_index=saddle,
-        saddle_energy=energies[saddle],
-        energies=energies,
-        residual=max(b.residual for b in bands),
-        converged=all(b.converged for b in bands),
-        cost=functools.reduce(operator.add, (b.cost for b in bands)),
-        total_cost=functools.reduce(operator.add, (b.total_cost for b in bands)),
-        hop=hop,
-        settings={**bands[0].settings, "max_intermediates": max_intermediates},
-        unstable_endpoints=unstable_endpoints(energies),
-        minima=minima,
-        intermediates=intermediates,
-        images=images,
-    )
-
-
-def reconstruction(hop: dict) -> float | None:
+def reconstruction(hop: Hop) -> float | None:
     """The largest displacement (A) of an atom other than the hopping one between the relaxed
-    endpoints of a stored hop (``NEBResult.hop``) where it exceeds ``RECONSTRUCTION``, else None.
+    endpoints of a hop (``NEBResult.hop``) where it exceeds ``RECONSTRUCTION``, else None.
 
     Beyond it the endpoints relaxed into different local structures (measured on 2x1 K-Br slabs:
     a Pb 1.4 A off its site in one endpoint only) and the band measures a reconstruction
     together with the hop, not the barrier of the hop alone.
     """
-    moved = hop["max_other_displacement"]
+    moved = hop.max_other_displacement
     return moved if moved > RECONSTRUCTION else None
-
-
-def plot_profile(result: NEBResult, path: str | Path) -> Path:
-    """Energy profile of ``result`` with a cubic spline through energies and tangential forces.
-
-    Energies relative to the initial state (eV) against the path length (A).
-    """
-    from ase.utils.forcecurve import fit_raw
-    from matplotlib.figure import Figure
-
-    images = result.images
-    positions = [images[0].positions]  # unwrapped along the band (fit_raw's tangents are not mic)
-    for a, b in zip(images[:-1], images[1:], strict=True):
-        positions.append(positions[-1] + find_mic(b.positions - a.positions, a.cell, a.pbc)[0])
-    fit = fit_raw(
-        [a.get_potential_energy() for a in images], [a.get_forces() for a in images], positions
-    )
-    fig = Figure(figsize=(5.0, 3.6), layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot(fit.fit_path, fit.fit_energies, "-", color="0.3", label="spline (E and F along path)")
-    ax.plot(fit.path, fit.energies, "o", color="C0", label="images")
-    ax.plot(
-        fit.path[result.saddle_index],
-        fit.energies[result.saddle_index],
-        "*",
-        ms=14,
-        color="C3",
-        label="saddle (climbing image)" if result.settings["climb"] else "highest image",
-    )
-    ax.set_xlabel("path length (Å)")
-    ax.set_ylabel("E − E(initial) (eV)")
-    ax.set_title(
-        f"{result.hop.symbol} hop: E_f = {result.forward_barrier:.3f} eV, "
-        f"E_r = {result.reverse_barrier:.3f} eV, ΔE = {result.reaction_energy:+.3f} eV",
-        fontsize=9,
-    )
-    ax.legend(fontsize=8)
-    path = Path(path)
-    fig.savefig(path, dpi=150)
-    return path
-
-
-def band_profile(images: list[Atoms]) -> tuple[list[float], list[float]]:
-    """Path length (A, cumulative minimum-image distance of the whole configuration from the
-    first image) and tangential force F . t (eV/A, t the unit tangent from initial towards
-    final; dE/ds = -F . t) of every image, as ``ase.utils.forcecurve.fit_raw`` defines them."""
-    positions = [images[0].positions]
-    for a, b in zip(images[:-1], images[1:], strict=True):
-        positions.append(positions[-1] + find_mic(b.positions - a.positions, a.cell, a.pbc)[0])
-    steps = [
-        float(np.linalg.norm(b - a)) for a, b in zip(positions[:-1], positions[1:], strict=True)
-    ]
-    path = [0.0, *np.cumsum(steps).tolist()]
-    forces = []
-    for i, image in enumerate(images):
-        direction = positions[min(i + 1, len(images) - 1)] - positions[max(i - 1, 0)]
-        direction = direction / np.linalg.norm(direction)
-        forces.append(float(np.sum(image.get_forces(apply_constraint=False) * direction)))
-    return path, forces

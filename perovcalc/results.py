@@ -18,15 +18,11 @@ HEADLINE_KEYS = {  # result key -> (label, unit, format)
 
 def task_rows(campaign: Campaign, db: str | Path) -> list[tuple[str, str, object]]:
     """(task name, task id, row or None) for every task, in dependency order (reading creates
-    no store: a missing one raises NoStore)."""
-    from perovcalc.runner import adopt_legacy_rows
-
+    no store, a missing one raises NoStore, and changes none: rows of perovcalc 0.1 are adopted
+    by ``perovcalc run`` or ``perovcalc migrate``)."""
     store = Store(db, create=False)
     ids = campaign.task_ids()
-    rows = [(t.name, ids[t.name], store.get(ids[t.name])) for t in campaign.order()]
-    if any(row is None for *_, row in rows) and adopt_legacy_rows(campaign, store, None):
-        rows = [(name, i, store.get(i)) for name, i, _ in rows]
-    return rows
+    return [(t.name, ids[t.name], store.get(ids[t.name])) for t in campaign.order()]
 
 
 def state(row) -> str:
@@ -113,6 +109,17 @@ def print_status(campaign: Campaign, db: str | Path, stream: TextIO | None = Non
     except NoStore as err:
         print(f"note: {err}", file=sys.stderr)
         rows = [(task.name, "", None) for task in campaign.order()]
+    else:
+        from perovcalc.runner import legacy_rows
+
+        missing = any(row is None for *_, row in rows)
+        if missing and (old := legacy_rows(campaign, Store(db, create=False))):
+            print(
+                f"note: {len(old)} task(s) ({', '.join(old)}) have a result stored under the task "
+                f"id of perovcalc 0.1: `perovcalc migrate {campaign.source}` (or `perovcalc run`) "
+                "adopts them",
+                file=sys.stderr,
+            )
     stream.write(f"campaign {campaign.name} ({campaign.source})\n")
     stream.write(f"{'task':<24} {'kind':<18} {'state':<12} {'wall s':>8}  notes\n")
     for name, _, row in rows:

@@ -109,35 +109,52 @@ def task_directory(workdir: Path, name: str, task_id: str) -> Path:
     return workdir / "tasks" / f"{safe}-{task_id[:8]}"
 
 
-def adopt_legacy_rows(campaign: Campaign, store: Store, workdir: Path | None) -> list[str]:
-    """Move the rows that perovcalc 0.1 stored under its task ids (see ``Campaign.recipe``) to
-    the current ids, with their task folders in ``workdir``; the names of the tasks adopted.
+def legacy_rows(campaign: Campaign, store: Store) -> list[str]:
+    """The tasks without a row under their id that have one under the id perovcalc 0.1 gave
+    them (see ``Campaign.recipe``); reads only."""
+    ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
+    return [
+        t.name
+        for t in campaign.order()
+        if ids[t.name] != legacy[t.name]
+        and store.get(ids[t.name]) is None
+        and store.get(legacy[t.name]) is not None
+    ]
+
+
+def adopt_legacy_rows(
+    campaign: Campaign, store: Store, workdir: Path, stream: TextIO | None = None
+) -> list[str]:
+    """Move the rows that perovcalc 0.1 stored under its task ids (:func:`legacy_rows`) to the
+    current ids, with their task folders in ``workdir``; the names of the tasks adopted, each
+    also told to ``stream`` if given. ``perovcalc run`` and ``perovcalc migrate`` call it; no
+    read-only command does.
 
     A row is adopted only if it is the same computation: every task it depends on has its
-    current result, finished before the row's task started. Without ``workdir`` only finished
-    rows are adopted (an interrupted task needs its checkpoints)."""
+    current result, finished before the row's task started; an interrupted one resumes in its
+    folder."""
     ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
-    adopted = []
+    adopted, candidates = [], legacy_rows(campaign, store)
     for task in campaign.order():
         name = task.name
-        if ids[name] == legacy[name] or store.get(ids[name]) is not None:
+        if name not in candidates:
             continue
         old = store.get(legacy[name])
-        if old is None:
-            continue
         resumable = old.status == "interrupted" or is_stale(old)
-        if old.status != "done" and not (workdir is not None and resumable):
+        if old.status != "done" and not resumable:
             continue
         deps = [store.get(ids[d]) for d in campaign.dependencies(task)]
         if any(d is None or d.status != "done" or d.finished > old.started for d in deps):
             continue
         if not store.rekey(legacy[name], ids[name]):
             continue
-        if workdir is not None:
-            folder = task_directory(workdir, name, legacy[name])
-            if folder.is_dir() and not task_directory(workdir, name, ids[name]).exists():
-                folder.rename(task_directory(workdir, name, ids[name]))
+        folder = task_directory(workdir, name, legacy[name])
+        if folder.is_dir() and not task_directory(workdir, name, ids[name]).exists():
+            folder.rename(task_directory(workdir, name, ids[name]))
         adopted.append(name)
+        if stream is not None:
+            text = f"{name}: result of perovcalc 0.1 adopted under the task's current id"
+            print(text, file=stream)
     return adopted
 
 
@@ -334,8 +351,7 @@ def run_campaign(
         raise OutputError(f"cannot create the work directory {workdir}: {err.strerror}") from None
     executor = executor or LocalExecutor()
     secrets = {} if location.password is None else {"PGPASSWORD": location.password}
-    for name in adopt_legacy_rows(campaign, store, workdir):
-        print(f"{name}: result of perovcalc 0.1 adopted under the task's current id", file=stream)
+    adopt_legacy_rows(campaign, store, workdir, stream)
     ids = campaign.task_ids()
     order = campaign.order()
     progress = Progress(order, stored_wall_times(store), executor.max_running, stream)

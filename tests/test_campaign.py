@@ -427,6 +427,16 @@ def test_order_is_declaration_order_with_dependencies_first():
     assert [t.name for t in campaign.order()] == ["free", "early", "late"]
 
 
+def run_as_01(campaign: Campaign, db, work, monkeypatch):
+    """Run ``campaign`` as perovcalc 0.1 did: task ids that hash the names in needs."""
+    from perovcalc.runner import run_campaign
+
+    ids_now = Campaign.task_ids
+    with monkeypatch.context() as patch:
+        patch.setattr(Campaign, "task_ids", lambda self, legacy=False: ids_now(self, True))
+        return run_campaign(campaign, db, 1, work)
+
+
 def test_results_of_perovcalc_01_are_adopted_unless_a_dependency_changed(tmp_path, monkeypatch):
     """A store written with 0.1's ids: rerun, its finished results move to the current ids
     (nothing recomputed), an interrupted task resumes in its own folder; a task whose
@@ -443,10 +453,7 @@ def test_results_of_perovcalc_01_are_adopted_unless_a_dependency_changed(tmp_pat
     for n in range(3):
         campaign.add_task(f"x{n}", "xrd", "nacl", needs=[f"x{n - 1}"] if n else [])
     db, work = tmp_path / "r.db", tmp_path / "w"
-    ids_now = Campaign.task_ids
-    with monkeypatch.context() as patch:  # perovcalc 0.1
-        patch.setattr(Campaign, "task_ids", lambda self, legacy=False: ids_now(self, True))
-        assert run_campaign(campaign, db, 1, work).done == ["x0", "x1", "x2"]
+    assert run_as_01(campaign, db, work, monkeypatch).done == ["x0", "x1", "x2"]
     ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
     store = Store(db)
     store.mark(legacy["x2"], "interrupted", "test")
@@ -460,12 +467,45 @@ def test_results_of_perovcalc_01_are_adopted_unless_a_dependency_changed(tmp_pat
 
     # 0.1 again, then x0 changes: 0.1 kept x1 and x2 (same ids); now they are recomputed
     db2 = tmp_path / "r2.db"
-    with monkeypatch.context() as patch:
-        patch.setattr(Campaign, "task_ids", lambda self, legacy=False: ids_now(self, True))
-        run_campaign(campaign, db2, 1, work)
-        campaign.tasks["x0"].options["two_theta_max"] = 50.0
-        assert run_campaign(campaign, db2, 1, work).done == ["x0"]  # 0.1's stale reuse
+    run_as_01(campaign, db2, work, monkeypatch)
+    campaign.tasks["x0"].options["two_theta_max"] = 50.0
+    assert run_as_01(campaign, db2, work, monkeypatch).done == ["x0"]  # 0.1's stale reuse
     assert run_campaign(campaign, db2, 1, work).done == ["x1", "x2"]
+
+
+def test_status_leaves_a_store_of_perovcalc_01_alone_and_migrate_adopts_it(
+    tmp_path, monkeypatch, capsys
+):
+    """Reading (status, report) writes nothing: the 0.1 rows stay under their old ids and
+    status says how to adopt them; `perovcalc migrate` adopts them, once."""
+    from perovcalc.cli.main import main
+    from perovcalc.store import Store
+
+    text = '[campaign]\nname = "chain"\n[structures.c]\nbuilder = "perovskite"\na = 5.874\n'
+    for n in range(3):
+        text += f'[tasks.x{n}]\nkind = "xrd"\nstructure = "c"\n'
+        text += f'needs = ["x{n - 1}"]\n' if n else ""
+    path = tmp_path / "chain.toml"
+    path.write_text(text)
+    campaign = load_campaign(path)
+    db, work = tmp_path / "r.db", tmp_path / "w"
+    assert run_as_01(campaign, db, work, monkeypatch).done == ["x0", "x1", "x2"]
+    ids, legacy = campaign.task_ids(), campaign.task_ids(legacy=True)
+    before = {r.task_id for r in Store(db).rows()}
+    assert before == {legacy[n] for n in ("x0", "x1", "x2")} and ids["x1"] != legacy["x1"]
+    capsys.readouterr()
+    assert main(["status", str(path), "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert "x1, x2" in err and f"perovcalc migrate {path}" in err
+    assert {r.task_id for r in Store(db).rows()} == before  # nothing adopted by reading
+    args = ["migrate", str(path), "--db", str(db), "--workdir", str(work)]
+    assert main(args) == 0
+    out, _ = capsys.readouterr()
+    assert "x1: result of perovcalc 0.1 adopted" in out and "x2: result" in out
+    assert {r.task_id for r in Store(db).rows()} == set(ids.values())
+    assert main(args) == 0 and "nothing adopted" in capsys.readouterr().out
+    assert main(["status", str(path), "--db", str(db)]) == 0
+    assert "migrate" not in capsys.readouterr().err
 
 
 def test_a_subset_keeps_its_dependencies_and_their_ids(tmp_path, perovcalc_cli):

@@ -36,7 +36,9 @@ LAYERS = {
     "science": (
         "perovcalc.mep",
         "perovcalc.neb",
+        "perovcalc.path",
         "perovcalc.surrogate",
+        "perovcalc.gaussian_process",
         "perovcalc.formation",
         "perovcalc.segregation",
         "perovcalc.corelevel",

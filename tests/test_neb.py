@@ -20,6 +20,7 @@ from ase.optimize import BFGS
 from perovcalc import mep, neb
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError, PerovcalcError
+from perovcalc.path import intermediate_minimum, path_barriers, plot_profile, run_path
 from perovcalc.vacancy import hop_endpoints
 
 # Toy: an fcc lattice of Br atoms bound by a Lennard-Jones pair potential, nearest neighbours
@@ -229,7 +230,7 @@ def test_work_directory_of_another_band_is_refused(toy_hop, reference, tmp_path)
 
 def test_profile_plot(reference, tmp_path):
     result, _, _ = reference
-    path = neb.plot_profile(result, tmp_path / "profile.png")
+    path = plot_profile(result, tmp_path / "profile.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -327,7 +328,7 @@ def through_intermediate(tmp_path_factory):
     factory = PathFactory(TWO_STEPS)
     factory.workdir = tmp_path_factory.mktemp("path")
     initial, final = _path_endpoints()
-    result = neb.run_path(
+    result = run_path(
         initial, final, factory, factory.workdir, factory.relax, n_images=1, fmax=0.005
     )
     return result, factory
@@ -360,7 +361,7 @@ def test_a_hop_through_an_intermediate_has_the_barriers_of_its_stationary_points
     }  # fmt: skip
     whole = json.loads((factory.workdir / "neb" / neb.RESULT_FILE).read_text())
     assert not whole["converged"] and mep.below_endpoints(whole["energies"])
-    assert neb.plot_profile(result, factory.workdir / "profile.png").stat().st_size > 0
+    assert plot_profile(result, factory.workdir / "profile.png").stat().st_size > 0
 
 
 def test_a_path_is_resumed_at_no_cost(through_intermediate, tmp_path):
@@ -369,7 +370,7 @@ def test_a_path_is_resumed_at_no_cost(through_intermediate, tmp_path):
     shutil.copytree(factory.workdir, copy)
     again = PathFactory(TWO_STEPS)
     again.workdir = copy
-    resumed = neb.run_path(*_path_endpoints(), again, copy, again.relax, n_images=1, fmax=0.005)
+    resumed = run_path(*_path_endpoints(), again, copy, again.relax, n_images=1, fmax=0.005)
     assert again.calls == 0 and resumed.cost.evaluations == 0
     assert resumed.energies == result.energies
     assert resumed.total_cost.evaluations == result.total_cost.evaluations
@@ -378,7 +379,7 @@ def test_a_path_is_resumed_at_no_cost(through_intermediate, tmp_path):
 def test_without_intermediates_the_band_stops_below_its_endpoints(tmp_path):
     factory = PathFactory(TWO_STEPS)
     factory.workdir = tmp_path
-    one = neb.run_path(*_path_endpoints(), factory, tmp_path, factory.relax, 0, n_images=1)
+    one = run_path(*_path_endpoints(), factory, tmp_path, factory.relax, 0, n_images=1)
     assert one.intermediates == [] and one.minima == [0, 2] and not one.converged
     assert one.unstable_endpoints == ["initial", "final"]
     assert not list(tmp_path.glob("intermediate*"))
@@ -387,7 +388,7 @@ def test_without_intermediates_the_band_stops_below_its_endpoints(tmp_path):
 def test_a_path_without_an_intermediate_is_one_band(tmp_path):
     factory = PathFactory(ONE_STEP)
     factory.workdir = tmp_path
-    result = neb.run_path(*_path_endpoints(), factory, tmp_path, factory.relax, n_images=3)
+    result = run_path(*_path_endpoints(), factory, tmp_path, factory.relax, n_images=3)
     assert result.converged and result.intermediates == [] and result.minima == [0, 4]
     band = json.loads((tmp_path / "neb" / neb.RESULT_FILE).read_text())
     assert result.energies == band["energies"] and result.forward_barrier > 0.4
@@ -406,7 +407,7 @@ def test_a_path_without_an_intermediate_is_one_band(tmp_path):
 def test_path_barriers_count_from_the_lowest_state_before_the_saddle(
     energies, minima, forward, reverse, saddle
 ):
-    assert neb.path_barriers(energies, minima) == pytest.approx((forward, reverse, saddle))
+    assert path_barriers(energies, minima) == pytest.approx((forward, reverse, saddle))
 
 
 @pytest.mark.parametrize(
@@ -420,7 +421,7 @@ def test_path_barriers_count_from_the_lowest_state_before_the_saddle(
     ],
 )
 def test_the_image_to_relax_into_an_intermediate(energies, index):
-    assert neb.intermediate_minimum(energies) == index
+    assert intermediate_minimum(energies) == index
 
 
 # --- endpoints that are not a hop: a clear error before any calculator exists ---------------
@@ -614,7 +615,7 @@ def test_tiny_gpaw_band_runs_and_resumes(gpaw_hop, tmp_path):
     assert second.total_cost.evaluations == first.cost.evaluations + second.cost.evaluations
     assert abs(second.reaction_energy) < 1e-3
     assert second.saddle_index == 1 and second.forward_barrier > 0.1
-    assert neb.plot_profile(second, tmp_path / "profile.png").stat().st_size > 0
+    assert plot_profile(second, tmp_path / "profile.png").stat().st_size > 0
 
 
 @pytest.mark.slow

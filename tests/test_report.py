@@ -21,6 +21,8 @@ from ase.optimize import BFGS
 
 from perovcalc import neb, reference
 from perovcalc.campaign import Campaign, load_campaign
+from perovcalc.kinds.migration import MigrationResult
+from perovcalc.path import band_profile
 from perovcalc.report import write_report
 from perovcalc.report.answer import measurements
 from perovcalc.report.corelevel import central_shift, hole_image_error, weighted_binding_energy
@@ -104,7 +106,7 @@ def store_band(campaign: Campaign, db, name: str, env: str, species: str, epsilo
                hop: dict | None, model: str | None, workdir) -> None:  # fmt: skip
     """Run a toy band, declare it as a migration_barrier task and store it like the runner."""
     result = toy_band(epsilon, workdir, mixed=model is not None)
-    path, tangential = neb.band_profile(result.images)
+    path, tangential = band_profile(result.images)
     labels = {"environment": env} if model is None else {"environment": env, "model": model}
     # no structure recipe (an Atoms recipe would not survive the store's data encoding);
     # the toy's calculator parameter makes the task ids differ (labels are not in an id)
@@ -271,6 +273,20 @@ def test_migration_barriers_cost_and_change(report):
 HOP = {"index": 6, "symbol": "Br", "distance": 3.9, "max_other_displacement": 0.40}
 
 
+def stored(r: dict) -> MigrationResult:
+    """The record of a stored barrier that holds what ``r`` gives, the rest neutral (bulk hop
+    2 -> 3, saddle at the highest image, converged, one band)."""
+    energies = r["energies"]
+    saddle = max(range(1, len(energies) - 1), key=lambda k: energies[k])
+    neutral = {"environment": "bulk", "species": "Br", "site": 2, "to": 3, "converged": True,
+               "forward_barrier": energies[saddle] - energies[0],
+               "reverse_barrier": energies[saddle] - energies[-1],
+               "reaction_energy": energies[-1] - energies[0], "saddle_index": saddle,
+               "saddle_energy": energies[saddle], "residual": 0.0, "settings": {},
+               "cost": {"evaluations": 0, "steps": 0, "wall_time": 0.0}, "hop": HOP}  # fmt: skip
+    return MigrationResult.from_dict({**neutral, **r})
+
+
 def test_bands_whose_endpoints_are_no_minima_are_marked():
     """The demo's in-layer hop on the 1x1 K-Br slab: the image between two equivalent
     vacancy sites lies 0.145 eV below both, so neither endpoint is a minimum."""
@@ -278,15 +294,15 @@ def test_bands_whose_endpoints_are_no_minima_are_marked():
     saddle = {"species": "Br", "forward_barrier": -0.145, "reverse_barrier": -0.145,
               "reaction_energy": 0.0, "converged": True, "energies": [-10.0, -10.145, -10.0],
               "cost": cost, "hop": HOP}  # fmt: skip
-    text = barrier_table([("hop_in", "kbr_passivated", saddle, "demo")])
+    text = barrier_table([("hop_in", "kbr_passivated", stored(saddle), "demo")])
     assert "hop_in: NO BARRIER: initial and final endpoints are no minima" in text
     assert "(image next to each endpoint -0.145 / -0.145 eV)" in text
     slope = {**saddle, "energies": [-10.0, -9.6, -9.5]}  # the final state slides back
     assert "hop_in: NO BARRIER: final endpoint is no minimum" in barrier_table(
-        [("hop_in", "bare_surface", slope, "demo")]
+        [("hop_in", "bare_surface", stored(slope), "demo")]
     )
     hop = {**saddle, "energies": [-10.0, -9.7, -10.0]}
-    assert "NO BARRIER" not in barrier_table([("hop_in", "bulk", hop, "demo")])
+    assert "NO BARRIER" not in barrier_table([("hop_in", "bulk", stored(hop), "demo")])
 
 
 def test_a_hop_through_an_intermediate_is_reported_with_it():
@@ -297,16 +313,16 @@ def test_a_hop_through_an_intermediate_is_reported_with_it():
     path = {"species": "Br", "forward_barrier": 0.7, "reverse_barrier": 0.65,
             "reaction_energy": 0.1, "converged": True, "energies": energies, "cost": cost,
             "minima": [0, 2, 4], "intermediates": [intermediate], "hop": HOP}  # fmt: skip
-    text = barrier_table([("hop_down", "bare_surface", path, "demo")])
+    text = barrier_table([("hop_down", "bare_surface", stored(path), "demo")])
     assert (
         "hop_down: through intermediate1, a minimum -0.250 eV from the initial state with the "
         "hopping Br 41% of the way (relaxed in 12 evaluations)"
     ) in text
-    assert "NO BARRIER" not in text and _band_problems(path) == []
+    assert "NO BARRIER" not in text and _band_problems(stored(path)) == []
     # the same energies as one band: the minimum in the middle was never relaxed
     band = {**path, "minima": [0, 4], "intermediates": []}
-    assert _band_problems(band) == ["a minimum along the band not relaxed"]
-    assert _band_problems({**band, "energies": [-10.0, -9.6, -9.9]}) == []
+    assert _band_problems(stored(band)) == ["a minimum along the band not relaxed"]
+    assert _band_problems(stored({**band, "energies": [-10.0, -9.6, -9.9]})) == []
 
 
 def test_endpoints_relaxed_into_different_structures_are_marked():
@@ -317,25 +333,25 @@ def test_endpoints_relaxed_into_different_structures_are_marked():
     band = {"species": "Br", "forward_barrier": 0.14, "reverse_barrier": 0.23,
             "reaction_energy": -0.09, "converged": True, "energies": [-10.0, -9.86, -10.09],
             "cost": cost, "hop": HOP}  # fmt: skip
-    assert "RECONSTRUCTION" not in barrier_table([("hop_in", "bare_surface", band, "demo")])
-    assert _band_problems(band) == []
+    assert "RECONSTRUCTION" not in barrier_table([("hop_in", "bare_surface", stored(band), "demo")])
+    assert _band_problems(stored(band)) == []
     moved = {**band, "hop": {**HOP, "max_other_displacement": 1.43}}
     assert (
         "hop_in: RECONSTRUCTION: an atom other than the hopping Br is 1.43 A apart between the "
         "relaxed endpoints (> 1.0 A)"
-    ) in barrier_table([("hop_in", "kbr_passivated", moved, "demo")])
-    assert _band_problems(moved) == ["endpoints reconstructed differently"]
+    ) in barrier_table([("hop_in", "kbr_passivated", stored(moved), "demo")])
+    assert _band_problems(stored(moved)) == ["endpoints reconstructed differently"]
 
 
 def test_mixed_host_headline_leaves_out_a_hop_without_barrier():
     """The demo's CsPbI2Br SQS: the Br band's first image lies 0.033 eV below its start."""
-    i = {"forward_barrier": 0.027, "energies": [0.0, 0.027, -0.126]}
-    br = {"forward_barrier": -0.033, "energies": [0.0, -0.033, -0.182]}
+    i = stored({"forward_barrier": 0.027, "energies": [0.0, 0.027, -0.126]})
+    br = stored({"forward_barrier": -0.033, "energies": [0.0, -0.033, -0.182]})
     assert mixed_host_headline("host", i, br) == (
         "In one mixed-halide host (host): V_I hop 0.027 eV, V_Br hop no barrier (an endpoint is "
         "no minimum)."
     )
-    br = {"forward_barrier": 0.1, "energies": [0.0, 0.1, -0.182]}
+    br = stored({"forward_barrier": 0.1, "energies": [0.0, 0.1, -0.182]})
     assert mixed_host_headline("host", i, br).endswith("difference (I - Br) -0.073 eV.")
 
 

@@ -25,9 +25,10 @@ from test_neb import (
     _stationary,
 )
 
-from perovcalc import mep, neb, surrogate
+from perovcalc import gaussian_process, mep, neb, surrogate
 from perovcalc.errors import InputError, MissingDependencyError
-from perovcalc.surrogate import SurrogateOptions
+from perovcalc.gaussian_process import SurrogateOptions
+from perovcalc.path import plot_profile, run_path
 
 # the hops of test_neb: a Lennard-Jones Br vacancy hop, a tiny GPAW CsPbBr2 hop
 toy_hop, gpaw_hop = test_neb.toy_hop, test_neb.gpaw_hop
@@ -101,7 +102,7 @@ def surrogate_band(adatom_hop, tmp_path_factory):
 
 def test_prediction_is_that_of_ases_gaussian_process(adatom_hop):
     initial, final = adatom_hop
-    model = surrogate.Surrogate(initial, SurrogateOptions(fit=False))
+    model = gaussian_process.Surrogate(initial, SurrogateOptions(fit=False))
     rng = np.random.default_rng(1)
     for atoms in (initial, final, *(initial.copy() for _ in range(3))):
         atoms = atoms.copy()
@@ -150,7 +151,7 @@ def test_barrier_of_a_tight_plain_cineb_at_a_fifth_of_the_force_calls(surrogate_
     check = saddle.copy()
     check.calc = EMT()
     assert check.get_potential_energy() == pytest.approx(result.saddle_energy, abs=1e-9)
-    assert neb.plot_profile(result, workdir / "profile.png").stat().st_size > 0
+    assert plot_profile(result, workdir / "profile.png").stat().st_size > 0
 
 
 def test_a_finished_band_is_returned_at_no_cost(adatom_hop, surrogate_band, tmp_path):
@@ -265,7 +266,7 @@ def test_path_through_an_intermediate_with_surrogate_bands_and_relaxation(tmp_pa
     factory = PathFactory(TWO_STEPS)
     relax = surrogate.relaxer(factory, tmp_path, fmax=0.005)
     initial, final = _path_endpoints()
-    result = neb.run_path(
+    result = run_path(
         initial, final, factory, tmp_path, relax, n_images=1, fmax=0.005, method="surrogate"
     )
     assert result.converged and result.minima == [0, 2, 4]
@@ -309,16 +310,16 @@ def test_bad_method(toy_hop, tmp_path):
 
 def test_ml_prior_without_the_extra_says_how_to_install():
     pytest.importorskip("gpaw")
-    for name in surrogate.ML_PRIORS:
+    for name in gaussian_process.ML_PRIORS:
         module = {"chgnet": "chgnet", "sevennet": "sevenn"}[name]
         try:
             __import__(module)
         except ImportError:
             with pytest.raises(MissingDependencyError, match="torch==2.13.0"):
-                surrogate.ml_calculator(name)
+                gaussian_process.ml_calculator(name)
 
 
-@pytest.mark.parametrize("name", surrogate.ML_PRIORS)
+@pytest.mark.parametrize("name", gaussian_process.ML_PRIORS)
 def test_ml_prior_gives_the_barrier(name, adatom_hop, plain_cineb, tmp_path):
     pytest.importorskip({"chgnet": "chgnet", "sevennet": "sevenn"}[name])
     initial, final = adatom_hop

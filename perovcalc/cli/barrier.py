@@ -29,10 +29,12 @@ def run(args) -> int:
     if args.action == "csv":
         write_csv(bands, args.output, CSV_SOURCE.format(campaign=args.campaign))
     elif args.action == "plot":
-        labels = {f"{b.task.name}: " + ", ".join(map(str, b.conditions.values())): b.result
-                  for b in bands}  # fmt: skip
+        from perovcalc.path import profile_figure
+
+        labels = {f"{b.task.name}: " + ", ".join(map(str, b.conditions.values())):
+                  b.result.profile() for b in bands}  # fmt: skip
         path = args.output or "barrier_profiles.png"
-        report.profile_figure(labels).savefig(path, dpi=150, bbox_inches="tight")
+        profile_figure(labels).savefig(path, dpi=150, bbox_inches="tight")
         print(path)
     else:
         print(report.barrier_table([(b.task.name, b.env, b.result, b.text) for b in bands]))
@@ -43,7 +45,7 @@ def run(args) -> int:
 
 def write_csv(bands: list, output: str | None, source: str) -> None:
     """One CSV row per barrier (report.migration.Band) with its cost and the settings used."""
-    from perovcalc.kinds.migration import BARRIER_COLUMNS, MigrationResult, barrier_csv_row
+    from perovcalc.kinds.migration import BARRIER_COLUMNS, barrier_csv_row
     from perovcalc.results import SETTINGS_COLUMNS, settings_record
     from perovcalc.results import write_csv as write
 
@@ -53,7 +55,7 @@ def write_csv(bands: list, output: str | None, source: str) -> None:
                 band.task.name,
                 band.env,
                 band.conditions,
-                MigrationResult.from_dict(band.result),
+                band.result,
                 band.row.natoms + 1,
             ),
             **settings_record(band.row, source),

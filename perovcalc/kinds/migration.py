@@ -1,5 +1,5 @@
 """Task kind ``migration_barrier``: a neutral halide vacancy hopping between neighbouring sites
-of a relaxed ``defect_host``, by CI-NEB through the minima along the hop (:mod:`perovcalc.neb`),
+of a relaxed ``defect_host``, by CI-NEB through the minima along the hop (:mod:`perovcalc.path`),
 reusing the relaxed vacancies of ``vacancy_formation`` tasks it needs.
 
 Its ``fmax`` defaults to the preset's, as every kind's. ``n_images`` defaults to 3 moving
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +30,8 @@ from perovcalc.errors import PerovcalcError
 from perovcalc.formation import defect_parameters, vacancy_moments
 from perovcalc.kinds.defects import RATTLE, defect_host, rattle_option
 from perovcalc.mep import NEBResult, frozen_copy, unstable_endpoints, validate_endpoints
-from perovcalc.neb import (
-    DEFAULT_OPTIMIZER,
-    METHODS,
-    OPTIMIZERS,
-    band_profile,
-    reconstruction,
-    run_path,
-)
+from perovcalc.neb import DEFAULT_OPTIMIZER, METHODS, OPTIMIZERS, reconstruction
+from perovcalc.path import Profile, band_profile, run_path
 from perovcalc.presets import system_kind
 from perovcalc.tasks import Kind, Option, TaskContext, above, at_least
 from perovcalc.vacancy import (
@@ -152,7 +146,7 @@ def _endpoint(
 def intermediate_relaxer(
     ctx: TaskContext, params: dict, fmax: float
 ) -> Callable[[Atoms, str], tuple]:
-    """``relax(image, name)`` for :func:`perovcalc.neb.run_path` in task ``ctx``: the image
+    """``relax(image, name)`` for :func:`perovcalc.path.run_path` in task ``ctx``: the image
     relaxed like an endpoint (:func:`_endpoint`; GPAW ``params``, ``fmax`` eV/A, rattled with
     the number of the intermediate as seed), carrying its energy and forces, and its record."""
 
@@ -192,7 +186,7 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
     they were relaxed less tightly than ``fmax``). Failing that, a final vacancy equivalent to
     the initial one is the relaxed initial one carried over by the symmetry operation (a
     symmetric hop stays symmetric, rattled or not). The band is then
-    :func:`perovcalc.neb.run_path` on ``<workdir>``: a state below both endpoints or a minimum
+    :func:`perovcalc.path.run_path` on ``<workdir>``: a state below both endpoints or a minimum
     along the band is relaxed like an endpoint
     (``<workdir>/intermediate1``, ...) and the hop split there, up to ``intermediates`` times.
     Energies in eV, lengths in A; the stored structure is the saddle image.
@@ -334,6 +328,12 @@ class MigrationResult:
             host=data.get("host", {}),
         )
 
+    def profile(self) -> Profile:
+        """The band's energy profile as stored (path length and tangential forces where the
+        result has them: see :func:`perovcalc.path.profile_figure`)."""
+        band = self.band
+        return Profile(band.energies, self.path, self.tangential_forces, band.saddle_index)
+
 
 def barrier_headline(result: MigrationResult) -> str:
     """Barriers, reaction energy, convergence and cost of a barrier in one line (eV)."""
@@ -349,7 +349,7 @@ def barrier_headline(result: MigrationResult) -> str:
     ends = unstable_endpoints(band.energies)
     if ends:
         text += f"; NO BARRIER: {' and '.join(ends)} endpoint no minimum along the band"
-    moved = reconstruction(asdict(band.hop))
+    moved = reconstruction(band.hop)
     if moved is not None:
         text += f"; RECONSTRUCTION: the endpoints differ by {moved:.2f} A besides the hop"
     return text
@@ -453,7 +453,7 @@ KINDS: dict[str, Kind] = {
                 int,
                 2,
                 "minima along the hop (an image below both endpoints or its neighbours) to "
-                "relax and split the band at, as neb.run_path does; 0: one band",
+                "relax and split the band at, as path.run_path does; 0: one band",
                 keyed_at_default=False,  # added after stores existed
                 bounds=at_least(0),
             ),

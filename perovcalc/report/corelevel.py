@@ -1,4 +1,5 @@
-"""Report section: core-level shifts by site and depth, passivation shifts and simulated XPS."""
+"""Report section: core-level shifts by site and depth, passivation shifts and simulated XPS.
+It reads the kind's record (:class:`perovcalc.kinds.corelevels.CoreLevelsResult`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from perovcalc import reference as ref
 from perovcalc.campaign import Campaign
 from perovcalc.corelevel import coverage_weighted, image_extrapolation, k_coverage
 from perovcalc.errors import PerovcalcError
-from perovcalc.kinds.corelevels import LevelResult
+from perovcalc.kinds.corelevels import CoreLevelsResult, LevelResult
 from perovcalc.report.common import Done, _figure, _png
 from perovcalc.report.judge import Observable, Section, _source, judge_sign
 from perovcalc.results import settings
@@ -17,17 +18,27 @@ XPS_PHOTON_ENERGY = 1486.7  # Al K-alpha, eV
 XPS_LEVELS = ("Br 3d", "Pb 4f", "K 2p", "I 3d")  # levels of the simulated spectra
 
 
+def _levels(row) -> dict[str, LevelResult]:
+    """The levels of a finished core_levels row, by name ("Br 3d"), as the kind's record."""
+    return CoreLevelsResult.from_dict(row.data["result"]).levels
+
+
+def _computed(level: LevelResult) -> list[str]:
+    """The methods of ``CORE_LEVEL_METHODS`` computed for ``level``."""
+    return [m for m in CORE_LEVEL_METHODS if getattr(level, m) is not None]
+
+
 def _site_energies(
     row, label: str, method: str = "delta_scf"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (eV; Delta-SCF binding energies or initial-state shifts), site depths (A) and
     multiplicities of the distinct sites of one level in one model."""
-    entry = row.data["result"]["levels"][label]
-    sites = [str(s) for s in entry["sites"]]
+    level = _levels(row)[label]
+    sites = [str(s) for s in level.sites]
     return (
-        np.array([entry[method][s] for s in sites]),
-        np.array([entry["site_depth"][s] for s in sites]),
-        np.array([entry["multiplicity"][s] for s in sites], dtype=float),
+        np.array([getattr(level, method)[s] for s in sites]),
+        np.array([level.site_depth[s] for s in sites]),
+        np.array([level.multiplicity[s] for s in sites], dtype=float),
     )
 
 
@@ -57,16 +68,11 @@ CORE_LEVEL_METHODS = {  # stored key -> (marker, note on the method)
 }
 
 
-def _level(row, label: str) -> LevelResult:
-    """The stored record of one level of a core_levels row."""
-    return LevelResult.from_dict(row.data["result"]["levels"][label])
-
-
 def _site_table(row, label: str) -> str:
     """Distinct sites of one level: depth, multiplicity and the shift of each method against
     the central-layer reference site (eV; marked *)."""
-    level = _level(row, label)
-    methods = [m for m in CORE_LEVEL_METHODS if getattr(level, m) is not None]
+    level = _levels(row)[label]
+    methods = _computed(level)
     columns = {m: level.shifts(m) for m in methods}
     lines = [f"  {'site':>5} {'depth A':>8} {'mult':>5}" + "".join(f" {m:>14}" for m in methods)]
     for site in level.sites:
@@ -96,14 +102,13 @@ def _with_model(conditions: dict, model: str | None) -> dict:
 def _depth_shifts(section: Section, ax, model: str | None, env: str, row) -> None:
     """Site table, depth curves and per-site observables of one (model, environment) row."""
     name = env if model is None else f"{model}, {env}"
-    for label, entry in row.data["result"]["levels"].items():
-        methods = [m for m in CORE_LEVEL_METHODS if m in entry]
+    for label, level in _levels(row).items():
+        methods = _computed(level)
         if not methods:
             continue
         section.blocks[f"{label}, {name}: shifts from the central-layer site * (eV)"] = _site_table(
             row, label
         )
-        level = _level(row, label)
         trend = _depth_trend(env, label)
         colour = None
         for method in methods:
@@ -172,16 +177,17 @@ def measured_k_coverages() -> list[tuple[str, float, float]]:
 def central_shift(row, label: str) -> float:
     """Photoemission-weighted mean Delta-SCF energy of a level minus that of its central-layer
     reference site (eV): the model's surface shift against its bulk-like atom."""
-    level = _level(row, label)
+    level = _levels(row)[label]
     return weighted_binding_energy(row, label) - level.delta_scf[str(level.reference())]
 
 
 def _passivation_shifts(section: Section, model: str | None, bare, passivated) -> None:
     """K-Br passivated minus bare: the weighted Delta-SCF shift of every level both rows have,
     the Br 3d - Pb 4f double difference and the simulated XPS overlay of one model."""
-    levels = bare.data["result"]["levels"]
-    common = [label for label, entry in passivated.data["result"]["levels"].items()
-              if "delta_scf" in entry and "delta_scf" in levels.get(label, {})]  # fmt: skip
+    levels = _levels(bare)
+    common = [label for label, level in _levels(passivated).items()
+              if level.delta_scf is not None and label in levels
+              and levels[label].delta_scf is not None]  # fmt: skip
     models = (("bare", bare), ("passivated", passivated))
     mean = {
         (env, label): weighted_binding_energy(r, label) for env, r in models for label in common
@@ -307,14 +313,14 @@ def _atom_shifts(row, classes: list[int], label: str, reference: float) -> np.nd
     """Delta-SCF binding energy of ``label`` on every atom of its element (``classes``: the
     site class of each atom of the row's model) minus ``reference`` (eV; 0 on other atoms), or
     None where the model has no Delta-SCF energies of that level."""
-    entry = row.data["result"]["levels"].get(label, {})
-    if "delta_scf" not in entry:
+    level = _levels(row).get(label)
+    if level is None or level.delta_scf is None:
         return None
     element = label.split()[0]
     shifts = np.zeros(len(classes))
     for i, symbol in enumerate(row.symbols):
         if symbol == element:
-            shifts[i] = entry["delta_scf"][str(classes[i])] - reference
+            shifts[i] = level.delta_scf[str(classes[i])] - reference
     return shifts
 
 
@@ -340,7 +346,8 @@ def xps_overlay_figure(models: dict[str, object]):
             atoms = structures[name]
             if element not in atoms.get_chemical_symbols():
                 continue
-            if reference is None and "delta_scf" in row.data["result"]["levels"].get(label, {}):
+            level = _levels(row).get(label)
+            if reference is None and level is not None and level.delta_scf is not None:
                 reference = weighted_binding_energy(row, label, XPS_PHOTON_ENERGY)
             shifts = (
                 None if reference is None else _atom_shifts(row, classes[name], label, reference)

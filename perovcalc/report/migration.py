@@ -1,15 +1,18 @@
 """Report section: halide migration barriers (CI-NEB), their cost, and the change on passivation;
-also the barrier table, profiles and literature that ``perovcalc barrier`` prints."""
+also the barrier table and literature that ``perovcalc barrier`` prints. It reads the kind's
+record (:class:`perovcalc.kinds.migration.MigrationResult`), never the stored dict."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from perovcalc import reference as ref
 from perovcalc.campaign import Campaign, TaskSpec
-from perovcalc.report.common import Done, _figure, _png, environment
+from perovcalc.kinds.migration import MigrationResult
+from perovcalc.mep import unstable_endpoints
+from perovcalc.neb import RECONSTRUCTION, reconstruction
+from perovcalc.path import profile_figure, unresolved_minima
+from perovcalc.report.common import Done, _png, environment
 from perovcalc.report.judge import (
     Observable,
     Section,
@@ -51,35 +54,34 @@ def _bulk_barrier_reference(system: str | None, species: str) -> tuple[dict, flo
     return {"value": (low + high) / 2, "source": source}, low, high
 
 
-def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
-    """Text table of (task, environment, result, settings) of migration_barrier rows: barriers
-    and reaction energy (eV), convergence and cost (DFT evaluations, optimizer steps, wall s)."""
-    from perovcalc.neb import RECONSTRUCTION, reconstruction
-
+def barrier_table(rows: list[tuple[str, str, MigrationResult, str]]) -> str:
+    """Text table of (task, environment, result, settings) of migration_barrier results:
+    barriers and reaction energy (eV), convergence and cost (DFT evaluations, optimizer steps,
+    wall s)."""
     lines = [
         f"  {'task':<20} {'environment':<16} {'X':<3}{'E_fwd':>7} {'E_rev':>7} {'dE':>7} "
         f"{'converged':>9} {'evals':>6} {'steps':>6} {'wall s':>8}"
     ]
     for name, env, r, _ in rows:
-        cost = r.get("total_cost") or r["cost"]
+        band, cost = r.band, r.band.total_cost
         lines.append(
-            f"  {name:<20} {env:<16} {r['species']:<3}{r['forward_barrier']:>7.3f} "
-            f"{r['reverse_barrier']:>7.3f} {r['reaction_energy']:>+7.3f} "
-            f"{'yes' if r['converged'] else 'no':>9} {cost['evaluations']:>6} {cost['steps']:>6} "
-            f"{cost['wall_time']:>8.0f}"
+            f"  {name:<20} {env:<16} {r.species:<3}{band.forward_barrier:>7.3f} "
+            f"{band.reverse_barrier:>7.3f} {band.reaction_energy:>+7.3f} "
+            f"{'yes' if band.converged else 'no':>9} {cost.evaluations:>6} {cost.steps:>6} "
+            f"{cost.wall_time:>8.0f}"
         )
     lines += [f"  {name}: {text}" for name, _, _, text in rows]
     for name, _, r, _ in rows:
-        for m in r.get("intermediates", []):
+        for m in r.band.intermediates:
             lines.append(
                 f"  {name}: through {m['name']}, a minimum {m['energy']:+.3f} eV from the "
-                f"initial state with the hopping {r['species']} {m['hop_fraction']:.0%} of the "
+                f"initial state with the hopping {r.species} {m['hop_fraction']:.0%} of the "
                 f"way (relaxed in {m['evaluations']} evaluations): barriers from the lowest "
                 "state before (forward) or after (reverse) each saddle"
             )
         ends = _no_minimum(r)
         if ends:
-            e = r["energies"]
+            e = r.band.energies
             lines.append(
                 f"  {name}: NO BARRIER: {' and '.join(ends)} "
                 f"{'endpoints are no minima' if len(ends) == 2 else 'endpoint is no minimum'} "
@@ -87,48 +89,20 @@ def barrier_table(rows: list[tuple[str, str, dict, str]]) -> str:
                 f"{e[-2] - e[-1]:+.3f} eV): its relaxation stopped on a slope or a symmetric "
                 "saddle, and a lower state lies along the band"
             )
-        moved = reconstruction(r["hop"])
+        moved = reconstruction(r.band.hop)
         if moved is not None:
             lines.append(
                 f"  {name}: RECONSTRUCTION: an atom other than the hopping "
-                f"{r['species']} is {moved:.2f} A apart between the relaxed endpoints "
+                f"{r.species} is {moved:.2f} A apart between the relaxed endpoints "
                 f"(> {RECONSTRUCTION} A): they relaxed into different structures, and the "
                 "band measures that change with the hop"
             )
     return "\n".join(lines)
 
 
-def _no_minimum(r: dict) -> list[str]:
+def _no_minimum(r: MigrationResult) -> list[str]:
     """The endpoints of a stored band that are no minimum along it (see mep.unstable_endpoints)."""
-    from perovcalc.mep import unstable_endpoints
-
-    return unstable_endpoints(r["energies"])
-
-
-def profile_figure(profiles: dict[str, dict]):
-    """Energy (eV, relative to the initial image) vs path length (A) of migration_barrier
-    results by label: the images and a cubic spline through them, with slopes -F.t from the
-    stored tangential forces (eV/A) where there are any."""
-    from scipy.interpolate import CubicHermiteSpline, CubicSpline
-
-    fig, ax = _figure()
-    for label, r in profiles.items():
-        energies = np.array(r["energies"]) - r["energies"][0]
-        path = np.array(r.get("path") or np.arange(len(energies)), dtype=float)
-        line = ax.plot(path, energies, "o", label=label)
-        if len(path) > 2 and np.all(np.diff(path) > 0):
-            grid = np.linspace(path[0], path[-1], 200)
-            forces = r.get("tangential_forces")
-            spline = (
-                CubicSpline(path, energies)
-                if forces is None
-                else CubicHermiteSpline(path, energies, -np.asarray(forces))
-            )
-            ax.plot(grid, spline(grid), "-", color=line[0].get_color())
-    ax.set_xlabel("path length (Å)")
-    ax.set_ylabel("E − E(initial image) (eV)")
-    ax.legend(fontsize=7)
-    return fig
+    return unstable_endpoints(r.band.energies)
 
 
 def migration_literature() -> str:
@@ -147,40 +121,40 @@ def migration_literature() -> str:
     return "\n".join(lines)
 
 
-def _band_problems(r: dict) -> list[str]:
+def _band_problems(r: MigrationResult) -> list[str]:
     """Why a stored band cannot decide anything: not converged, an endpoint no minimum, a
     minimum along it not relaxed, endpoints reconstructed differently."""
-    from perovcalc.neb import reconstruction, unresolved_minima
-
-    problems = [] if r["converged"] else ["band not converged"]
+    problems = [] if r.band.converged else ["band not converged"]
     problems += ["an endpoint is no minimum"] if _no_minimum(r) else []
-    if unresolved_minima(r["energies"], r.get("minima")):
+    if unresolved_minima(r.band.energies, r.band.minima):
         problems.append("a minimum along the band not relaxed")
-    if reconstruction(r["hop"]) is not None:
+    if reconstruction(r.band.hop) is not None:
         problems.append("endpoints reconstructed differently")
     return problems
 
 
-def mixed_host_headline(host: str, i: dict, br: dict) -> str:
+def mixed_host_headline(host: str, i: MigrationResult, br: MigrationResult) -> str:
     """The I and Br hops (stored band results) of one mixed-halide host side by side (eV)."""
 
     ok_i, ok_br = not _no_minimum(i), not _no_minimum(br)
 
-    def shown(r: dict, ok: bool) -> str:
-        return f"{r['forward_barrier']:.3f} eV" if ok else "no barrier (an endpoint is no minimum)"
+    def shown(r: MigrationResult, ok: bool) -> str:
+        barrier = r.band.forward_barrier
+        return f"{barrier:.3f} eV" if ok else "no barrier (an endpoint is no minimum)"
 
     text = (
         f"In one mixed-halide host ({host}): V_I hop {shown(i, ok_i)}, V_Br hop {shown(br, ok_br)}"
     )
     if not (ok_i and ok_br):
         return text + "."
-    return text + f", difference (I - Br) {i['forward_barrier'] - br['forward_barrier']:+.3f} eV."
+    difference = i.band.forward_barrier - br.band.forward_barrier
+    return text + f", difference (I - Br) {difference:+.3f} eV."
 
 
-def _hop(r: dict) -> str | None:
+def _hop(r: MigrationResult) -> str | None:
     """Where the vacancy of a slab hop moves, in perovskite layers from the surface
     ("vacancy layer 1 -> 0": from the first PbX2 layer to the outer layer); None in bulk."""
-    depth = r.get("layer_from_surface")
+    depth = r.layer_from_surface
     return None if depth is None else f"vacancy layer {depth['site']} -> {depth['to']}"
 
 
@@ -189,7 +163,7 @@ class Band(NamedTuple):
 
     task: TaskSpec
     row: object  # its ase.db row
-    result: dict
+    result: MigrationResult
     env: str
     conditions: dict
     text: str  # its settings in words
@@ -202,14 +176,15 @@ def barrier_bands(done: Done) -> list[Band]:
     for task, row in done:
         if task.kind != "migration_barrier":
             continue
-        r = row.data["result"]
-        env = environment(task, r)
-        conditions = {"environment": env, "species": r["species"]}
+        stored = row.data["result"]
+        r = MigrationResult.from_dict(stored)
+        env = environment(task, stored)
+        conditions = {"environment": env, "species": r.species}
         if (hop := _hop(r)) is not None:
             conditions["hop"] = hop
         if "model" in task.labels:
             conditions["model"] = task.labels["model"]
-        s = r.get("settings", {})
+        s = r.band.settings
         neb = ", ".join(f"{k}={s[k]}" for k in ("n_images", "fmax", "optimizer", "climb") if k in s)
         text = f"{settings(row)}; NEB {neb}"
         entries.append(Band(task, row, r, env, conditions, text, _barrier_system(row)))
@@ -236,28 +211,28 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
     section.blocks["Barriers and cost"] = barrier_table(
         [(b.task.name, b.env, b.result, b.text) for b in entries]
     )
-    bulk = {(b.system, b.result["species"]): b.result for b in entries if b.env == "bulk"}
+    bulk = {(b.system, b.result.species): b.result for b in entries if b.env == "bulk"}
     for task, row, r, env, conditions, text, system in entries:
         reasons = _too_crude([row], _band_problems(r))
         reference, agreement = None, "no reference"
         if env == "bulk":
-            found = _bulk_barrier_reference(system, r["species"])
+            found = _bulk_barrier_reference(system, r.species)
             if found is not None:
                 reference, low, high = found
-                agreement = "agrees" if low <= r["forward_barrier"] <= high else "disagrees"
-        elif env == "bare_surface" and (system, r["species"]) in bulk:
-            value = bulk[system, r["species"]]["forward_barrier"]
+                agreement = "agrees" if low <= r.band.forward_barrier <= high else "disagrees"
+        elif env == "bare_surface" and (system, r.species) in bulk:
+            value = bulk[system, r.species].band.forward_barrier
             trend = _trend("migration_barrier", "bare_surface < bulk")
             reference = {"value": 0.5 * value, "source": f"half the computed bulk barrier, "
                          f"{trend['source']}"}  # fmt: skip
-            agreement = _sign_agreement(r["forward_barrier"] - value, -0.5 * value, "decrease")
+            agreement = _sign_agreement(r.band.forward_barrier - value, -0.5 * value, "decrease")
         if reasons and agreement in ("agrees", "disagrees"):
             agreement = "inconclusive"
-        cost = r.get("total_cost") or r["cost"]
+        cost = r.band.total_cost
         section.observables.append(
-            Observable("migration_barrier", conditions, float(r["forward_barrier"]), "eV",
+            Observable("migration_barrier", conditions, float(r.band.forward_barrier), "eV",
                        row.preset, reference, agreement, text,
-                       f"{task.name}; {cost['evaluations']} evaluations, {cost['wall_time']:.0f} s")
+                       f"{task.name}; {cost.evaluations} evaluations, {cost.wall_time:.0f} s")
         )  # fmt: skip
     headline = []
     experiment = _trend("migration_barrier", "kbr_passivated > bare_surface")
@@ -273,7 +248,7 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
             continue
         kbr_row, kbr = found[0].row, found[0].result
         problems = sorted(set(_band_problems(bare) + _band_problems(kbr)))
-        change = kbr["forward_barrier"] - bare["forward_barrier"]
+        change = kbr.band.forward_barrier - bare.band.forward_barrier
         reasons = _too_crude([bare_row, kbr_row], problems)
         agreement, verdict = _decide(change, "increase", reasons)
         section.observables.append(
@@ -284,20 +259,20 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         )  # fmt: skip
         where = f" ({conditions['hop']})" if "hop" in conditions else ""
         headline.append(
-            f"V_{bare['species']} barrier{where}: bare {bare['forward_barrier']:.3f} eV, K-Br "
-            f"passivated {kbr['forward_barrier']:.3f} eV, change {change:+.3f} eV; expected "
+            f"V_{bare.species} barrier{where}: bare {bare.band.forward_barrier:.3f} eV, K-Br "
+            f"passivated {kbr.band.forward_barrier:.3f} eV, change {change:+.3f} eV; expected "
             f"> 0: {verdict}."
         )
-    hosts: dict[str, dict[str, dict]] = {}  # I and Br hops in one mixed-halide host
+    hosts: dict[str, dict[str, MigrationResult]] = {}  # I and Br hops in one mixed-halide host
     for b in entries:
-        if b.system is None and b.result.get("host"):
-            hosts.setdefault(b.result["host"]["task"], {})[b.result["species"]] = b.result
+        if b.system is None and b.result.host:
+            hosts.setdefault(b.result.host["task"], {})[b.result.species] = b.result
     for host, bands in hosts.items():
         if {"I", "Br"} <= set(bands):
             headline.append(mixed_host_headline(host, bands["I"], bands["Br"]))
     if headline:
         section.text += "\n\nHeadline. " + " ".join(headline)
-    labels = {", ".join(str(v) for v in b.conditions.values()): b.result for b in entries}
+    labels = {", ".join(map(str, b.conditions.values())): b.result.profile() for b in entries}
     section.figures["Energy profiles along the band (spline through the images)"] = _png(
         profile_figure(labels)
     )
