@@ -725,7 +725,7 @@ def test_self_consistent_fermi_level_of_a_donor_and_an_acceptor_by_hand(temperat
     E_F = (b - a)/2 + (kT/2) ln 3, and both concentrations exp(-(a + b)/2kT) sqrt(3) per cell."""
     from ase.units import kB
 
-    from perovcalc.formation import DefectLevels, equilibrium_fermi_level
+    from perovcalc.equilibrium import DefectLevels, equilibrium_fermi_level
 
     a, b, gap, volume = -0.9, 2.3, 3.0, 200.0  # eV, eV, eV, A^3
     energies = np.linspace(-4.0, gap + 4.0, 3001)

@@ -7,7 +7,7 @@ import pytest
 from ase import Atoms
 from ase.io import write
 
-from perovcalc import imfp, lineshape, xps
+from perovcalc import imfp, lineshape, photoemission, xps
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.errors import InputError, PerovcalcError
 
@@ -214,7 +214,7 @@ def test_thick_slab_apparent_ratio_matches_layer_sum():
     layers = 25
     slab = bulk_slab(layers)
     material = imfp.perovskite(3.0)
-    ratios = xps.apparent_ratios(
+    ratios = photoemission.apparent_ratios(
         slab, levels=("Br 3d", "Pb 4f"), material=material, orientation="normal", attenuation="imfp"
     )
     n = np.arange(layers)
@@ -242,7 +242,7 @@ def test_k_br_surface_enrichment_falls_with_depth_like_experiment():
     top.positions[:, 2] = slab.positions[:, 2].max() + A_BR / 2
     passivated = (slab + top).repeat((2, 1, 1))
     passivated.symbols[np.flatnonzero(passivated.symbols == "Cs")[-1]] = "K"
-    ratios = xps.apparent_ratios(passivated)  # K:Br:Pb at 450, 650, 1486.7 eV
+    ratios = photoemission.apparent_ratios(passivated)  # K:Br:Pb at 450, 650, 1486.7 eV
     assert ratios.shape == (3, 3)
     assert np.all(ratios[:, 2] == 1.0)
     simulated_falls = ratios[0, :2] > ratios[2, :2]
@@ -253,7 +253,7 @@ def test_k_br_surface_enrichment_falls_with_depth_like_experiment():
 
 
 def test_csbr_terminated_cube_is_br_rich_at_the_surface():
-    ratios = xps.apparent_ratios(cube(5), levels=("Br 3d", "Pb 4f"))
+    ratios = photoemission.apparent_ratios(cube(5), levels=("Br 3d", "Pb 4f"))
     assert xps.resolve_geometry(cube(5)) == "cube"
     assert np.all(ratios[:, 0] > 3.0)
     assert ratios[0, 0] > ratios[1, 0] > ratios[2, 0]
@@ -288,7 +288,7 @@ def test_cli_prints_ratios_and_centroids(tmp_path, perovcalc_cli):
     cmd = [*perovcalc_cli, "xps", str(model), "--levels", "Br3d", "Pb4f", "--ratios"]
     cmd += ["--centroid", "Br 3d", "--spectrum", "Br 3d", "--plot", str(plot)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    ratios = xps.apparent_ratios(slab, levels=("Br 3d", "Pb 4f"))
+    ratios = photoemission.apparent_ratios(slab, levels=("Br 3d", "Pb 4f"))
     assert f"{ratios[0, 0]:.3g}:1" in out
     centroids = xps.centroid_shifts(slab, "Br 3d", slab.arrays["core_level_shift"])
     assert f"{centroids[0]:.3f}" in out
@@ -351,8 +351,8 @@ def test_normal_orientation_at_an_angle_gives_exp_of_slant_path():
 
 def test_ligand_shell_lowers_k_pb_more_at_450_than_at_1486_ev():
     slab = passivated_slab()
-    bare = xps.apparent_ratios(slab)
-    shelled = xps.apparent_ratios(slab, ligand_nm=1.5)
+    bare = photoemission.apparent_ratios(slab)
+    shelled = photoemission.apparent_ratios(slab, ligand_nm=1.5)
     factor = shelled[:, 0] / bare[:, 0]  # K 2p (KE 157 eV at 450 eV) vs Pb 4f (312 eV)
     assert 0.0 < factor[0] < factor[1] < factor[2] < 1.0
     # normal emission with IMFPs: exp(-t / L_lig(K 2p)) / exp(-t / L_lig(Pb 4f)), the issue's
@@ -360,7 +360,8 @@ def test_ligand_shell_lowers_k_pb_more_at_450_than_at_1486_ev():
     # the shell make it stronger
     kw = dict(orientation="normal", attenuation="imfp")
     normal = (
-        xps.apparent_ratios(slab, ligand_nm=1.5, **kw)[:, 0] / xps.apparent_ratios(slab, **kw)[:, 0]
+        photoemission.apparent_ratios(slab, ligand_nm=1.5, **kw)[:, 0]
+        / photoemission.apparent_ratios(slab, **kw)[:, 0]
     )
     ligand = imfp.ligand_shell()
     expected = np.exp(
@@ -372,8 +373,8 @@ def test_ligand_shell_lowers_k_pb_more_at_450_than_at_1486_ev():
 
 def test_eal_lowers_the_deep_weight_and_keeps_a_thick_slab_stoichiometric():
     slab = bulk_slab(25)
-    eal = xps.apparent_ratios(slab, levels=("Br 3d", "Pb 4f"))
-    imfp_ratios = xps.apparent_ratios(slab, levels=("Br 3d", "Pb 4f"), attenuation="imfp")
+    eal = photoemission.apparent_ratios(slab, levels=("Br 3d", "Pb 4f"))
+    imfp_ratios = photoemission.apparent_ratios(slab, levels=("Br 3d", "Pb 4f"), attenuation="imfp")
     # a shorter attenuation length weights the Br-poor PbBr2 top layer more: Br/Pb lower
     assert np.all(eal[:, 0] < imfp_ratios[:, 0])
     assert np.all(np.abs(eal[:, 0] - 3.0) < 1.0)
@@ -381,15 +382,15 @@ def test_eal_lowers_the_deep_weight_and_keeps_a_thick_slab_stoichiometric():
 
 def test_k_coverage_scales_the_k_ratio_only():
     slab = passivated_slab()
-    assert xps.surface_coverage(slab) == pytest.approx(0.5)
-    half, full = (xps.apparent_ratios(slab, k_coverage=c) for c in (0.25, 0.5))
+    assert photoemission.surface_coverage(slab) == pytest.approx(0.5)
+    half, full = (photoemission.apparent_ratios(slab, k_coverage=c) for c in (0.25, 0.5))
     assert half[:, 0] == pytest.approx(full[:, 0] / 2, rel=1e-12)
     assert half[:, 1] == pytest.approx(full[:, 1], rel=1e-12)
-    assert full == pytest.approx(xps.apparent_ratios(slab), rel=1e-12)
+    assert full == pytest.approx(photoemission.apparent_ratios(slab), rel=1e-12)
     with pytest.raises(InputError, match="k_coverage"):
-        xps.apparent_ratios(slab, k_coverage=1.5)
+        photoemission.apparent_ratios(slab, k_coverage=1.5)
     with pytest.raises(InputError, match="k_coverage"):
-        xps.apparent_ratios(bulk_slab(4), levels=("Br 3d", "Pb 4f"), k_coverage=0.2)
+        photoemission.apparent_ratios(bulk_slab(4), levels=("Br 3d", "Pb 4f"), k_coverage=0.2)
 
 
 def test_asymmetry_parameter_changes_the_ratio_in_the_stated_direction():
@@ -399,8 +400,8 @@ def test_asymmetry_parameter_changes_the_ratio_in_the_stated_direction():
     slab = passivated_slab()
     betas = {"K 2p": (1.5, 1.5), "Br 3d": (1.0, 1.0), "Pb 4f": (1.0, 1.0)}
     kw = dict(ligand_nm=(0.0,), betas=betas)
-    magic = xps.ratio_band(slab, **kw).central
-    along = xps.ratio_band(slab, analyser_angle=0.0, **kw).central
+    magic = photoemission.ratio_band(slab, **kw).central
+    along = photoemission.ratio_band(slab, analyser_angle=0.0, **kw).central
     # K 2p has the larger beta: along the polarisation its ratio rises by (1 + 1.5) / (1 + 1)
     assert along[:, 0] / magic[:, 0] == pytest.approx(2.5 / 2.0, rel=1e-12)
     assert along[:, 1] == pytest.approx(magic[:, 1], rel=1e-12)
@@ -408,9 +409,11 @@ def test_asymmetry_parameter_changes_the_ratio_in_the_stated_direction():
 
 def test_band_contains_each_convention_and_the_input_range():
     slab = passivated_slab()
-    band = xps.ratio_band(slab, ligand_nm=(1.0, 1.5, 2.0), k_coverage=(0.3, 0.4, 0.5),
-                          betas=xps.asymmetry_parameters(), analyser_angle=0.0)  # fmt: skip
-    assert set(band.conventions) == set(xps.QUANTIFICATIONS)
+    band = photoemission.ratio_band(
+        slab, ligand_nm=(1.0, 1.5, 2.0), k_coverage=(0.3, 0.4, 0.5),
+        betas=photoemission.asymmetry_parameters(), analyser_angle=0.0,
+    )  # fmt: skip
+    assert set(band.conventions) == set(photoemission.QUANTIFICATIONS)
     for ratios in band.conventions.values():
         assert np.all(band.low <= ratios + 1e-12) and np.all(ratios <= band.high + 1e-12)
     # the conventions differ by the attenuation-length ratio: not the same number twice
@@ -418,7 +421,7 @@ def test_band_contains_each_convention_and_the_input_range():
     assert np.all(np.abs(sigma[:, 0] / sigma_lambda[:, 0] - 1) > 0.05)
     for t in (1.0, 2.0):
         for c in (0.3, 0.5):
-            one = xps.apparent_ratios(slab, ligand_nm=t, k_coverage=c)
+            one = photoemission.apparent_ratios(slab, ligand_nm=t, k_coverage=c)
             assert np.all(band.low <= one + 1e-12) and np.all(one <= band.high + 1e-12)
     assert band.samples.shape[1:] == band.central.shape
 

@@ -84,12 +84,12 @@ def _measured(table: dict, hv: float, elements) -> str:
 def run(args) -> int:
     import numpy as np
 
-    from perovcalc import imfp, xps
+    from perovcalc import imfp, photoemission, xps
     from perovcalc.errors import InputError, OutputError
     from perovcalc.files import plot_path, read_structure
 
     photon_energies = args.photon_energy or list(xps.PHOTON_ENERGIES)
-    levels = args.levels or list(xps.RATIO_LEVELS)
+    levels = args.levels or list(photoemission.RATIO_LEVELS)
     geometry_kw = dict(
         geometry=args.geometry,
         emission_angle=args.emission_angle,
@@ -128,7 +128,9 @@ def run(args) -> int:
         if shifts is None and (args.centroid or args.spectrum):
             print(f"#   no per-atom array '{args.shift_column}': all shifts taken as 0")
         if do_ratios:
-            ratios = xps.apparent_ratios(atoms, photon_energies, levels, material, **geometry_kw)
+            ratios = photoemission.apparent_ratios(
+                atoms, photon_energies, levels, material, **geometry_kw
+            )
             measured = _measured_ratios()
             elements = [xps.core_level(name).element for name in levels]
             label = ":".join(elements)

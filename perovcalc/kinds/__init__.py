@@ -8,10 +8,10 @@ its line in :data:`FAMILIES`.
 from __future__ import annotations
 
 from perovcalc.errors import InputError
-from perovcalc.kinds import basic, corelevels, defects, migration, spectra, xrd
+from perovcalc.kinds import basic, corelevels, defects, migration, phases, spectra, xrd
 from perovcalc.tasks import Kind, Option, Range
 
-FAMILIES = (basic, corelevels, spectra, xrd, defects, migration)
+FAMILIES = (basic, corelevels, spectra, xrd, phases, defects, migration)
 
 KINDS: dict[str, Kind] = {name: kind for family in FAMILIES for name, kind in family.KINDS.items()}
 

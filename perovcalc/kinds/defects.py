@@ -1,11 +1,8 @@
-"""Task kinds of the defect study: competing phases, the defect host, chemical potentials and
-halide vacancy formation energies (the physics is :mod:`perovcalc.formation`), and the helpers
-the migration kind shares with them."""
+"""Task kinds of the defect study: the defect host and halide vacancy formation energies (the
+physics is :mod:`perovcalc.formation`), and the helpers the migration kind shares with them."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
@@ -16,34 +13,30 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from perovcalc.calculate import (
     CalcResult,
     read_checkpoint,
-    relax_lattice,
     relax_positions,
     write_checkpoint,
 )
+from perovcalc.equilibrium import DefectLevels, equilibrium_fermi_level
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.formation import (
     CONDITIONS,
     ChargeCorrection,
-    DefectLevels,
     StabilityRegion,
     band_edges,
     defect_parameters,
     dielectric_constant,
     electrostatic_profile,
-    equilibrium_fermi_level,
     formation_energy,
     formula_units,
     freysoldt_correction,
     host_dos,
     site_distribution,
-    stability_region,
     vacancy_moments,
 )
+from perovcalc.kinds.phases import energy_settings
 from perovcalc.presets import system_kind
 from perovcalc.tasks import (
     FMAX,
-    POINTS,
-    STRAIN,
     Kind,
     Option,
     TaskContext,
@@ -62,27 +55,6 @@ def rattle_option(ctx: TaskContext, steps: int, steps_field: str) -> float:
             "options.rattle", rattle, f"0 with options.{steps_field} = 0 (no relaxation)", where
         )
     return rattle
-
-
-def competing_phase_task(ctx: TaskContext) -> CalcResult:
-    """Relaxed energy of a phase for the chemical potentials: for a bulk cell an isotropic
-    E(V) fit (option ``cell``), then positions at the fitted volume; molecules: positions."""
-    atoms, data = ctx.atoms, {}
-    if ctx.options["cell"] == "isotropic" and system_kind(atoms) == "bulk":
-        eos = relax_lattice(
-            atoms, ctx.params, ctx.workdir, ctx.options["strain"], ctx.options["points"]
-        )
-        atoms = eos.atoms
-        data = {k: eos.data[k] for k in ("lattice_constant", "volume", "bulk_modulus", "points")}
-    result = relax_positions(atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"])
-    formula, units = formula_units(result.atoms)
-    data.update(result.data)
-    data.update(
-        formula=formula,
-        formula_units=units,
-        energy_per_formula_unit=result.energy / units,
-    )
-    return CalcResult(result.atoms, result.params, data)
 
 
 def defect_host_task(ctx: TaskContext) -> CalcResult:
@@ -109,52 +81,6 @@ def defect_host_task(ctx: TaskContext) -> CalcResult:
         result.data["slab"] = {k: ctx.atoms.info[k] for k in keys if k in ctx.atoms.info}
     result.data["formula"] = formula_units(ctx.atoms)[0]
     return result
-
-
-def _settings(row) -> dict:
-    """Settings that make total energies comparable: preset, functional, plane-wave cutoff."""
-    return {"preset": row.get("preset"), "xc": row.get("xc"), "ecut": row.get("ecut")}
-
-
-def _common_settings(rows: Mapping[str, object], where: str) -> dict:
-    """The one set of settings all ``rows`` were computed with; error if they differ."""
-    seen: dict[str, list[str]] = {}
-    for name, row in rows.items():
-        seen.setdefault(json.dumps(_settings(row), sort_keys=True), []).append(name)
-    if len(seen) != 1:
-        listed = "; ".join(f"{', '.join(names)}: {key}" for key, names in seen.items())
-        raise PerovcalcError(f"{where}: energies computed with different settings ({listed})")
-    return json.loads(next(iter(seen)))
-
-
-def chemical_potentials_task(ctx: TaskContext) -> CalcResult:
-    """Stability region of the task's structure (the host) from the energies of all the
-    tasks it depends on (host, competing phases, elemental references)."""
-    rows = {name: row for name, row in ctx.dependencies.items() if row.get("energy") is not None}
-    settings = _common_settings(rows, f"task {ctx.name}")
-    energies: dict[str, float] = {}
-    for row in rows.values():
-        energies[row.formula] = min(row.energy, energies.get(row.formula, math.inf))
-    host = formula_units(ctx.atoms)[0]
-    region = stability_region(
-        host,
-        energies,
-        ctx.options["host_on_hull"],
-        ctx.options["tolerance"],
-        ctx.options["exclude"],
-    )
-    limits = {
-        el: {c: region.chemical_potential(el, c) for c in CONDITIONS} for el in region.elements
-    }
-    data = {
-        "region": region.todict(),
-        "limits": limits,
-        "phases": {
-            name: {"formula": row.formula, "energy": row.energy} for name, row in rows.items()
-        },
-        "settings": settings,
-    }
-    return CalcResult(ctx.atoms, ctx.params, data)
 
 
 def dependency_row(ctx: TaskContext, kind: str):
@@ -231,7 +157,7 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
     environment = system_kind(host)
     base_charge = host_charge(ctx, host_row, environment)
     chem_row = dependency_row(ctx, "chemical_potentials")
-    host_settings = _settings(host_row)
+    host_settings = energy_settings(host_row)
     kpts = "x".join(str(k) for k in ctx.params["kpts"]["size"])
     if host_row.get("kpts") != kpts:
         raise PerovcalcError(
@@ -621,22 +547,6 @@ RATTLE = Option(
 )
 
 KINDS: dict[str, Kind] = {
-    "competing_phase": Kind(
-        "perovcalc.kinds.defects:competing_phase_task",
-        {
-            "cell": Option(
-                str,
-                "isotropic",
-                "bulk cells: isotropic E(V) fit first, or fixed",
-                ("isotropic", "fixed"),
-            ),
-            "strain": STRAIN,
-            "points": POINTS,
-            "fmax": FMAX,
-            "steps": Option(int, 100, "maximum optimizer steps", bounds=at_least(0)),
-        },
-        help="relaxed energy per formula unit of a competing phase or elemental reference",
-    ),
     "defect_host": Kind(
         "perovcalc.kinds.defects:defect_host_task",
         {
@@ -653,18 +563,6 @@ KINDS: dict[str, Kind] = {
             ),
         },
         help="relaxed defect-free supercell or slab with band edges and electrostatic potential",
-    ),
-    "chemical_potentials": Kind(
-        "perovcalc.kinds.defects:chemical_potentials_task",
-        {
-            "host_on_hull": Option(bool, False, "lower a host above the hull just below it"),
-            "tolerance": Option(
-                float, 1e-3, "eV/atom below the hull for host_on_hull", bounds=at_least(0)
-            ),
-            "exclude": Option(list, [], "formulas of phases to leave out"),
-        },
-        dft=False,
-        help="stability region of the host (pymatgen) and its halide-rich/poor limits",
     ),
     "vacancy_formation": Kind(
         "perovcalc.kinds.defects:vacancy_formation_task",

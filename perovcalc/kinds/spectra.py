@@ -9,6 +9,7 @@ import numpy as np
 
 from perovcalc.calculate import CalcResult
 from perovcalc.imfp import ATTENUATIONS
+from perovcalc.photoemission import asymmetry_parameters, coverage_from_ratio, ratio_band
 from perovcalc.reference import load_table
 from perovcalc.tasks import Kind, Option, TaskContext, above, between
 from perovcalc.xps import (
@@ -16,9 +17,6 @@ from perovcalc.xps import (
     LIGAND_NM,
     MAGIC_ANGLE,
     ORIENTATIONS,
-    asymmetry_parameters,
-    coverage_from_ratio,
-    ratio_band,
     resolve_geometry,
 )
 
