@@ -38,6 +38,7 @@ LAYERS = {
         "perovcalc.neb",
         "perovcalc.surrogate",
         "perovcalc.formation",
+        "perovcalc.spinorbit",
         "perovcalc.segregation",
         "perovcalc.corelevel",
         "perovcalc.corehole",

@@ -37,6 +37,7 @@ from perovcalc.formation import (
     vacancy_moments,
 )
 from perovcalc.presets import system_kind
+from perovcalc.spinorbit import edge_label
 from perovcalc.tasks import (
     FMAX,
     POINTS,
@@ -412,7 +413,7 @@ def vacancy_table(name: str, record: VacancyResult) -> str:
     host = result["host"]
     lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
     if result["environment"] == "bulk":
-        lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV (PBE)")
+        lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV {edge_label()}")
     for element, mu in result["chemical_potentials"].items():
         lines.append(
             f"  mu_{element} (eV): {element}-rich {mu['rich']:.3f}, {element}-poor {mu['poor']:.3f}"
