@@ -457,7 +457,7 @@ def fermi_level_figure(result: Mapping):
     the kinks). A matplotlib Figure (not attached to pyplot)."""
     from matplotlib.figure import Figure
 
-    from perovcalc.spinorbit import edge_label
+    from perovcalc.presets import edge_label
 
     gap = result["host"]["gap"]
     fermi = np.linspace(0.0, gap, 200)

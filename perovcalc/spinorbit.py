@@ -5,7 +5,8 @@ The SOC Hamiltonian of the PAW spheres is diagonalised in the basis of the calcu
 Kohn-Sham states (all its bands) at each k-point of the full Brillouin zone; the density is not
 updated. In CsPbX3 this lowers the Pb-6p conduction band by about 1 eV and leaves the halide-p
 valence band almost where it was, so a PBE gap without SOC is right only by cancellation of
-errors. Every gap, band edge and transition level perovcalc prints carries :func:`edge_label`.
+errors. Every gap, band edge and transition level perovcalc prints carries
+:func:`perovcalc.presets.edge_label`.
 
 The energy change is the band-energy change at fixed density (the force theorem, as in
 :func:`gpaw.spinorbit.get_anisotropy`): sum of occupied SOC eigenvalues minus the same sum
@@ -21,12 +22,6 @@ import numpy as np
 from ase import Atoms
 
 from perovcalc.errors import InputError
-
-
-def edge_label(soc: bool = False, xc: str = "PBE") -> str:
-    """The label of a printed gap, band edge or transition level: "(PBE+SOC)" or
-    "(PBE, no SOC)" (``xc``: the functional)."""
-    return f"({xc}+SOC)" if soc else f"({xc}, no SOC)"
 
 
 def _occupied(calc) -> int:

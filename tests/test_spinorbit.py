@@ -8,7 +8,8 @@ import pytest
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.formation import fermi_level_figure
 from perovcalc.kinds.defects import VacancyResult, vacancy_table
-from perovcalc.spinorbit import edge_label, soc_band_edges, soc_energy_correction
+from perovcalc.presets import edge_label
+from perovcalc.spinorbit import soc_band_edges, soc_energy_correction
 from tests.test_records import VACANCIES_02
 
 A = 5.874  # A, cubic CsPbBr3

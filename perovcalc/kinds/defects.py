@@ -36,8 +36,7 @@ from perovcalc.formation import (
     stability_region,
     vacancy_moments,
 )
-from perovcalc.presets import system_kind
-from perovcalc.spinorbit import edge_label
+from perovcalc.presets import edge_label, system_kind
 from perovcalc.tasks import (
     FMAX,
     POINTS,
