@@ -15,12 +15,12 @@ Default output: reference/computed_soc.csv (tag C, settings in the columns).
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 from perovcalc.bulk import cubic_perovskite, phase_structure
 from perovcalc.calculate import read_checkpoint, write_checkpoint
 from perovcalc.formation import formula_units
+from perovcalc.results import write_csv
 from perovcalc.spinorbit import soc_band_edges, soc_energy_correction
 
 OUTPUT = Path(__file__).resolve().parent.parent / "reference" / "computed_soc.csv"
@@ -149,13 +149,10 @@ def main() -> None:
             for soc in (False, True)
         ]
         add(compound, "formation enthalpy per formula unit", phases, *values)
-    with args.output.open("w", newline="") as handle:
-        handle.write(HEADER)
-        if missing:
-            handle.write(f"# Not computed (too slow on a 2-core machine): {', '.join(missing)}.\n")
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    header = HEADER
+    if missing:
+        header += f"# Not computed (too slow on a 2-core machine): {', '.join(missing)}.\n"
+    write_csv(list(rows[0]), rows, args.output, header)
     print(f"wrote {args.output}")
 
 
