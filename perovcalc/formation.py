@@ -495,6 +495,8 @@ def fermi_level_figure(result: Mapping):
     the kinks). A matplotlib Figure (not attached to pyplot)."""
     from matplotlib.figure import Figure
 
+    from perovcalc.presets import edge_label
+
     gap = result["host"]["gap"]
     fermi = np.linspace(0.0, gap, 200)
     fig = Figure(figsize=(8, 3.6), layout="tight")
@@ -508,7 +510,7 @@ def fermi_level_figure(result: Mapping):
             label = f"V_{lines[0]['species']} (site {site})"
             ax.plot(fermi, values, label=label)
         ax.set_title(f"X-{condition}")
-        ax.set_xlabel("Fermi level above VBM (eV)")
+        ax.set_xlabel(f"Fermi level above VBM (eV) {edge_label()}")
         ax.axvline(gap, color="grey", lw=0.8, ls=":")
     axes[0].set_ylabel("formation energy (eV)")
     axes[0].legend(fontsize=7)

@@ -165,3 +165,10 @@ def electronic_settings(atoms: Atoms, charge: int = 0) -> dict:
 def describe(preset: Preset) -> dict:
     """Preset as a plain dict (for storage next to results)."""
     return asdict(preset)
+
+
+def edge_label(soc: bool = False, xc: str = "PBE") -> str:
+    """The label of every printed gap, band edge and transition level: "(PBE+SOC)" with
+    spin-orbit coupling (:mod:`perovcalc.spinorbit`), else "(PBE, no SOC)"; ``xc``: the
+    functional."""
+    return f"({xc}+SOC)" if soc else f"({xc}, no SOC)"

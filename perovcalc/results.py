@@ -158,11 +158,15 @@ def settings_record(row, source: str) -> dict:
     }
 
 
-def write_csv(columns: list[str], records: list[dict], output: str | Path | None) -> None:
-    """``records`` as CSV with ``columns`` to the file ``output``, else to standard output."""
+def write_csv(
+    columns: list[str], records: list[dict], output: str | Path | None, header: str = ""
+) -> None:
+    """``records`` as CSV with ``columns`` to the file ``output``, else to standard output,
+    after ``header`` (comment lines, each starting with "#" and ending with a newline)."""
     import csv
 
     handle = open(output, "w", newline="") if output else sys.stdout  # noqa: SIM115
+    handle.write(header)
     writer = csv.DictWriter(handle, columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(records)

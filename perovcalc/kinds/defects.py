@@ -34,7 +34,7 @@ from perovcalc.formation import (
     vacancy_moments,
 )
 from perovcalc.kinds.phases import energy_settings
-from perovcalc.presets import system_kind
+from perovcalc.presets import edge_label, system_kind
 from perovcalc.tasks import (
     FMAX,
     Kind,
@@ -421,7 +421,7 @@ def vacancy_table(name: str, record: VacancyResult) -> str:
     host = result["host"]
     lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
     if result["environment"] == "bulk":
-        lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV (PBE)")
+        lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV {edge_label()}")
     if host.get("charge"):
         lines.append(f"  host charge {host['charge']:+d}; q below is relative to the host")
     for element, mu in result["chemical_potentials"].items():
