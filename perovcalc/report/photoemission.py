@@ -126,6 +126,8 @@ def _apparent_binding_energies(section: Section, rows) -> None:
             lines.append(f"  {name:<34} {label:<6}" + "".join(
                 f" {apparent[e] - be.max():>+9.3f}" if e in apparent else f" {'-':>9}"
                 for e in energies))  # fmt: skip
+            if len(sites) < 2:  # one site: the same binding energy at every depth probed
+                continue
             trend = _depth_trend(env, label)
             for k, graded in ((1, True), (2, False)):
                 if not {energies[k - 1], energies[k]} <= set(apparent):
