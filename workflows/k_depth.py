@@ -33,6 +33,15 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+HEADER = (
+    "# Where K sits, computed with perovcalc (workflows/k_depth.toml, workflows/k_depth.py):\n"
+    "# K segregation energies between relaxed (001) CsPbBr3 slabs with the same atoms (K on the\n"
+    "# outer A sites or one CsX layer down; 1x1 models move a whole layer of K), with the\n"
+    "# equilibrium share of K below the surface (dilute, as many sites below as at the surface),\n"
+    "# and Delta-SCF E_hole - E_ground per distinct core-level site. Energies in eV; tag C.\n"
+)
+
+
 def records(campaign, db) -> list[dict]:
     done = {name: row for name, _, row in task_rows(campaign, db)
             if row is not None and row.status == "done"}  # fmt: skip
@@ -87,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     campaign = load_campaign(CAMPAIGN)
     rows = records(campaign, args.db or default_store(campaign))
-    write_csv(COLUMNS, rows, args.output)
+    write_csv(COLUMNS, rows, args.output, HEADER)
     print(f"{len(rows)} rows -> {args.output}")
 
 
