@@ -21,6 +21,7 @@ from perovcalc.kinds.corelevels import CoreLevelsResult
 from perovcalc.results import SETTINGS_COLUMNS, settings_record, task_rows, write_csv
 from perovcalc.runner import default_store
 from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below, segregation_energy
+from perovcalc.store import unconverged
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = ROOT / "workflows" / "k_depth.toml"
@@ -29,6 +30,7 @@ SOURCE = "computed with perovcalc (workflows/k_depth.toml, python workflows/k_de
 COLUMNS = [
     "quantity", "model", "level", "site_index", "site_depth_A", "multiplicity",
     "value_eV", "shift_from_highest_eV", "share_below_453K", "share_below_298K", "atoms",
+    "relaxation",
     *SETTINGS_COLUMNS,
 ]  # fmt: skip
 
@@ -40,6 +42,11 @@ HEADER = (
     "# equilibrium share of K below the surface (dilute, as many sites below as at the surface),\n"
     "# and Delta-SCF E_hole - E_ground per distinct core-level site. Energies in eV; tag C.\n"
 )
+
+
+def _relaxation(*rows) -> str:
+    """ "converged", or "UNCONVERGED" when a relaxation stopped at its step limit."""
+    return "UNCONVERGED" if any(unconverged(row) for row in rows) else "converged"
 
 
 def records(campaign, db) -> list[dict]:
@@ -63,6 +70,7 @@ def records(campaign, db) -> list[dict]:
             "value_eV": round(energy, 4), "atoms": below.natoms,
             "share_below_453K": f"{fraction_below(energy, SYNTHESIS_K):.3g}",
             "share_below_298K": f"{fraction_below(energy, ROOM_K):.3g}",
+            "relaxation": _relaxation(surface, below),
             **settings_record(below, SOURCE),
         })  # fmt: skip
     for name, row in done.items():
@@ -71,6 +79,7 @@ def records(campaign, db) -> list[dict]:
             continue
         result = CoreLevelsResult.from_dict(row.data["result"])
         atoms = row.toatoms()
+        host = done.get((task.structure or "").removeprefix("task:"))
         for label, level in result.levels.items():
             if not level.delta_scf:
                 continue
@@ -84,6 +93,7 @@ def records(campaign, db) -> list[dict]:
                     "multiplicity": level.multiplicity[str(site)],
                     "value_eV": round(value, 4),
                     "shift_from_highest_eV": round(value - highest, 4), "atoms": len(atoms),
+                    "relaxation": "" if host is None else _relaxation(host),
                     **settings_record(row, SOURCE),
                 })  # fmt: skip
     return out
