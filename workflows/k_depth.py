@@ -18,6 +18,7 @@ from pathlib import Path
 
 from perovcalc.campaign import load_campaign
 from perovcalc.kinds.corelevels import CoreLevelsResult
+from perovcalc.report.potassium import k_site_pairs
 from perovcalc.results import SETTINGS_COLUMNS, settings_record, task_rows, write_csv
 from perovcalc.runner import default_store
 from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below, segregation_energy
@@ -53,14 +54,9 @@ def records(campaign, db) -> list[dict]:
     done = {name: row for name, _, row in task_rows(campaign, db)
             if row is not None and row.status == "done"}  # fmt: skip
     out = []
-    pairs: dict[str, dict] = {}
-    for name, row in done.items():
-        task = campaign.tasks[name]
-        if task.kind == "defect_host" and task.labels.get("k_site") in ("surface", "below"):
-            pairs.setdefault(task.labels.get("model", ""), {})[task.labels["k_site"]] = row
-    for model, rows in sorted(pairs.items()):
-        if len(rows) < 2:
-            continue
+    for model, rows in sorted(
+        k_site_pairs([(campaign.tasks[n], r) for n, r in done.items()]).items()
+    ):
         surface, below = rows["surface"], rows["below"]
         energy = segregation_energy(
             surface.toatoms(), surface.energy, below.toatoms(), below.energy

@@ -10,13 +10,19 @@ from perovcalc.results import settings
 from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below, segregation_energy
 
 
-def potassium_section(campaign: Campaign, done: Done) -> Section | None:
+def k_site_pairs(done: Done) -> dict[str, dict]:
+    """Finished ``defect_host`` rows labelled ``k_site`` by model: {model: {"surface": row,
+    "below": row}}, models with both only."""
     models: dict[str, dict] = {}
     for task, row in done:
         site = task.labels.get("k_site")
         if task.kind == "defect_host" and site in ("surface", "below"):
             models.setdefault(task.labels.get("model", ""), {})[site] = row
-    pairs = {model: rows for model, rows in models.items() if len(rows) == 2}
+    return {model: rows for model, rows in models.items() if len(rows) == 2}
+
+
+def potassium_section(campaign: Campaign, done: Done) -> Section | None:
+    pairs = k_site_pairs(done)
     if not pairs:
         return None
     section = Section(
