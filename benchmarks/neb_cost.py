@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="ML prior of the last row (needs perovcalc[ml])")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--csv", type=Path, help="also write the table here, settings on top "
+                        "(reference/computed_neb_cost.csv)")  # fmt: skip
     args = parser.parse_args(argv)
 
     settings = gpaw_settings(args)
@@ -238,7 +240,43 @@ def main(argv: list[str] | None = None) -> int:
             "surrogate_relaxation": records,
         }
         args.json.write_text(json.dumps({**record, "results": rows}, indent=1, default=str))
+    if args.csv:
+        write_csv(args.csv, rows, settings, args, shared, records)
     return 0
+
+
+def write_csv(path: Path, rows: dict, settings: dict, args, shared, relaxations) -> None:
+    """The table as CSV: one row per strategy, the settings and endpoint costs as comments."""
+    import csv
+    import os
+
+    import ase
+    import gpaw
+
+    gpaw_settings = json.dumps({k: v for k, v in settings.items() if k != "txt"})
+    head = [
+        "Cost of one V_Br hop by NEB strategy, measured with benchmarks/neb_cost.py "
+        f"(python benchmarks/neb_cost.py --csv {path.name} ...) on a {os.cpu_count()}-core "
+        f"machine, one MPI rank, GPAW {gpaw.__version__}, ASE {ase.__version__}.",
+        f"Hop: CsPbBr3 {'x'.join(map(str, args.supercell))} supercell, a = {args.a} A, charge "
+        f"{args.charge}, {args.n_images} moving images, fmax {args.fmax} eV/A, endpoints "
+        f"relaxed by BFGS to {args.relax_fmax} eV/A ({shared.evaluations} evaluations, not "
+        f"in the rows; the surrogate relaxation of the same starts took "
+        f"{sum(r['evaluations'] for r in relaxations)}), displacement {args.rattle} A seed "
+        f"{args.seed}, cations {'free' if args.relax_cations else 'fixed'}.",
+        f"GPAW settings: {gpaw_settings}",
+        "Energies in eV, wall time in s; evaluations are DFT energy+force calls of the band.",
+    ]
+    with path.open("w", newline="") as handle:
+        for line in head:
+            handle.write(f"# {line}\n")
+        writer = csv.writer(handle)
+        writer.writerow(["strategy", "evaluations", "steps", "wall_s", "forward_barrier_eV",
+                         "reverse_barrier_eV", "converged"])  # fmt: skip
+        for name, r in rows.items():
+            writer.writerow([name, r["evaluations"], r["steps"], round(r["wall_time"], 1),
+                             round(r["forward_barrier"], 4), round(r["reverse_barrier"], 4),
+                             r["converged"]])  # fmt: skip
 
 
 if __name__ == "__main__":

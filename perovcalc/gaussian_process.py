@@ -25,8 +25,8 @@ from ase.optimize.gpmin.prior import Prior
 from scipy.linalg import LinAlgError, solve_triangular
 
 from perovcalc.errors import InputError, MissingDependencyError, PerovcalcError
+from perovcalc.mep import ML_PRIORS
 
-ML_PRIORS = ("chgnet", "sevennet")
 ML_INSTALL = (
     "pip install torch==2.13.0 (its CPU build; an unpinned torch pulls GBs of GPU packages), "
     "then pip install 'perovcalc[ml]'"

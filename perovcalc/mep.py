@@ -22,6 +22,8 @@ from ase.geometry import find_mic
 from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.vacancy import HALOGENS
 
+ML_PRIORS = ("chgnet", "sevennet")  # universal ML potentials a surrogate may take as prior mean
+
 HOP_DISTANCE = (3.0, 5.3)  # Angstrom: the X-X octahedron edge a/sqrt(2) is 4.1-4.5 A in CsPbX3
 MAX_OTHER_DISPLACEMENT = 1.5  # A: relaxation differences; a misordered atom moves >= 3.5 A
 INTERPOLATIONS = ("idpp", "linear")

@@ -84,6 +84,7 @@ class EvaluationLog:
         self.new = 0
         self.start = time.perf_counter()
         self.steps = 0
+        self.last: Atoms | None = None  # the last evaluated atoms, their calculator attached
 
     def saved(self, label: str) -> dict | None:
         """The first saved entry with ``label``, if any."""
@@ -105,8 +106,22 @@ class EvaluationLog:
         energy = float(image.get_potential_energy())
         forces = np.array(image.get_forces(apply_constraint=False))
         self.new += 1
+        self.last = image
         self.record(image, energy, forces, label, kind, evaluated=True)
         return energy, forces
+
+    def live(self, atoms: Atoms, label: str) -> Atoms:
+        """``atoms`` carrying a calculator in its converged state there: that of the last
+        evaluation if it was made at these positions in this run, else a new evaluation
+        (calculator ``label``, counted as one)."""
+        last = self.last
+        if last is None or not np.allclose(
+            last.positions, atoms.positions, atol=SAME_POINT, rtol=0
+        ):
+            self.unused.clear()  # a replayed entry has no calculator state to offer
+            self.evaluate(atoms, label, "analysis")
+            last = self.last
+        return last
 
     def record(self, atoms, energy, forces, label: str, kind: str, evaluated: bool) -> None:
         """Save an evaluation (``evaluated`` false: carried in, no cost)."""
@@ -403,12 +418,16 @@ def relax(
     fmax: float = 0.05,
     max_steps: int = 100,
     options: SurrogateOptions | None = None,
+    analyse: Callable[[Atoms], dict] | None = None,
 ) -> tuple[Atoms, dict]:
     """Relax the positions of ``atoms`` on the surrogate, DFT at each surrogate minimum, until
     the DFT force is below ``fmax`` eV/A or ``max_steps`` new DFT evaluations were made in this
     call. Returns the lowest-force configuration evaluated (carrying its DFT energy and forces)
     and a record: ``evaluations`` (new, this call), ``total_evaluations``, ``converged``,
-    ``max_force`` (eV/A), ``status``, ``method``. Resumes from ``workdir`` (module docstring).
+    ``max_force`` (eV/A), ``initial_energy`` (eV, at the start), ``steps`` (surrogate cycles),
+    ``status``, ``method``. ``analyse(atoms)``, if given, gets the result carrying its live
+    calculator (:meth:`EvaluationLog.live`) and what it returns joins the record. Resumes from
+    ``workdir`` (module docstring).
     """
     from ase.optimize import BFGS
 
@@ -475,16 +494,20 @@ def relax(
     else:
         status = "converged"
     final, energy, forces = min(points, key=max_force)
-    log.save()
     record = {
         "method": "surrogate",
-        "evaluations": log.new,
-        "total_evaluations": sum(e["evaluated"] for e in log.entries),
         "converged": status == "converged",
         "max_force": max_force((final, energy, forces)),
+        "initial_energy": points[0][1],
+        "steps": log.steps,
         "status": status,
         "surrogate": options.record(),
     }
+    if analyse is not None:
+        record.update(analyse(log.live(final, "analysis")))
+    log.save()
+    record["evaluations"] = log.new
+    record["total_evaluations"] = sum(e["evaluated"] for e in log.entries)
     return frozen_copy(final, energy, forces), record
 
 

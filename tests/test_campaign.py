@@ -295,10 +295,10 @@ def test_demo_campaign_task_graph():
         if t.kind == "core_levels"
     }
     assert pairs == {
-        (model, env)
-        for model in ("CsPbBr3 slab", "mixed-halide slab")
-        for env in ("bare_surface", "kbr_passivated")
-    } | {("CsPbBr3 slab, K at two depths", "kbr_passivated")}
+        ("CsPbBr3 slab", "bare_surface"),
+        ("CsPbBr3 slab", "kbr_passivated"),
+        ("CsPbBr3 slab, K at two depths", "kbr_passivated"),
+    }
     # K at two depths: surface K and K one CsX layer below, in one slab
     deep = campaign.structures["slab_kbr_deep"].args
     assert deep["k_subsurface"] == 1.0 and deep["passivation"] == "KBr"
@@ -310,12 +310,21 @@ def test_demo_campaign_task_graph():
         "br2", "cs", "csbr", "lattice_x3", "pb", "pbbr2"
     ]  # fmt: skip
     assert campaign.dependencies(campaign.tasks["vacancy_kbr"]) == ["mu", "thin_host_kbr"]
-    # V_I in the mixed-halide slabs: mu_I from CsPbI2Br against every phase of Cs-Pb-I-Br
-    assert campaign.dependencies(campaign.tasks["vacancy_mixed_kbr"]) == [
-        "host_mixed_kbr",
-        "mu_mixed",
-    ]
-    assert len(campaign.dependencies(campaign.tasks["mu_mixed"])) == 11
+    # V_I in the mixed-halide slabs (the extended demo): mu_I from CsPbI2Br against every phase
+    more = load_campaign(WORKFLOWS / "kbr_passivation_more.toml")
+    assert more.dependencies(more.tasks["vacancy_mixed_kbr"]) == ["host_mixed_kbr", "mu_mixed"]
+    assert len(more.dependencies(more.tasks["mu_mixed"])) == 11
+    assert not {"mu_mixed", "i2", "host_mixed_bare"} & set(kinds)
+    # slab hosts and vacancies relax on the surrogate; the bulk cell (one evaluation) by BFGS
+    surrogate = {
+        n
+        for n, t in campaign.tasks.items()
+        if t.kind in ("defect_host", "vacancy_formation") and t.options.get("method") == "surrogate"
+    }
+    assert surrogate == {
+        "thin_host_bare", "thin_host_kbr", "vacancy_bare", "vacancy_kbr",
+        "host_bare", "host_kbr", "host_kbr_deep",
+    }  # fmt: skip
     deps = campaign.dependencies(campaign.tasks["barrier_kbr"])
     assert deps == ["thin_host_kbr", "vacancy_kbr"]
     assert kinds["barrier_bare"] == kinds["barrier_kbr"] == "migration_barrier"
@@ -333,6 +342,9 @@ def test_demo_campaign_task_graph():
     order = [t.name for t in campaign.order()]
     assert order.index("lattice_x3") < order.index("host_bare") < order.index("core_levels_bare")
     assert order.index("vacancy_bare") < order.index("barrier_bare")
+    # two cores kept busy: the longest chain (thin host -> vacancy -> hop) is queued first
+    assert order.index("thin_host_bare") < order.index("pbbr2") < order.index("host_bare")
+    assert order.index("barrier_kbr") < order.index("host_bare") < order.index("xrd_x0")
 
 
 def test_production_campaign_mirrors_the_demo():

@@ -13,6 +13,7 @@ from ase import Atoms
 from perovcalc.bulk import cubic_perovskite
 from perovcalc.corelevel import (
     DELTA_SCF,
+    HOLE_EIGENSTATES,
     INITIAL_STATE,
     _with_hole,
     delta_scf_energy,
@@ -136,7 +137,16 @@ def test_hole_parameters():
         "txt": "-",
         "setups": {"default": "paw", 0: "n"},
         "charge": -1,
+        "convergence": {"eigenstates": HOLE_EIGENSTATES},
     }
+    # the hole's energy-only eigenstates criterion joins the ground state's; one set there wins
+    ground = {"convergence": {"energy": 0.02, "density": 1e-3}}
+    assert _with_hole(ground, 0, "n", "K2p")["convergence"] == {
+        "eigenstates": HOLE_EIGENSTATES, "energy": 0.02, "density": 1e-3
+    }  # fmt: skip
+    ground["convergence"]["eigenstates"] = 4e-8
+    assert _with_hole(ground, 0, "n", "K2p")["convergence"]["eigenstates"] == 4e-8
+    assert HOLE_EIGENSTATES > 4e-8  # looser than GPAW's default, which serves forces
 
 
 def test_bad_input_is_rejected():

@@ -165,7 +165,9 @@ CORE_LEVELS_02 = {
 def test_a_stored_core_level_result_round_trips_and_reads():
     record = CoreLevelsResult.from_dict(copy.deepcopy(CORE_LEVELS_02))
     assert record.to_dict() == CORE_LEVELS_02  # the Pb 4f level keeps no delta_scf key
-    assert record.levels["Pb 4f"].delta_scf is None
+    assert record.levels["Pb 4f"].delta_scf is None and record.hole_convergence is None
+    newer = {**CORE_LEVELS_02, "hole_convergence": {"eigenstates": 1e-5, "density": 1e-3}}
+    assert CoreLevelsResult.from_dict(copy.deepcopy(newer)).to_dict() == newer
     line = core_levels_headline(record)
     assert line == (
         "Br 3d: 2 distinct sites, Delta-SCF 65.100 to 65.400 eV, initial state -0.300 to "

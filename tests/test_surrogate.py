@@ -261,6 +261,31 @@ def test_surrogate_relaxation_reaches_the_minimum_with_few_force_calls(adatom_ho
     assert again.get_potential_energy() == pytest.approx(relaxed.get_potential_energy())
 
 
+def test_surrogate_relaxation_analyses_the_result_with_its_live_calculator(adatom_hop, tmp_path):
+    initial, _ = adatom_hop
+    start = initial.copy()
+    start.positions[-1] += [0.2, 0.1, 0.3]
+    seen = []
+
+    def analyse(atoms):  # what defect_host does: read the calculator at the relaxed positions
+        seen.append((atoms.positions.copy(), atoms.calc.calculation_required(atoms, ["energy"])))
+        return {"energy_again": atoms.get_potential_energy()}
+
+    factory = EMTFactory()
+    relaxed, record = surrogate.relax(start, factory, tmp_path, fmax=0.01, analyse=analyse)
+    ((positions, required),) = seen
+    assert np.allclose(positions, relaxed.positions) and not required  # the live state: no call
+    assert record["energy_again"] == pytest.approx(relaxed.get_potential_energy(), abs=1e-9)
+    assert (
+        record["evaluations"] == factory.calls and record["initial_energy"] > record["energy_again"]
+    )
+    # a rerun replays every evaluation; its analysis has no live state and costs one evaluation
+    again = EMTFactory()
+    _, record2 = surrogate.relax(start, again, tmp_path, fmax=0.01, analyse=analyse)
+    assert again.calls == 1 and record2["evaluations"] == 1
+    assert record2["energy_again"] == pytest.approx(record["energy_again"], abs=1e-9)
+
+
 def test_path_through_an_intermediate_with_surrogate_bands_and_relaxation(tmp_path):
     (s1, _), (m, _), (s2, _) = _stationary(TWO_STEPS)
     factory = PathFactory(TWO_STEPS)

@@ -13,7 +13,12 @@ from perovcalc.calculate import (
     write_checkpoint,
 )
 from perovcalc.corehole import HOLE_LEVELS
-from perovcalc.corelevel import central_site, delta_scf_energy, initial_state_shifts
+from perovcalc.corelevel import (
+    central_site,
+    delta_scf_energy,
+    hole_convergence,
+    initial_state_shifts,
+)
 from perovcalc.errors import InputError
 from perovcalc.symmetry import distinct_sites, site_classes
 from perovcalc.tasks import Kind, Option, TaskContext
@@ -75,7 +80,7 @@ def core_level_task(ctx: TaskContext) -> CalcResult:
             shifts = initial_state_shifts(atoms, element, calc=calc, reference_index=sites[0])
             entry["initial_state"] = {str(i): s for i, s in shifts.shifts.items()}
         levels[label] = LevelResult.from_dict(entry)
-    record = CoreLevelsResult(ground_energy=e_ground, levels=levels, method=method)
+    record = CoreLevelsResult(e_ground, levels, method, hole_convergence(ground.params))
     return CalcResult(ground.atoms, ground.params, record.to_dict())
 
 
@@ -126,21 +131,26 @@ class LevelResult:
 
 @dataclass
 class CoreLevelsResult:
-    """The stored result of a ``core_levels`` task: ground-state energy (eV), method and the
-    levels by name ("Br 3d")."""
+    """The stored result of a ``core_levels`` task: ground-state energy (eV), method, the
+    levels by name ("Br 3d") and the SCF criteria of the core-hole runs (None: stored before
+    they were recorded, the ground state's)."""
 
     ground_energy: float
     levels: dict[str, LevelResult]
     method: str
+    hole_convergence: dict | None = None
 
     def to_dict(self) -> dict:
         levels = {name: level.to_dict() for name, level in self.levels.items()}
-        return {"ground_energy": self.ground_energy, "levels": levels, "method": self.method}
+        data = {"ground_energy": self.ground_energy, "levels": levels, "method": self.method}
+        if self.hole_convergence is not None:  # stored records keep their form
+            data["hole_convergence"] = self.hole_convergence
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> CoreLevelsResult:
         levels = {name: LevelResult.from_dict(level) for name, level in data["levels"].items()}
-        return cls(data["ground_energy"], levels, data["method"])
+        return cls(data["ground_energy"], levels, data["method"], data.get("hole_convergence"))
 
 
 def core_levels_headline(result: CoreLevelsResult) -> str:

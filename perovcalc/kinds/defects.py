@@ -13,7 +13,6 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from perovcalc.calculate import (
     CalcResult,
     read_checkpoint,
-    relax_positions,
     write_checkpoint,
 )
 from perovcalc.equilibrium import DefectLevels, equilibrium_fermi_level
@@ -34,6 +33,7 @@ from perovcalc.formation import (
     vacancy_moments,
 )
 from perovcalc.kinds.phases import energy_settings
+from perovcalc.kinds.relaxation import METHOD, RATTLE, rattle_option, relax
 from perovcalc.presets import edge_label, system_kind
 from perovcalc.tasks import (
     FMAX,
@@ -44,17 +44,6 @@ from perovcalc.tasks import (
     at_least,
 )
 from perovcalc.vacancy import distinct_halide_sites, remove_atom
-
-
-def rattle_option(ctx: TaskContext, steps: int, steps_field: str) -> float:
-    """The task's ``rattle`` option (A, >= 0: see its range), checked against its relaxation
-    ``steps``."""
-    rattle, where = ctx.options["rattle"], f"task {ctx.name}"
-    if rattle and not steps:
-        raise InputError(
-            "options.rattle", rattle, f"0 with options.{steps_field} = 0 (no relaxation)", where
-        )
-    return rattle
 
 
 def defect_host_task(ctx: TaskContext) -> CalcResult:
@@ -71,9 +60,7 @@ def defect_host_task(ctx: TaskContext) -> CalcResult:
         dos = host_dos(atoms, edges["vbm"], edges["gap"]) if system_kind(atoms) == "bulk" else {}
         return {**edges, **electrostatic_profile(atoms), **dos}
 
-    result = relax_positions(
-        atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"], analyse
-    )
+    result = relax(ctx, atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"], analyse)
     result.data["rattle"] = rattle
     if "layer" in ctx.atoms.arrays:  # the results store keeps no per-atom arrays
         result.data["layer"] = ctx.atoms.arrays["layer"].tolist()
@@ -226,7 +213,8 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
             params = defect_parameters(ctx.params, defect, base_charge + q)
             if params.get("spinpol"):
                 vacancy_moments(host, defect, site.index, site.index)
-            relaxed = relax_positions(
+            relaxed = relax(
+                ctx,
                 defect,
                 params,
                 ctx.workdir / key,
@@ -537,21 +525,13 @@ def vacancy_csv_rows(task: str, result: VacancyResult) -> list[dict]:
     ]
 
 
-RATTLE = Option(
-    float,
-    0.0,
-    "standard deviation (A) of random displacements of the free atoms of a vacancy cell before "
-    "its relaxation, seeded with the vacancy's host index: lets it leave a symmetric saddle",
-    keyed_at_default=False,  # added after stores existed
-    bounds=at_least(0),
-)
-
 KINDS: dict[str, Kind] = {
     "defect_host": Kind(
         "perovcalc.kinds.defects:defect_host_task",
         {
             "fmax": FMAX,
             "steps": Option(int, 100, "maximum optimizer steps", bounds=at_least(0)),
+            "method": METHOD,
             "rattle": Option(
                 float,
                 0.0,
@@ -591,6 +571,7 @@ KINDS: dict[str, Kind] = {
             ),
             "fmax": FMAX,
             "steps": Option(int, 100, "maximum optimizer steps per vacancy", bounds=at_least(0)),
+            "method": METHOD,
             "rattle": RATTLE,
         },
         help="halide vacancy formation energies at every distinct site of a defect_host",

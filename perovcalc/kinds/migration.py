@@ -13,23 +13,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
 
 from perovcalc.calculate import (
     CalcResult,
-    make_calculator,
     read_checkpoint,
-    relax_positions,
     write_checkpoint,
 )
-from perovcalc.errors import PerovcalcError
+from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.formation import defect_parameters, vacancy_moments
-from perovcalc.kinds.defects import RATTLE, defect_host, rattle_option
-from perovcalc.mep import NEBResult, frozen_copy, unstable_endpoints, validate_endpoints
+from perovcalc.kinds.defects import defect_host
+from perovcalc.kinds.relaxation import RATTLE, gpaw_factory, rattle_option, relax
+from perovcalc.mep import (
+    ML_PRIORS,
+    NEBResult,
+    frozen_copy,
+    unstable_endpoints,
+    validate_endpoints,
+)
 from perovcalc.neb import DEFAULT_OPTIMIZER, METHODS, OPTIMIZERS, reconstruction
 from perovcalc.path import Profile, band_profile, run_path
 from perovcalc.presets import system_kind
@@ -119,16 +122,9 @@ def _endpoint(
         if record["source"] == "relaxed" and ctx.options["rattle"]:
             atoms.rattle(ctx.options["rattle"], seed=seed)
             record["rattle"] = ctx.options["rattle"]
-        steps = ctx.options["endpoint_steps"]
-        if ctx.options["method"] == "surrogate":
-            from perovcalc import surrogate  # scipy and ase's GP: only when a task runs
-
-            factory = _gpaw_factory(params, ctx.workdir / name)
-            atoms, info = surrogate.relax(atoms, factory, ctx.workdir / name, fmax, steps)
-            info["evaluations"] = info["total_evaluations"]
-        else:
-            relaxed = relax_positions(atoms, params, ctx.workdir / name, fmax, steps)
-            atoms, info = relaxed.atoms, relaxed.data
+        steps, options = ctx.options["endpoint_steps"], surrogate_options(ctx)
+        relaxed = relax(ctx, atoms, params, ctx.workdir / name, fmax, steps, options=options)
+        atoms, info = relaxed.atoms, relaxed.data
         record.update(
             method=ctx.options["method"],
             evaluations=info["evaluations"],
@@ -165,14 +161,20 @@ def _summary(record: dict) -> dict:
     return {key: value for key, value in record.items() if key not in ("positions", "forces")}
 
 
-def _gpaw_factory(params: dict, logdir: Path) -> Callable[..., Calculator]:
-    """GPAW calculators with ``params`` for the band, one log per endpoint or image in
-    ``logdir`` (``gpaw-initial.txt``, ``gpaw-image1.txt``, ...)."""
+def surrogate_options(ctx: TaskContext):
+    """The :class:`perovcalc.gaussian_process.SurrogateOptions` of task ``ctx`` (its ``prior``
+    option; None without one); a prior with ``method = "neb"`` is refused."""
+    prior = ctx.options["prior"]
+    if prior == "none":
+        return None
+    if ctx.options["method"] != "surrogate":
+        raise InputError(
+            "options.prior", prior, 'none with method = "neb" (a prior serves the surrogate)',
+            f"task {ctx.name}",
+        )  # fmt: skip
+    from perovcalc.gaussian_process import SurrogateOptions
 
-    def factory(communicator=None, label: str = "image"):
-        return make_calculator(params, logdir / f"gpaw-{label}.txt", communicator)
-
-    return factory
+    return SurrogateOptions(prior=prior)
 
 
 def migration_barrier_task(ctx: TaskContext) -> CalcResult:
@@ -194,6 +196,7 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
     options = ctx.options
     where = f"task {ctx.name}"
     rattle_option(ctx, options["endpoint_steps"], "endpoint_steps")
+    surrogate_options(ctx)  # a prior with method neb: refused before any DFT
     host_row, host, outer = defect_host(ctx)
     host_data = host_row.data["result"]
     slab = host_data.get("slab")
@@ -233,7 +236,7 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
     result = run_path(
         initial,
         final,
-        _gpaw_factory(band_params, ctx.workdir / "neb"),
+        gpaw_factory(band_params, ctx.workdir / "neb"),
         ctx.workdir,
         intermediate_relaxer(ctx, band_params, fmax),
         options["intermediates"],
@@ -243,6 +246,7 @@ def migration_barrier_task(ctx: TaskContext) -> CalcResult:
         optimizer=options["optimizer"],
         max_steps=options["max_steps"],
         method=options["method"],
+        surrogate=surrogate_options(ctx),
     )
     path, tangential = band_profile(result.images)
     depth = layers_from_surface(host, outer)
@@ -434,6 +438,14 @@ KINDS: dict[str, Kind] = {
                 "neb: a band of DFT images relaxed by the optimizer, endpoints by BFGS",
                 METHODS,
                 keyed_at_default=False,  # added after stores existed; results record the method
+            ),
+            "prior": Option(
+                str,
+                "none",
+                "method surrogate: a universal ML potential as the surrogate's prior mean "
+                "(the perovcalc[ml] extra), for band and endpoints; a prior, never a result",
+                ("none", *ML_PRIORS),
+                keyed_at_default=False,  # added after stores existed
             ),
             "optimizer": Option(str, DEFAULT_OPTIMIZER, "band optimizer (method neb)", OPTIMIZERS),
             "max_steps": Option(
