@@ -118,6 +118,7 @@ def test_of_several_equivalent_relaxations_the_closest_to_a_reference_is_taken()
 def test_an_intermediate_is_relaxed_once_and_carries_its_energy(tmp_path):
     """The relaxation run_path asks the barrier task for, with real GPAW (4 atoms, Gamma):
     the primitive-cell V_Br with the hopping Br half-way to the vacancy, three BFGS steps."""
+    from perovcalc.kinds import resolve_options
     from perovcalc.presets import gpaw_parameters
     from perovcalc.tasks import TaskContext
 
@@ -126,7 +127,8 @@ def test_an_intermediate_is_relaxed_once_and_carries_its_energy(tmp_path):
     image = initial.copy()
     image.positions[2] = (initial.positions[2] + final.positions[2]) / 2
     params = {**gpaw_parameters(image, "demo"), "kpts": {"size": [1, 1, 1], "gamma": True}}
-    options = {"rattle": 0.0, "endpoint_steps": 3, "method": "neb"}
+    overrides = {"rattle": 0.0, "endpoint_steps": 3, "method": "neb"}
+    options = resolve_options("migration_barrier", overrides)
     ctx = TaskContext("hop", None, params, options, tmp_path, "demo", {})
     relax = intermediate_relaxer(ctx, params, 0.05)
     state, record = relax(image, "intermediate1")
