@@ -19,6 +19,7 @@ from perovcalc.errors import InputError
 
 SYNTHESIS_K = 453.15  # K: hot-injection synthesis of the studies' nanocrystals, 180 C
 ROOM_K = 298.15
+LAYER = 1.0  # A: sites closer in depth than this share a layer
 
 
 def segregation_energy(surface: Atoms, e_surface: float, below: Atoms, e_below: float,
@@ -44,3 +45,24 @@ def fraction_below(energy: float, temperature: float, sites_ratio: float = 1.0) 
         raise InputError("temperature", temperature, "> 0 K")
     weight = sites_ratio * np.exp(-energy / (kB * temperature))
     return float(weight / (1.0 + weight))
+
+
+def depth_populations(
+    depths, multiplicities, share_below: float, layer: float = LAYER
+) -> np.ndarray:
+    """Populations of a dopant's distinct sites for a share ``share_below`` (0 to 1) of the dopant
+    below the outer layer: the sites within ``layer`` (A) of the shallowest depth (A below the
+    outermost atom) hold 1 - share_below of the total, the deeper ones share_below, each group
+    split by the sites' multiplicities; the total stays the sum of the multiplicities."""
+    depth = np.asarray(depths, dtype=float)
+    multiplicity = np.asarray(multiplicities, dtype=float)
+    if not 0.0 <= share_below <= 1.0:
+        raise InputError("share_below", share_below, "a fraction from 0 to 1")
+    if depth.shape != multiplicity.shape or depth.ndim != 1 or np.any(multiplicity <= 0):
+        raise InputError("multiplicities", multiplicities, "one multiplicity > 0 per depth")
+    deeper = depth > depth.min() + layer
+    if not deeper.any():
+        raise InputError("depths", depths, f"sites more than {layer} A apart in depth")
+    shares = np.where(deeper, share_below / multiplicity[deeper].sum(),
+                      (1.0 - share_below) / multiplicity[~deeper].sum())  # fmt: skip
+    return shares * multiplicity * multiplicity.sum()

@@ -8,7 +8,7 @@ from ase.units import kB
 from perovcalc.campaign import Campaign
 from perovcalc.errors import InputError
 from perovcalc.report.potassium import potassium_section
-from perovcalc.segregation import fraction_below, segregation_energy
+from perovcalc.segregation import depth_populations, fraction_below, segregation_energy
 from perovcalc.slab import perovskite_slab
 from perovcalc.store import Store
 from perovcalc.worker import summary_keys
@@ -72,3 +72,70 @@ def test_report_row_from_a_stored_pair(tmp_path):
     assert "demo preset, 1x1 slabs" in row.why and "+0.30 eV" in row.why
     assert "0.00046 at 453 K" in row.note  # 1 / (1 + exp(0.3 / kT))
     assert potassium_section(campaign, done[:1]) is None  # no pair, no section
+
+
+def test_depth_populations_share_the_dopant_between_layers():
+    # three K: two in the outer layer, one below; 10 % of all K below
+    assert depth_populations([0.9, 6.0], [2, 1], 0.1) == pytest.approx([2.7, 0.3])
+    # sites within 1 A of the shallowest share the outer layer
+    assert depth_populations([0.9, 1.5, 6.0], [2, 2, 1], 0.0) == pytest.approx([2.5, 2.5, 0.0])
+    with pytest.raises(InputError, match="share_below = 1.5.*0 to 1"):
+        depth_populations([0.9, 6.0], [2, 1], 1.5)
+    with pytest.raises(InputError, match="depths = .*apart in depth"):
+        depth_populations([0.9, 1.2], [2, 1], 0.1)
+    with pytest.raises(InputError, match="multiplicities"):
+        depth_populations([0.9, 6.0], [2], 0.1)
+
+
+def test_apparent_k_2p_weights_k_below_by_the_segregation_share():
+    """K 2p of a K-at-two-depths model (K on lattice sites) and of an interstitial-K model, toy
+    Delta-SCF energies: the deeper K of the first binds 2 eV more strongly (its BE rises with
+    photon energy unless almost no K sits below), the interstitial K 2 eV less (its BE falls,
+    as measured). A stored segregation pair (energies given) sets the share below for the
+    first model only."""
+    from types import SimpleNamespace
+
+    from ase import Atoms
+
+    from perovcalc.report.photoemission import photoemission_section
+
+    cell = [[40.0, 0, 0], [0, 40.0, 0], [0, 0, 30.0]]  # image error below the 0.05 eV of a sign
+
+    def levels(model, symbols, deep_be):
+        atoms = Atoms(symbols, cell=cell, pbc=True)
+        atoms.positions[:, 2] = np.linspace(10.0, 4.0, len(atoms))
+        entry = {"sites": [0, 1], "delta_scf": {"0": 0.0, "1": deep_be},
+                 "multiplicity": {"0": 1, "1": 1}, "site_depth": {"0": 0.0, "1": 6.0}}  # fmt: skip
+        labels = {"environment": "kbr_passivated", "model": model}
+        task = SimpleNamespace(kind="core_levels", name=model, structure="s", labels=labels)
+        row = SimpleNamespace(data={"result": {"levels": {"K 2p": entry}}}, preset="demo",
+                              toatoms=lambda: atoms, cell=cell)  # fmt: skip
+        return task, row
+
+    def host(site, atoms, energy):
+        task = SimpleNamespace(kind="defect_host", name=site,
+                               labels={"k_site": site, "model": "7-layer 1x1"})  # fmt: skip
+        return task, SimpleNamespace(toatoms=lambda: atoms, energy=energy, natoms=len(atoms))
+
+    models = [levels("two depths", "KBr", 2.0), levels("interstitial", "K2Br", -2.0)]
+    pair = [host("surface", k_pair()[0], -100.0), host("below", k_pair()[1], -99.4)]
+
+    def graded(done):
+        section = photoemission_section(None, done)
+        found = {o.conditions["model"]: o for o in section.observables
+                 if o.conditions["from_eV"] == 450.0}  # fmt: skip
+        return section, found
+
+    section, plain = graded(models)
+    assert plain["two depths"].value > 0.05 and plain["two depths"].agreement == "disagrees"
+    assert plain["interstitial"].value < -0.05 and plain["interstitial"].agreement == "agrees"
+    (drivers,) = [b for t, b in section.blocks.items() if t.startswith("Which model")]
+    assert "K 2p, measured decrease with depth: given by interstitial only" in drivers
+    section, weighted = graded(models + pair)
+    # E_seg = +0.3 eV: 0.046 % of K below at 453 K, so the deeper K barely counts
+    assert 0 < weighted["two depths"].value < 0.01
+    assert weighted["two depths"].agreement != "disagrees"
+    assert "0.00046 of all K (E_seg +0.300 eV/K, 7-layer 1x1, at 453 K)" in "".join(
+        section.blocks.values()
+    )
+    assert weighted["interstitial"].value == pytest.approx(plain["interstitial"].value)

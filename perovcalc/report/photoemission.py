@@ -7,11 +7,20 @@ import numpy as np
 
 from perovcalc import reference as ref
 from perovcalc import xps
+from perovcalc.bulk import formal_charge
 from perovcalc.campaign import Campaign
 from perovcalc.imfp import VALID_RANGE
 from perovcalc.kinds.spectra import LEGACY_MODEL, PhotoemissionResult
 from perovcalc.report.common import Done, _figure, _png
 from perovcalc.report.judge import Observable, Section, _source, judge_sign
+from perovcalc.report.potassium import k_site_pairs
+from perovcalc.segregation import (
+    LAYER,
+    SYNTHESIS_K,
+    depth_populations,
+    fraction_below,
+    segregation_energy,
+)  # fmt: skip
 
 EXPLANATION = (
     "Apparent atomic ratios of the model (xraylib cross sections, TPP-2M attenuation with the "
@@ -24,8 +33,10 @@ EXPLANATION = (
     "comes from a laboratory source: the trend verdict uses the synchrotron pair (450 -> 650 eV) "
     "only, the laboratory point is judged on its own. Apparent binding energies: the "
     "photoemission-weighted mean over the Delta-SCF sites of each core-level model (same "
-    "attenuation model, populations = site multiplicities), its change with photon energy next "
-    "to the measured direction."
+    "attenuation model, populations = site multiplicities; K sites at two depths weighted by "
+    "the share of K below the surface frozen in at synthesis, where the campaign computes a "
+    "segregation energy), its change with photon energy next to the measured direction, and "
+    "per line which K configuration gives the measured direction."
 )
 
 
@@ -96,14 +107,34 @@ def _ratio_observables(section: Section, ax, task, record: PhotoemissionResult, 
             )  # fmt: skip
 
 
-def _apparent_binding_energies(section: Section, rows) -> None:
+def _k_share(done: Done) -> tuple[float, str] | None:
+    """Share of K below the surface frozen in at synthesis (the equilibrium share at
+    ``SYNTHESIS_K`` for the segregation energy of the largest K-site pair of the campaign), and
+    how it was obtained; None without a pair."""
+    pairs = k_site_pairs(done)
+    if not pairs:
+        return None
+    model, rows = max(pairs.items(), key=lambda item: item[1]["below"].natoms)
+    surface, below = rows["surface"], rows["below"]
+    energy = segregation_energy(surface.toatoms(), surface.energy, below.toatoms(), below.energy)
+    share = fraction_below(energy, SYNTHESIS_K)
+    return share, (f"K below the outer layer: {share:.2g} of all K (E_seg {energy:+.3f} eV/K, "
+                   f"{model}, at {SYNTHESIS_K:.0f} K)")  # fmt: skip
+
+
+def _apparent_binding_energies(section: Section, rows, k_share: tuple[float, str] | None) -> None:
     """Apparent binding energy of every Delta-SCF level of each core-level model at the
     measured photon energies, and its change with photon energy against the measured
-    direction (passivated models; 450 -> 650 eV graded, 650 -> 1486.7 eV shown)."""
+    direction (passivated models; 450 -> 650 eV graded, 650 -> 1486.7 eV shown). Sites are
+    weighted by their multiplicities; K on lattice sites at two depths by ``k_share`` (share
+    below, how it was obtained) where given. A block says, per line, which K configuration
+    gives the measured direction."""
     from perovcalc.report.corelevel import _depth_trend, _with_model, hole_image_error
 
     energies = list(xps.PHOTON_ENERGIES)
     lines = [f"  {'model':<34} {'level':<6}" + "".join(f" {e:>9.1f}" for e in energies)]
+    weightings: list[str] = []
+    by_line: dict[tuple[str, str], list[tuple[str, float, str]]] = {}
     for task, row in rows:
         model, env = task.labels.get("model"), task.labels.get("environment", task.name)
         name = env if model is None else f"{model}, {env}"
@@ -115,17 +146,27 @@ def _apparent_binding_energies(section: Section, rows) -> None:
                 continue
             sites = [str(s) for s in entry["sites"]]
             be = np.array([entry["delta_scf"][s] for s in sites])
+            depths = [entry["site_depth"][s] for s in sites]
+            populations = [entry["multiplicity"][s] for s in sites]
+            weighting, mark = "site multiplicities", ""
+            # the share applies to K on lattice sites (formal charges balance), not to K_i
+            atoms = row.toatoms()
+            if (label.startswith("K ") and k_share is not None and np.ptp(depths) > LAYER
+                    and formal_charge(atoms) == 0):  # fmt: skip
+                populations = depth_populations(depths, populations, k_share[0])
+                weighting = k_share[1]
+                mark = f" [{len(weightings) + 1}]"
+                weightings.append(f"[{len(weightings) + 1}] {name}, {label}: {weighting}")
             top = xps.core_level(label).binding_energies.max()
             reached = [e for e in energies if e - top >= VALID_RANGE[0]]
             values = xps.apparent_binding_energy(
-                label, be, [entry["site_depth"][s] for s in sites],
-                [entry["multiplicity"][s] for s in sites], reached,
-                xps.matrix_material(row.toatoms()), ligand_nm=xps.LIGAND_NM[1],
+                label, be, depths, populations, reached,
+                xps.matrix_material(atoms), ligand_nm=xps.LIGAND_NM[1],
             ) if reached else []  # fmt: skip
             apparent = dict(zip(reached, values, strict=True))
             lines.append(f"  {name:<34} {label:<6}" + "".join(
                 f" {apparent[e] - be.max():>+9.3f}" if e in apparent else f" {'-':>9}"
-                for e in energies))  # fmt: skip
+                for e in energies) + mark)  # fmt: skip
             if len(sites) < 2:  # one site: the same binding energy at every depth probed
                 continue
             trend = _depth_trend(env, label)
@@ -142,6 +183,8 @@ def _apparent_binding_energies(section: Section, rows) -> None:
                     if graded:
                         tolerance = hole_image_error([row])
                         agreement, why = judge_sign(change, None, trend.direction, tolerance)
+                        found = by_line.setdefault((label, trend.direction), [])
+                        found.append((model or env, change, agreement))
                     else:
                         agreement = "inconclusive"
                         why = (f"{change:+.3f} eV, not graded: the 1486.7 eV spectrum comes from "
@@ -149,11 +192,33 @@ def _apparent_binding_energies(section: Section, rows) -> None:
                 section.observables.append(
                     Observable("apparent_binding_energy_change", _with_model(conditions, model),
                                change, "eV", row.preset, reference, agreement, "",
-                               "photoemission-weighted Delta-SCF mean over sites", why)
+                               f"photoemission-weighted Delta-SCF mean over sites ({weighting})",
+                               why)
                 )  # fmt: skip
-    section.blocks[
-        "Apparent binding energy per photon energy (eV, from the highest-energy site)"
-    ] = "\n".join(lines)
+    title = "Apparent binding energy per photon energy (eV, from the highest-energy site)"
+    section.blocks[title] = "\n".join(lines + ["  " + w for w in weightings])
+    if by_line:
+        section.blocks["Which model gives the measured direction (450 -> 650 eV), per line"] = (
+            "\n".join(
+                _drivers(line, direction, found) for (line, direction), found in by_line.items()
+            )  # fmt: skip
+        )
+
+
+def _drivers(line: str, direction: str, found: list[tuple[str, float, str]]) -> str:
+    """One line of the per-line block: the measured direction, each model's change (eV) and
+    verdict, and the models that agree."""
+    agreeing = [model for model, _, agreement in found if agreement == "agrees"]
+    if not agreeing:
+        verdict = "no model gives it"
+    elif len(agreeing) == len(found):
+        verdict = "every model gives it"
+    else:
+        verdict = "given by " + " and ".join(agreeing) + " only"
+    each = "; ".join(
+        f"{model}: {change:+.3f} eV, {agreement}" for model, change, agreement in found
+    )
+    return f"  {line}, measured {direction} with depth: {verdict} ({each})"
 
 
 def photoemission_section(campaign: Campaign, done: Done) -> Section | None:
@@ -180,5 +245,5 @@ def photoemission_section(campaign: Campaign, done: Done) -> Section | None:
             fig
         )
     if levels:
-        _apparent_binding_energies(section, levels)
+        _apparent_binding_energies(section, levels, _k_share(done))
     return section
