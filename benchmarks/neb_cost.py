@@ -47,6 +47,8 @@ from perovcalc.bulk import cubic_perovskite
 from perovcalc.reference import lattice_constant
 from perovcalc.vacancy import hop_endpoints, neighbour_hops
 
+SOURCE = "computed with perovcalc (python benchmarks/neb_cost.py --csv)"
+
 
 def gpaw_settings(args: argparse.Namespace) -> dict:
     """Fixed GPAW keyword arguments of the benchmark (recorded with its output)."""
@@ -272,11 +274,11 @@ def write_csv(path: Path, rows: dict, settings: dict, args, shared, relaxations)
             handle.write(f"# {line}\n")
         writer = csv.writer(handle)
         writer.writerow(["strategy", "evaluations", "steps", "wall_s", "forward_barrier_eV",
-                         "reverse_barrier_eV", "converged"])  # fmt: skip
+                         "reverse_barrier_eV", "converged", "source", "tag"])  # fmt: skip
         for name, r in rows.items():
             writer.writerow([name, r["evaluations"], r["steps"], round(r["wall_time"], 1),
                              round(r["forward_barrier"], 4), round(r["reverse_barrier"], 4),
-                             r["converged"]])  # fmt: skip
+                             r["converged"], SOURCE, "C"])  # fmt: skip
 
 
 if __name__ == "__main__":
