@@ -40,6 +40,7 @@ LAYERS = {
         "perovcalc.surrogate",
         "perovcalc.gaussian_process",
         "perovcalc.formation",
+        "perovcalc.band_alignment",
         "perovcalc.spinorbit",
         "perovcalc.segregation",
         "perovcalc.equilibrium",

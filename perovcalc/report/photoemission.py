@@ -209,12 +209,15 @@ def _drivers(line: str, direction: str, found: list[tuple[str, float, str]]) -> 
     """One line of the per-line block: the measured direction, each model's change (eV) and
     verdict, and the models that agree."""
     agreeing = [model for model, _, agreement in found if agreement == "agrees"]
-    if not agreeing:
-        verdict = "no model gives it"
-    elif len(agreeing) == len(found):
+    decided = [model for model, _, agreement in found if agreement in ("agrees", "disagrees")]
+    if len(agreeing) == len(found):
         verdict = "every model gives it"
-    else:
+    elif agreeing:
         verdict = "given by " + " and ".join(agreeing) + " only"
+    elif len(decided) == len(found):
+        verdict = "no model gives it"
+    else:
+        verdict = "no model gives it beyond the resolution of the comparison"
     each = "; ".join(
         f"{model}: {change:+.3f} eV, {agreement}" for model, change, agreement in found
     )

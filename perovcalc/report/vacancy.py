@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from perovcalc.campaign import Campaign
+from perovcalc.errors import InputError
 from perovcalc.report.common import Done, _png, environment
 from perovcalc.report.judge import (
     Observable,
@@ -95,5 +96,57 @@ def vacancy_section(campaign: Campaign, done: Done) -> Section | None:
         if result["environment"] == "bulk":
             title = f"Vacancy formation energy versus Fermi level ({name}, lowest charge state)"
             section.figures[title] = _png(formation.fermi_level_figure(result))
+    _bulk_cbm(section, rows, {t.name: r for t, r in done})
     section.blocks["Literature"] = formation.literature_table()
     return section
+
+
+def _bulk_cbm(section: Section, rows: dict, by_name: dict) -> None:
+    """Outer-layer neutral slab vacancies with the bulk's CBM in place of the slab's (a block
+    and observables), where the campaign has a bulk vacancy host; slabs too thin to align
+    are named."""
+    from perovcalc.band_alignment import conduction_band_offset
+    from perovcalc.formation import CONDITIONS
+
+    def host(task):
+        return by_name.get((task.structure or "").removeprefix("task:"))
+
+    bulk = [host(t) for t, r in rows.values() if r.data["result"]["environment"] == "bulk"]
+    bulk = [b for b in bulk if b is not None]
+    if not bulk:
+        return
+    lines = [f"  {'task':<22} {'layers':>6} {'E_f X-poor':>10} {'CBM offset':>10} "
+             f"{'with bulk CBM':>13}"]  # fmt: skip
+    for name, (task, row) in rows.items():
+        result, slab_host = row.data["result"], host(task)
+        outer = [e for e in result["entries"] if e["layer_from_surface"] == 0 and not e["charge"]]
+        if result["environment"] == "bulk" or slab_host is None or not outer:
+            continue
+        layers = (result["host"].get("slab") or {}).get("layers")
+        try:
+            offset = conduction_band_offset(slab_host.toatoms(), slab_host.data["result"],
+                                            bulk[0].toatoms(), bulk[0].data["result"])  # fmt: skip
+        except InputError as error:
+            lines.append(f"  {name:<22} {layers:>6} not aligned: {error}")
+            continue
+        for e in outer:
+            f = e["formation_energy"]
+            lines.append(f"  {name:<22} {layers:>6} {f['poor']:>10.3f} {offset:>+10.3f} "
+                         f"{f['poor'] - offset:>13.3f}")  # fmt: skip
+            for condition in CONDITIONS:
+                section.observables.append(
+                    Observable("vacancy_formation_energy_bulk_cbm",
+                               {"environment": environment(task, result), "layers": layers,
+                                "species": e["species"], "site": e["site"],
+                                "layer_from_surface": 0, "charge": 0,
+                                "chemical_potential_limit": f"{e['species']}-{condition}"},
+                               float(f[condition] - offset), "eV", row.preset, None,
+                               "no reference", settings(row),
+                               f"E_f {f[condition]:.3f} eV minus the slab's CBM offset from "
+                               f"the bulk, {offset:+.3f} eV")
+                )  # fmt: skip
+    section.blocks[
+        "Surface against bulk: outer-layer V_X^0 with the bulk CBM (eV; V_X^0 is a shallow "
+        "donor, its electron at the CBM, which confinement raises in a thin slab; E_f minus "
+        "CBM_slab - CBM_bulk, aligned through the electrostatic potential of the slab's middle)"
+    ] = "\n".join(lines)
