@@ -172,3 +172,24 @@ def write_csv(
     writer.writerows(records)
     if output:
         handle.close()
+
+
+def csv_command(
+    doc: str, campaign_file: Path, output: Path, records, columns: list[str], header: str
+) -> None:
+    """Command line of a ``workflows/*.py`` script that writes a finished campaign's rows as a
+    reference CSV: ``--db`` (default: the campaign's store), ``--output`` (default ``output``);
+    ``records(campaign, db)`` gives the rows, written with ``columns`` after ``header``."""
+    import argparse
+
+    from perovcalc.campaign import load_campaign
+    from perovcalc.runner import default_store
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--db", help="default: the campaign's store under results/")
+    parser.add_argument("--output", type=Path, default=output)
+    args = parser.parse_args()
+    campaign = load_campaign(campaign_file)
+    rows = records(campaign, args.db or default_store(campaign))
+    write_csv(columns, rows, args.output, header)
+    print(f"{len(rows)} rows -> {args.output}")

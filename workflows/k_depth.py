@@ -13,15 +13,12 @@ Default output: reference/computed_k_depth.csv (tag C).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from perovcalc.campaign import load_campaign
 from perovcalc.kinds.corelevels import CoreLevelsResult
-from perovcalc.report.potassium import k_site_pairs
-from perovcalc.results import SETTINGS_COLUMNS, settings_record, task_rows, write_csv
-from perovcalc.runner import default_store
-from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below, segregation_energy
+from perovcalc.report.potassium import k_site_pairs, pair_segregation_energy
+from perovcalc.results import SETTINGS_COLUMNS, csv_command, settings_record, task_rows
+from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below
 from perovcalc.store import unconverged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,9 +55,7 @@ def records(campaign, db) -> list[dict]:
         k_site_pairs([(campaign.tasks[n], r) for n, r in done.items()]).items()
     ):
         surface, below = rows["surface"], rows["below"]
-        energy = segregation_energy(
-            surface.toatoms(), surface.energy, below.toatoms(), below.energy
-        )
+        energy = pair_segregation_energy(rows)
         out.append({
             "quantity": "K segregation energy E(below) - E(surface) per K", "model": model,
             "value_eV": round(energy, 4), "atoms": below.natoms,
@@ -96,14 +91,7 @@ def records(campaign, db) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", help="default: the campaign's store under results/")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
-    args = parser.parse_args()
-    campaign = load_campaign(CAMPAIGN)
-    rows = records(campaign, args.db or default_store(campaign))
-    write_csv(COLUMNS, rows, args.output, HEADER)
-    print(f"{len(rows)} rows -> {args.output}")
+    csv_command(__doc__, CAMPAIGN, OUTPUT, records, COLUMNS, HEADER)
 
 
 if __name__ == "__main__":

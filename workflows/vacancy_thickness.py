@@ -13,14 +13,11 @@ Default output: reference/computed_vacancy_thickness.csv (tag C).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from perovcalc.band_alignment import conduction_band_offset
-from perovcalc.campaign import load_campaign
 from perovcalc.errors import InputError
-from perovcalc.results import SETTINGS_COLUMNS, settings_record, task_rows, write_csv
-from perovcalc.runner import default_store
+from perovcalc.results import SETTINGS_COLUMNS, csv_command, settings_record, task_rows
 from perovcalc.store import unconverged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,14 +83,7 @@ def records(campaign, db) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", help="default: the campaign's store under results/")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
-    args = parser.parse_args()
-    campaign = load_campaign(CAMPAIGN)
-    rows = records(campaign, args.db or default_store(campaign))
-    write_csv(COLUMNS, rows, args.output, HEADER)
-    print(f"{len(rows)} rows -> {args.output}")
+    csv_command(__doc__, CAMPAIGN, OUTPUT, records, COLUMNS, HEADER)
 
 
 if __name__ == "__main__":

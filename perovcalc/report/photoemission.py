@@ -13,13 +13,12 @@ from perovcalc.imfp import VALID_RANGE
 from perovcalc.kinds.spectra import LEGACY_MODEL, PhotoemissionResult
 from perovcalc.report.common import Done, _figure, _png
 from perovcalc.report.judge import Observable, Section, _source, judge_sign
-from perovcalc.report.potassium import k_site_pairs
+from perovcalc.report.potassium import k_site_pairs, pair_segregation_energy
 from perovcalc.segregation import (
     LAYER,
     SYNTHESIS_K,
     depth_populations,
     fraction_below,
-    segregation_energy,
 )  # fmt: skip
 
 EXPLANATION = (
@@ -115,8 +114,7 @@ def _k_share(done: Done) -> tuple[float, str] | None:
     if not pairs:
         return None
     model, rows = max(pairs.items(), key=lambda item: item[1]["below"].natoms)
-    surface, below = rows["surface"], rows["below"]
-    energy = segregation_energy(surface.toatoms(), surface.energy, below.toatoms(), below.energy)
+    energy = pair_segregation_energy(rows)
     share = fraction_below(energy, SYNTHESIS_K)
     return share, (f"K below the outer layer: {share:.2g} of all K (E_seg {energy:+.3f} eV/K, "
                    f"{model}, at {SYNTHESIS_K:.0f} K)")  # fmt: skip
@@ -138,6 +136,7 @@ def _apparent_binding_energies(section: Section, rows, k_share: tuple[float, str
     for task, row in rows:
         model, env = task.labels.get("model"), task.labels.get("environment", task.name)
         name = env if model is None else f"{model}, {env}"
+        atoms = row.toatoms()
         for label, entry in row.data["result"]["levels"].items():
             if "delta_scf" not in entry:
                 continue
@@ -150,7 +149,6 @@ def _apparent_binding_energies(section: Section, rows, k_share: tuple[float, str
             populations = [entry["multiplicity"][s] for s in sites]
             weighting, mark = "site multiplicities", ""
             # the share applies to K on lattice sites (formal charges balance), not to K_i
-            atoms = row.toatoms()
             if (label.startswith("K ") and k_share is not None and np.ptp(depths) > LAYER
                     and formal_charge(atoms) == 0):  # fmt: skip
                 populations = depth_populations(depths, populations, k_share[0])

@@ -21,6 +21,12 @@ def k_site_pairs(done: Done) -> dict[str, dict]:
     return {model: rows for model, rows in models.items() if len(rows) == 2}
 
 
+def pair_segregation_energy(rows: dict) -> float:
+    """E(below) - E(surface) per K (eV) of one pair of :func:`k_site_pairs`."""
+    surface, below = rows["surface"], rows["below"]
+    return segregation_energy(surface.toatoms(), surface.energy, below.toatoms(), below.energy)
+
+
 def potassium_section(campaign: Campaign, done: Done) -> Section | None:
     pairs = k_site_pairs(done)
     if not pairs:
@@ -39,9 +45,7 @@ def potassium_section(campaign: Campaign, done: Done) -> Section | None:
     lines = [f"{'model':34s} {'E_seg (eV/K)':>12s} {'below @453 K':>12s} {'below @298 K':>12s}"]
     for model, rows in sorted(pairs.items()):
         surface, below = rows["surface"], rows["below"]
-        energy = segregation_energy(
-            surface.toatoms(), surface.energy, below.toatoms(), below.energy
-        )
+        energy = pair_segregation_energy(rows)
         hot, room = fraction_below(energy, SYNTHESIS_K), fraction_below(energy, ROOM_K)
         lines.append(f"{model:34s} {energy:12.3f} {hot:12.2e} {room:12.2e}")
         agreement, why = judge_change(energy, "increase", _too_crude([surface, below]))
