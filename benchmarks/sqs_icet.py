@@ -1,14 +1,17 @@
 """perovcalc's SQS against icet's (https://icet.materialsmodeling.org, MPL-2.0, on PyPI).
 
 CsPbI3-xBrx at x = 1 (one halide site in three Br) in a 2x2x2 supercell (24 halide sites): the
-ordering of :func:`perovcalc.alloy.sqs` (pair orbits of the first three X-X shells) and the one
-of icet's ``generate_sqs_from_supercells`` on the same cell, with icet's cluster space of pairs
+ordering of :func:`perovcalc.alloy.sqs` (pair orbits of the first three X-X shells, triplets with
+sides up to a) and the one of icet's ``generate_sqs_from_supercells`` on the same cell, with
+icet's cluster space of pairs
 up to ``--pair-cutoff`` and triplets up to ``--triplet-cutoff`` (Angstrom). Printed per orbit:
 its order, radius, multiplicity, the random-alloy value and both structures' correlations, a
 flag where the cluster reaches half the supercell (its sites then coincide with periodic images
 of each other: the correlation is not that of independent sites), and the summed
 |correlation - random| over pairs and over triplets (icet's cluster functions: its triplet sign
 is the opposite of perovcalc's spins). About 1.5 min on 2 cores; needs ``pip install icet``.
+Measured (icet 4.0): both orderings have the same correlation on every orbit, pairs 0.2083 and
+triplets 0.1111 from random.
 
     python benchmarks/sqs_icet.py [--x 1] [--supercell 2 2 2] [--steps 20000]
 """

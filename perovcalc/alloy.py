@@ -3,13 +3,14 @@
 ``x = 3y`` is the number of Br per formula unit. An n1 x n2 x n3 supercell of the cubic cell has
 3 n1 n2 n3 halide sites, so the composition is exact only when x is a multiple of 1/(n1 n2 n3).
 
-Pair correlations: with spins s = +1 on Br and -1 on I, the correlation of a pair orbit is the
-mean of s_i s_j over all its pairs (i, j, periodic image); the ideal random alloy has (2y - 1)^2
-for every pair orbit. Halide sites lie on the a/2 grid and each is labelled by the axis normal
-to its cube face. Pairs are grouped into orbits of the cubic point group m-3m acting on the pair
-vector and the two site labels, so that pairs at the same distance that are not related by
-symmetry stay apart (at distance a: the trans pair through Pb and the pair not through Pb).
-Neighbour shells are the distinct X-X distances a/sqrt(2), a, a sqrt(3/2), a sqrt(2), ...
+Cluster correlations: with spins s = +1 on Br and -1 on I, the correlation of a pair orbit is
+the mean of s_i s_j over all its pairs (i, j, periodic image), that of a triplet orbit the mean
+of s_i s_j s_k; the ideal random alloy has (2y - 1)^2 and (2y - 1)^3. Halide sites lie on the
+a/2 grid and each is labelled by the axis normal to its cube face. Clusters are grouped into
+orbits of the cubic point group m-3m acting on their vectors and site labels, so that clusters
+of the same size that are not related by symmetry stay apart (at distance a: the trans pair
+through Pb and the pair not through Pb). Neighbour shells are the distinct X-X distances
+a/sqrt(2), a, a sqrt(3/2), a sqrt(2), ...
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from math import comb
 
 import numpy as np
 from ase import Atoms
+from scipy.special import factorial
 
 from perovcalc.bulk import check_x, cubic_perovskite, perovskite_lattice_constant
 from perovcalc.errors import InputError, PerovcalcError
@@ -30,28 +32,34 @@ _SIGNED_PERMUTATIONS = [(p, s) for p in permutations(range(3)) for s in product(
 
 
 @dataclass(frozen=True)
-class PairCorrelations:
-    """Halide pair correlations of an ordering, one value per pair orbit (nearest first)."""
+class Correlations:
+    """Halide cluster correlations of an ordering: pair orbits (nearest first), then triplets.
 
-    distances: np.ndarray  # X-X distance of each orbit, Angstrom
-    values: np.ndarray  # <s_i s_j> of each orbit
-    target: float  # (2y - 1)^2, the value of the ideal random alloy
-    images: np.ndarray  # True where the pair vector reaches half the supercell along an axis:
-    # the partner at v is also the one at v - L (a periodic image), so the orbit does not
-    # sample independent pairs of sites and its correlation is constrained by the cell
+    One value per orbit: the mean of the product of the spins of its clusters over all of them
+    (periodic images included), against the ideal random alloy's (2y - 1)^order.
+    """
+
+    order: np.ndarray  # 2 for a pair orbit, 3 for a triplet orbit
+    distances: np.ndarray  # longest X-X distance within a cluster of the orbit, Angstrom
+    values: np.ndarray  # <s_i s_j> or <s_i s_j s_k> of each orbit
+    targets: np.ndarray  # (2y - 1)^order, the value of the ideal random alloy
+    multiplicities: np.ndarray  # distinct clusters of each orbit per halide site
+    images: np.ndarray  # True where a vector of the cluster reaches half the supercell along
+    # an axis: a partner at v is also the one at v - L (a periodic image), so the orbit does not
+    # sample independent sites and its correlation is constrained by the cell
 
     @property
     def mismatch(self) -> float:
-        """Sum over pair orbits of |correlation - random-alloy correlation| (dimensionless)."""
-        return float(np.abs(self.values - self.target).sum())
+        """Sum over orbits of |correlation - random-alloy correlation| (dimensionless)."""
+        return float(np.abs(self.values - self.targets).sum())
 
 
 @dataclass(frozen=True)
 class SQSResult:
-    """A special quasirandom structure and how close its pair correlations are to random."""
+    """A special quasirandom structure and how close its cluster correlations are to random."""
 
     atoms: Atoms
-    correlations: PairCorrelations
+    correlations: Correlations
 
     @property
     def mismatch(self) -> float:
@@ -75,17 +83,18 @@ class _Grid:
 
 
 @dataclass(frozen=True)
-class _Pairs:
-    first: np.ndarray
-    second: np.ndarray
-    orbit: np.ndarray
-    counts: np.ndarray
-    squared: np.ndarray  # squared length of each orbit's pair vector, (a/2)^2 units
-    images: np.ndarray  # orbits whose vectors reach half the supercell (see PairCorrelations)
+class _Clusters:
+    members: np.ndarray  # (M, 3) site indices; a pair's third member is N (a spin of +1)
+    orbit: np.ndarray  # (M,) orbit of each cluster
+    counts: np.ndarray  # clusters per orbit
+    order: np.ndarray  # 2 or 3 per orbit
+    squared: np.ndarray  # longest squared side of each orbit, (a/2)^2 units
+    images: np.ndarray  # orbits that reach half the supercell (see Correlations)
 
     def correlations(self, spins: np.ndarray) -> np.ndarray:
-        weights = spins[self.first] * spins[self.second]
-        return np.bincount(self.orbit, weights=weights, minlength=len(self.counts)) / self.counts
+        padded = np.append(spins, 1.0)[self.members]
+        products = padded[:, 0] * padded[:, 1] * padded[:, 2]
+        return np.bincount(self.orbit, weights=products, minlength=len(self.counts)) / self.counts
 
 
 def check_supercell(supercell) -> tuple[int, int, int]:
@@ -145,21 +154,38 @@ def _grid(atoms: Atoms) -> _Grid:
     return _Grid(indices, coords, np.argmax(even, axis=1), 2 * cells, float(a))
 
 
-def _orbit_key(axis_i: int, vector: tuple[int, int, int], axis_j: int) -> tuple:
-    """Canonical label of the pair (site on axis_i, site on axis_j at ``vector``) under m-3m."""
+def _apply(perm, signs, vector) -> tuple[int, int, int]:
+    image = [0, 0, 0]
+    for k in range(3):
+        image[perm[k]] = signs[k] * vector[k]
+    return tuple(image)
+
+
+def _cluster_key(points: list[tuple[tuple[int, int, int], int]]) -> tuple:
+    """Canonical label of a cluster of halide sites (vector from the first, face axis) under m-3m.
+
+    Equal labels mean a point operation plus a lattice translation maps one cluster onto the
+    other: relative vectors and face axes determine the cluster up to translation.
+    """
     keys = []
     for perm, signs in _SIGNED_PERMUTATIONS:
-        image = [0, 0, 0]
-        for k in range(3):
-            image[perm[k]] = signs[k] * vector[k]
-        keys.append((tuple(image), perm[axis_i], perm[axis_j]))
-        keys.append((tuple(-c for c in image), perm[axis_j], perm[axis_i]))
+        mapped = [(_apply(perm, signs, v), perm[axis]) for v, axis in points]
+        for order in permutations(mapped):
+            origin = order[0][0]
+            keys.append(
+                tuple(
+                    (tuple(c - o for c, o in zip(v, origin, strict=True)), axis)
+                    for v, axis in order
+                )
+            )
     return min(keys)
 
 
-def _pairs(grid: _Grid, shells: int) -> _Pairs:
+def _shell_vectors(shells: int, what: str) -> tuple[dict[int, np.ndarray], int]:
+    """Grid vectors from a site on each face axis to the halide sites of the first ``shells``
+    X-X shells, and the squared cutoff ((a/2)^2 units)."""
     if int(shells) != shells or shells < 1:
-        raise InputError("shells", shells, "a positive integer number of X-X neighbour shells")
+        raise InputError(what, shells, "a positive integer number of X-X neighbour shells")
     reach = 2 * shells + 2
     box = np.array(list(product(range(-reach, reach + 1), repeat=3)))
     vectors, squared = {}, set()
@@ -171,33 +197,67 @@ def _pairs(grid: _Grid, shells: int) -> _Pairs:
         vectors[axis] = box[ok]
         squared.update((box[ok] ** 2).sum(axis=1).tolist())
     cutoff = sorted(squared)[shells - 1]
+    return {k: v[(v**2).sum(axis=1) <= cutoff] for k, v in vectors.items()}, cutoff
+
+
+def _axis_at(vector, axis: int) -> int:
+    """Face axis of the halide site at grid ``vector`` from a site on face ``axis``."""
+    site = np.ones(3, dtype=int)
+    site[axis] = 0
+    return int(np.argmax((site + np.asarray(vector)) % 2 == 0))
+
+
+def _clusters(grid: _Grid, shells: int, triplet_shells: int) -> _Clusters:
+    """Pair orbits within ``shells`` X-X shells and triplet orbits whose three sides all lie
+    within ``triplet_shells`` shells (0: no triplets)."""
+    pair_vectors, _ = _shell_vectors(shells, "shells")
+    triangles: dict[int, list] = {axis: [] for axis in range(3)}
+    if triplet_shells != 0:
+        vectors, cutoff = _shell_vectors(triplet_shells, "triplet_shells")
+        for axis in range(3):
+            for u, v in permutations(vectors[axis], 2):
+                if ((v - u) ** 2).sum() <= cutoff:
+                    triangles[axis].append((u, v))
     lookup = grid.lookup()
+    n_sites = len(grid.indices)
     keys: dict[tuple, int] = {}
-    first, second, labels, reaches = [], [], [], set()
+    members, labels, reaches = [], [], set()
+
+    def partners(sites, vector):
+        return lookup[tuple(((grid.coords[sites] + vector) % grid.dims).T)]
+
+    def add(sites, cluster_vectors, axis):
+        points = [((0, 0, 0), axis)] + [
+            (tuple(int(c) for c in v), _axis_at(v, axis)) for v in cluster_vectors
+        ]
+        sides = [np.asarray(p[0]) - np.asarray(q[0]) for p, q in combinations(points, 2)]
+        longest = max(int((d**2).sum()) for d in sides)
+        key = (len(points), longest, _cluster_key(points))
+        label = keys.setdefault(key, len(keys))
+        if any(np.any(2 * np.abs(d) >= grid.dims) for d in sides):
+            reaches.add(label)
+        columns = [sites, *(partners(sites, v) for v in cluster_vectors)]
+        columns += [np.full(len(sites), n_sites)] * (3 - len(columns))
+        members.append(np.column_stack(columns))
+        labels.append(np.full(len(sites), label))
+
     for axis in range(3):
         sites = np.flatnonzero(grid.axes == axis)
-        for vector in vectors[axis]:
-            if (vector**2).sum() > cutoff:
-                continue
-            partners = lookup[tuple(((grid.coords[sites] + vector) % grid.dims).T)]
-            axis_j = int(grid.axes[partners[0]]) if len(partners) else 0
-            key = ((vector**2).sum(), _orbit_key(axis, tuple(int(v) for v in vector), axis_j))
-            labels.append(np.full(len(sites), keys.setdefault(key, len(keys))))
-            if np.any(2 * np.abs(vector) >= grid.dims):
-                reaches.add(keys[key])
-            first.append(sites)
-            second.append(partners)
+        for vector in pair_vectors[axis]:
+            add(sites, [vector], axis)
+        for u, v in triangles[axis]:
+            add(sites, [u, v], axis)
     order = sorted(keys)
     relabel = np.empty(len(keys), dtype=int)
     for new, key in enumerate(order):
         relabel[keys[key]] = new
     orbit = relabel[np.concatenate(labels)]
-    return _Pairs(
-        first=np.concatenate(first),
-        second=np.concatenate(second),
+    return _Clusters(
+        members=np.concatenate(members),
         orbit=orbit,
         counts=np.bincount(orbit, minlength=len(order)).astype(float),
-        squared=np.array([k[0] for k in order], dtype=float),
+        order=np.array([k[0] for k in order]),
+        squared=np.array([k[1] for k in order], dtype=float),
         images=np.array([keys[k] in reaches for k in order]),
     )
 
@@ -207,20 +267,23 @@ def _spins(atoms: Atoms, grid: _Grid) -> np.ndarray:
     return np.where(symbols == "Br", 1.0, -1.0)
 
 
-def _result(pairs: _Pairs, grid: _Grid, spins: np.ndarray) -> PairCorrelations:
+def _result(clusters: _Clusters, grid: _Grid, spins: np.ndarray) -> Correlations:
     y = float(np.mean(spins > 0))
-    return PairCorrelations(
-        distances=np.sqrt(pairs.squared) * grid.a / 2,
-        values=pairs.correlations(spins),
-        target=(2 * y - 1) ** 2,
-        images=pairs.images,
+    return Correlations(
+        order=clusters.order,
+        distances=np.sqrt(clusters.squared) * grid.a / 2,
+        values=clusters.correlations(spins),
+        targets=(2 * y - 1) ** clusters.order.astype(float),
+        multiplicities=clusters.counts / factorial(clusters.order) / len(spins),
+        images=clusters.images,
     )
 
 
-def pair_correlations(atoms: Atoms, shells: int = 3) -> PairCorrelations:
-    """Halide pair correlations of a mixed-halide supercell over the first ``shells`` X-X shells."""
+def correlations(atoms: Atoms, shells: int = 3, triplet_shells: int = 2) -> Correlations:
+    """Halide cluster correlations of a mixed-halide supercell: pairs over the first ``shells``
+    X-X shells, triplets with every side within the first ``triplet_shells`` (0: none)."""
     grid = _grid(atoms)
-    return _result(_pairs(grid, shells), grid, _spins(atoms, grid))
+    return _result(_clusters(grid, shells, triplet_shells), grid, _spins(atoms, grid))
 
 
 def _decorate(parent: Atoms, grid: _Grid, bromide: np.ndarray) -> Atoms:
@@ -235,33 +298,35 @@ def sqs(
     x: float,
     supercell=(2, 2, 2),
     shells: int = 3,
+    triplet_shells: int = 2,
     steps: int = 10_000,
     seed: int = 0,
     a: float | None = None,
 ) -> SQSResult:
     """Special quasirandom ordering of CsPbI3-xBrx in ``supercell``.
 
-    Simulated annealing of Br/I swaps (``steps`` trial swaps, seeded) minimising the sum over the
-    pair orbits of the first ``shells`` X-X shells of |correlation - (2y - 1)^2|. ``a`` overrides
-    the Vegard lattice constant (Angstrom).
+    Simulated annealing of Br/I swaps (``steps`` trial swaps, seeded) minimising the sum over
+    the pair orbits of the first ``shells`` X-X shells and the triplet orbits within the first
+    ``triplet_shells`` (0: pairs only) of |correlation - (2y - 1)^order|. ``a`` overrides the
+    Vegard lattice constant (Angstrom).
     """
     parent = _parent(supercell, x, a)
     count = bromide_count(x, supercell)
     grid = _grid(parent)
-    pairs = _pairs(grid, shells)
+    clusters = _clusters(grid, shells, triplet_shells)
     n_sites = len(grid.indices)
-    target = (2 * count / n_sites - 1) ** 2
+    targets = (2 * count / n_sites - 1) ** clusters.order.astype(float)
     rng = np.random.default_rng(seed)
     spins = -np.ones(n_sites)
     spins[rng.choice(n_sites, count, replace=False)] = 1.0
-    cost = np.abs(pairs.correlations(spins) - target).sum()
+    cost = np.abs(clusters.correlations(spins) - targets).sum()
     best_cost, best = cost, spins.copy()
     if 0 < count < n_sites:
         for temperature in np.geomspace(0.05, 1e-4, int(steps)):
             i = rng.choice(np.flatnonzero(spins > 0))
             j = rng.choice(np.flatnonzero(spins < 0))
             spins[[i, j]] = spins[[j, i]]
-            trial = np.abs(pairs.correlations(spins) - target).sum()
+            trial = np.abs(clusters.correlations(spins) - targets).sum()
             if trial <= cost or rng.random() < np.exp((cost - trial) / temperature):
                 cost = trial
                 if cost < best_cost - 1e-12:
@@ -271,7 +336,7 @@ def sqs(
             else:
                 spins[[i, j]] = spins[[j, i]]
     atoms = _decorate(parent, grid, best > 0)
-    return SQSResult(atoms=atoms, correlations=_result(pairs, grid, best))
+    return SQSResult(atoms=atoms, correlations=_result(clusters, grid, best))
 
 
 def mixed_halide_supercell(

@@ -23,7 +23,15 @@ def test_bulk_sqs_extxyz(tmp_path, capsys):
     assert main([*args, "--seed", "0", "-o", str(path)]) == 0
     atoms = read(path)
     assert atoms.get_chemical_formula() == "Br8Cs8I16Pb8"
-    assert "mismatch" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    table = [line.split() for line in out.splitlines() if line.startswith(("pair", "triplet"))]
+    assert [row[0] for row in table] == ["pair"] * 4 + ["triplet"] * 3
+    assert ["images" in " ".join(row) for row in table] == [False, True, True, True] + [
+        False,
+        True,
+        True,
+    ]
+    assert "mismatch (sum of |correlation - random|): 0.3194" in out
 
 
 def test_bulk_enumerate_writes_every_ordering(tmp_path):
