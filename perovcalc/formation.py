@@ -492,7 +492,8 @@ def plot_fermi_level(result: Mapping, path: str | Path) -> Path:
 def fermi_level_figure(result: Mapping):
     """Formation energy (eV) vs Fermi level (eV above the VBM, 0 to the host gap) of a bulk
     task, X-rich and X-poor: for each site the lowest charge state (the transition levels are
-    the kinks). A matplotlib Figure (not attached to pyplot)."""
+    the kinks). A host with SOC edges (``defect_host`` option ``soc``) adds its (PBE+SOC) VBM
+    and CBM as dashed lines on the same axis. A matplotlib Figure (not attached to pyplot)."""
     from matplotlib.figure import Figure
 
     from perovcalc.presets import edge_label
@@ -512,6 +513,13 @@ def fermi_level_figure(result: Mapping):
         ax.set_title(f"X-{condition}")
         ax.set_xlabel(f"Fermi level above VBM (eV) {edge_label()}")
         ax.axvline(gap, color="grey", lw=0.8, ls=":")
+        soc = result["host"].get("soc_edges")
+        if soc:
+            vbm = soc["vbm"] - soc["vbm_no_soc"]
+            for edge in (vbm, vbm + soc["gap"]):
+                ax.axvline(edge, color="tab:red", lw=0.8, ls="--")
+            ax.text(vbm + soc["gap"], ax.get_ylim()[1], f" CBM {edge_label(soc=True)}",
+                    color="tab:red", fontsize=7, va="top")  # fmt: skip
     axes[0].set_ylabel("formation energy (eV)")
     axes[0].legend(fontsize=7)
     return fig

@@ -510,6 +510,45 @@ def test_a_charged_host_with_a_neutral_vacancy_task_is_refused(tiny, perovcalc_c
     assert not list((folder / "w" / "tasks").glob("vacancy_plus2-*/Br*"))  # no defect DFT
 
 
+def test_a_host_with_soc_gives_the_soc_gap_and_window_of_its_vacancies(tiny, perovcalc_cli):
+    """defect_host with option soc: its stored edges hold the PBE+SOC gap (the Pb-6p CBM falls
+    by about 1 eV in CsPbBr3) next to the scalar-relativistic edges of the same states, which
+    must be the host's own PBE VBM; the vacancy table of a task on that host prints the
+    (PBE+SOC) gap and the shift of E_f with E_F at the SOC VBM."""
+    folder = tiny[0]
+    done = run_extended(
+        tiny,
+        perovcalc_cli,
+        "soc",
+        """
+        [tasks.host_soc]
+        kind = "defect_host"
+        structure = "cspbbr3"
+        params = {params}
+        options = { steps = 0, soc = true }
+        [tasks.vacancy_soc]
+        kind = "vacancy_formation"
+        structure = "task:host_soc"
+        needs = ["mu"]
+        params = {params}
+        options = { sites = [2], charges = [1], steps = 0 }
+        """,
+    )
+    store = Store(folder / "r.db")
+    host = store.rows(task="host_soc")[0].data["result"]
+    soc = host["soc_edges"]
+    assert soc["vbm_no_soc"] == pytest.approx(host["vbm"], abs=0.01)
+    assert soc["gap"] < host["gap"] - 0.5 and soc["gap"] > 0
+    assert store.rows(task="vacancy_soc")[0].status == "done", done.stderr[-2000:]
+    table = subprocess.run(
+        [*perovcalc_cli, "vacancy", "table", str(folder / "soc.toml"), "--db",
+         str(folder / "r.db")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert f"with SOC (non-self-consistent): gap {soc['gap']:.3f} eV (PBE+SOC)" in table.stdout
+    assert f"add q x {soc['vbm'] - soc['vbm_no_soc']:+.3f} eV" in table.stdout
+
+
 class _Row(dict):
     """A stored host row's keys (what :func:`host_charge` reads)."""
 

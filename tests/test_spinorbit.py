@@ -58,3 +58,16 @@ def test_printed_gaps_and_levels_say_whether_soc_is_in():
     assert "gap 2.000 eV (PBE, no SOC)" in vacancy_table("vac", record)
     figure = fermi_level_figure(VACANCIES_02)
     assert all("(PBE, no SOC)" in ax.get_xlabel() for ax in figure.axes)
+
+
+def test_a_host_with_soc_edges_labels_both_gaps_and_draws_the_soc_window():
+    data = copy.deepcopy(VACANCIES_02)
+    data["host"]["soc_edges"] = {"vbm": 1.05, "cbm": 1.45, "gap": 0.4, "vbm_no_soc": 1.0,
+                                 "cbm_no_soc": 3.0, "gap_no_soc": 2.0}  # fmt: skip
+    table = vacancy_table("vac", VacancyResult.from_dict(data))
+    assert "gap 2.000 eV (PBE, no SOC)" in table
+    assert "gap 0.400 eV (PBE+SOC), VBM +0.050 eV, CBM -1.550 eV" in table
+    assert "spans 0 to 0.400 eV" in table
+    figure = fermi_level_figure(data)
+    dashed = [line.get_xdata()[0] for line in figure.axes[0].lines if line.get_linestyle() == "--"]
+    assert dashed == pytest.approx([0.05, 0.45])

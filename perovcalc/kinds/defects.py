@@ -35,6 +35,7 @@ from perovcalc.formation import (
 from perovcalc.kinds.phases import energy_settings
 from perovcalc.kinds.relaxation import METHOD, RATTLE, rattle_option, relax
 from perovcalc.presets import edge_label, system_kind
+from perovcalc.spinorbit import soc_band_edges
 from perovcalc.tasks import (
     FMAX,
     Kind,
@@ -49,7 +50,8 @@ from perovcalc.vacancy import distinct_halide_sites, remove_atom
 def defect_host_task(ctx: TaskContext) -> CalcResult:
     """Relaxed defect-free host supercell or slab, with its band edges and the planar-averaged
     electrostatic potential (for the charged-defect correction). Option ``rattle`` (A): the
-    free atoms start randomly displaced (seed 0)."""
+    free atoms start randomly displaced (seed 0); option ``soc``: band edges with
+    non-self-consistent spin-orbit coupling too (:func:`perovcalc.spinorbit.soc_band_edges`)."""
     rattle = rattle_option(ctx, ctx.options["steps"], "steps")
     atoms = ctx.atoms.copy()
     if rattle:
@@ -58,6 +60,8 @@ def defect_host_task(ctx: TaskContext) -> CalcResult:
     def analyse(atoms: Atoms) -> dict:
         edges = band_edges(atoms, ctx.workdir / "band_edges.txt")
         dos = host_dos(atoms, edges["vbm"], edges["gap"]) if system_kind(atoms) == "bulk" else {}
+        if ctx.options["soc"]:
+            edges["soc_edges"] = soc_band_edges(atoms, ctx.workdir / "soc_edges.txt")
         return {**edges, **electrostatic_profile(atoms), **dos}
 
     result = relax(ctx, atoms, ctx.params, ctx.workdir, ctx.fmax(), ctx.options["steps"], analyse)
@@ -287,7 +291,7 @@ def vacancy_formation_task(ctx: TaskContext) -> CalcResult:
             "formula": host_data.get("formula"),
             "energy": host_row.energy,
             "charge": base_charge,
-            **{k: host_data.get(k) for k in ("vbm", "cbm", "gap", "slab")},
+            **{k: host_data.get(k) for k in ("vbm", "cbm", "gap", "slab", "soc_edges")},
         },
         chemical_potentials=chem_row.data["result"]["limits"],
         region_host=region.host,
@@ -410,6 +414,15 @@ def vacancy_table(name: str, record: VacancyResult) -> str:
     lines = [f"{name}: halide vacancies in {result['environment']} {host['formula']}"]
     if result["environment"] == "bulk":
         lines.append(f"  host: VBM {host['vbm']:.3f} eV, gap {host['gap']:.3f} eV {edge_label()}")
+    soc = host.get("soc_edges")
+    if soc:
+        shift = soc["vbm"] - soc["vbm_no_soc"]
+        lines.append(
+            f"  with SOC (non-self-consistent): gap {soc['gap']:.3f} eV {edge_label(soc=True)}, "
+            f"VBM {shift:+.3f} eV, CBM {soc['cbm'] - soc['cbm_no_soc']:+.3f} eV; the E_f below "
+            f"are PBE totals with E_F at the PBE VBM: with E_F at the SOC VBM add q x {shift:+.3f} "
+            f"eV, and E_F then spans 0 to {soc['gap']:.3f} eV"
+        )
     if host.get("charge"):
         lines.append(f"  host charge {host['charge']:+d}; q below is relative to the host")
     for element, mu in result["chemical_potentials"].items():
@@ -540,6 +553,14 @@ KINDS: dict[str, Kind] = {
                 "a bulk host loses its symmetry, so give vacancy_formation its sites",
                 keyed_at_default=False,  # added after stores existed
                 bounds=at_least(0),
+            ),
+            "soc": Option(
+                bool,
+                False,
+                "also band edges with spin-orbit coupling (non-self-consistent, at the SCF "
+                "k-points and the cell's TRIM points): the (PBE+SOC) gap and Fermi-level window "
+                "of its vacancies",
+                keyed_at_default=False,  # added after stores existed
             ),
         },
         help="relaxed defect-free supercell or slab with band edges and electrostatic potential",
