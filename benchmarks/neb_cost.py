@@ -20,11 +20,17 @@ endpoints:
 
 Printed: DFT energy/force evaluations (endpoints included, their relaxation apart), optimizer
 steps (surrogate: cycles), wall time and the barriers, and their differences from ASE. The
-defaults finish in about 10-20 minutes on 2 cores; use ``--supercell 2 2 2 --n-images 5
---ecut 300 --relax-cations`` for a more realistic (hours) comparison, ``--optimizer`` to try
-perovcalc's band with another of its optimizers.
+defaults finish in about 10-20 minutes on 2 cores; ``--supercell 2 2 2`` (39 atoms) takes
+hours; ``--optimizer`` tries perovcalc's band with another of its optimizers.
 
-    python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--json out.json]
+Resumable: with ``--workdir`` every DFT evaluation is saved there as it is made (BFGS and the
+ASE band through :class:`perovcalc.surrogate.EvaluationLog`, which a rerun replays: the
+optimizers are deterministic, so they retrace the same path at no cost; perovcalc's band and
+the surrogate resume from their own files) and each finished strategy in ``rows.json``; a
+rerun with the same arguments and work directory continues where the last one stopped and
+counts every evaluation once. Wall times are summed over the runs.
+
+    python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -32,12 +38,12 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
 from ase.constraints import FixAtoms
 from ase.mep import NEB
 from ase.optimize import BFGS, FIRE
@@ -88,36 +94,65 @@ def endpoints(args: argparse.Namespace) -> tuple[Atoms, Atoms]:
     return initial, final
 
 
-def relax(atoms: Atoms, factory, fmax: float) -> tuple[Atoms, mep.NEBCost]:
+class Replayed(Calculator):
+    """Energy and forces through an :class:`~perovcalc.surrogate.EvaluationLog`: saved ones
+    are replayed, new ones computed (calculator ``label``) and saved at once."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, log: surrogate.EvaluationLog, label: str, kind: str):
+        super().__init__()
+        self.log, self.label, self.kind = log, label, kind
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        energy, forces = self.log.evaluate(self.atoms, self.label, self.kind)
+        self.results = {"energy": energy, "forces": forces}
+
+
+def _log(factory, folder: Path) -> surrogate.EvaluationLog:
+    folder.mkdir(parents=True, exist_ok=True)
+    return surrogate.EvaluationLog(folder / surrogate.LOG_FILE, factory)
+
+
+def _cost(log: surrogate.EvaluationLog, steps: int) -> mep.NEBCost:
+    """Every saved evaluation of ``log`` (all runs), ``steps``, wall time of all runs (s)."""
+    evaluated = sum(e["evaluated"] for e in log.entries)
+    return mep.NEBCost(evaluated, steps, log.total_before.wall_time + log.cost().wall_time)
+
+
+def relax(atoms: Atoms, factory, fmax: float, folder: Path) -> tuple[Atoms, mep.NEBCost]:
     """Positions relaxed with BFGS; the cost in evaluations, steps and seconds."""
-    start = time.perf_counter()
+    log = _log(factory, folder)
     atoms = atoms.copy()
-    atoms.calc = counter = neb.CountingCalculator(factory())
+    atoms.calc = Replayed(log, "relax", "relaxation")
     with BFGS(atoms, logfile=None) as opt:
         opt.run(fmax=fmax, steps=200)
     atoms.calc = None
-    return atoms, mep.NEBCost(counter.evaluations, opt.nsteps, time.perf_counter() - start)
+    log.save()
+    return atoms, _cost(log, opt.nsteps)
 
 
-def plain_ase_neb(initial: Atoms, final: Atoms, factory, args: argparse.Namespace) -> dict:
-    """The baseline: CI-NEB from IDPP interpolation, FIRE, all calculators counted."""
-    start = time.perf_counter()
+def plain_ase_neb(initial: Atoms, final: Atoms, factory, args, folder: Path) -> dict:
+    """The baseline: CI-NEB from IDPP interpolation, FIRE, every evaluation counted."""
+    log = _log(factory, folder)
     images = [initial.copy() for _ in range(args.n_images + 1)] + [final.copy()]
     band = NEB(images, k=mep.SPRING_CONSTANT, climb=True, method="improvedtangent")
     band.interpolate("idpp", mic=True, apply_constraint=False)
-    counters = [neb.CountingCalculator(factory()) for _ in images]
-    for image, counter in zip(images, counters, strict=True):
-        image.calc = counter
+    for i, image in enumerate(images):
+        image.calc = Replayed(log, f"image{i}", "band")
     with FIRE(band, logfile=None) as opt:
         opt.run(fmax=args.fmax, steps=args.max_steps)
     forces = band.get_forces()  # cached: no new evaluations
     energies = band.energies
     saddle = 1 + int(np.argmax(energies[1:-1]))
     residual = float(np.linalg.norm(forces, axis=1).max())
+    log.save()
+    cost = _cost(log, opt.nsteps)
     return {
-        "evaluations": sum(c.evaluations for c in counters),
-        "steps": opt.nsteps,
-        "wall_time": time.perf_counter() - start,
+        "evaluations": cost.evaluations,
+        "steps": cost.steps,
+        "wall_time": cost.wall_time,
         "forward_barrier": float(energies[saddle] - energies[0]),
         "reverse_barrier": float(energies[saddle] - energies[-1]),
         "converged": residual < args.fmax,
@@ -130,9 +165,9 @@ def perovcalc_neb(initial: Atoms, final: Atoms, factory, workdir: Path, args, **
         optimizer=args.optimizer, max_steps=args.max_steps, **method,
     )  # fmt: skip
     return {
-        "evaluations": result.cost.evaluations,
-        "steps": result.cost.steps,
-        "wall_time": result.cost.wall_time,
+        "evaluations": result.total_cost.evaluations,
+        "steps": result.total_cost.steps,
+        "wall_time": result.total_cost.wall_time,
         "forward_barrier": result.forward_barrier,
         "reverse_barrier": result.reverse_barrier,
         "converged": result.converged,
@@ -198,42 +233,48 @@ def main(argv: list[str] | None = None) -> int:
     print(f"V_Br hop in CsPbBr3 {'x'.join(map(str, args.supercell))}, a = {args.a} A, "
           f"{args.n_images} moving images, fmax {args.fmax} eV/A, seed {args.seed}")  # fmt: skip
     print("GPAW:", json.dumps({k: v for k, v in settings.items() if k != "txt"}))
-    start_i, start_f = endpoints(args)
-    initial, cost_i = relax(start_i, factory, args.relax_fmax)
-    final, cost_f = relax(start_f, factory, args.relax_fmax)
-    shared = cost_i + cost_f
-    print(f"endpoint relaxation (shared, not in the table): BFGS {shared.evaluations} "
-          f"evaluations, {shared.wall_time:.1f} s")  # fmt: skip
-
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
-        if any(workdir.glob("perovcalc-*")) or any(workdir.glob("surrogate-*")):
-            raise SystemExit(f"{workdir} holds an earlier run; the benchmark starts from scratch")
-        clock = time.perf_counter()
+        start_i, start_f = endpoints(args)
+        initial, cost_i = relax(start_i, factory, args.relax_fmax, workdir / "relax-initial")
+        final, cost_f = relax(start_f, factory, args.relax_fmax, workdir / "relax-final")
+        shared = cost_i + cost_f
+        print(f"endpoint relaxation (shared, not in the table): BFGS {shared.evaluations} "
+              f"evaluations, {shared.wall_time:.1f} s")  # fmt: skip
         records = [
             surrogate.relax(atoms, factory, workdir / f"surrogate-relax-{name}", args.relax_fmax)[1]
             for name, atoms in (("initial", start_i), ("final", start_f))
         ]
-        print(f"  the same by surrogate relaxation: {sum(r['evaluations'] for r in records)} "
-              f"evaluations, {time.perf_counter() - clock:.1f} s, converged "
+        print(f"  the same by surrogate relaxation: "
+              f"{sum(r['total_evaluations'] for r in records)} evaluations, converged "
               f"{all(r['converged'] for r in records)}")  # fmt: skip
-        rows = {
-            "ASE CI-NEB (IDPP, FIRE)": plain_ase_neb(initial, final, factory, args),
-            f"perovcalc (IDPP, CI-NEB, {args.optimizer})": perovcalc_neb(
+        strategies = {
+            "ASE CI-NEB (IDPP, FIRE)": lambda: plain_ase_neb(
+                initial, final, factory, args, workdir / "ase-band"
+            ),
+            f"perovcalc (IDPP, CI-NEB, {args.optimizer})": lambda: perovcalc_neb(
                 initial, final, factory, workdir / "perovcalc-band", args
             ),
-            "surrogate (IDPP, CI, GP)": perovcalc_neb(
+            "surrogate (IDPP, CI, GP)": lambda: perovcalc_neb(
                 initial, final, factory, workdir / "surrogate-band", args, method="surrogate"
             ),
         }
         if _prior_available(args.prior):
             options = gaussian_process.SurrogateOptions(prior=args.prior)
-            rows[f"surrogate + {args.prior} prior"] = perovcalc_neb(
+            strategies[f"surrogate + {args.prior} prior"] = lambda: perovcalc_neb(
                 initial, final, factory, workdir / "surrogate-prior-band", args,
                 method="surrogate", surrogate=options,
             )  # fmt: skip
         else:
             print(f"surrogate + {args.prior} prior: left out ({gaussian_process.ML_INSTALL})")
+        finished = workdir / "rows.json"
+        rows = json.loads(finished.read_text()) if finished.exists() else {}
+        for name, run in strategies.items():
+            if name not in rows:
+                rows[name] = run()
+                finished.write_text(json.dumps(rows, indent=1))
+            print(f"{name}: {rows[name]['evaluations']} evaluations", flush=True)
+        rows = {name: rows[name] for name in strategies}
     print(table(rows))
     if args.json:
         record = {
@@ -264,7 +305,7 @@ def write_csv(path: Path, rows: dict, settings: dict, args, shared, relaxations)
         f"{args.charge}, {args.n_images} moving images, fmax {args.fmax} eV/A, endpoints "
         f"relaxed by BFGS to {args.relax_fmax} eV/A ({shared.evaluations} evaluations, not "
         f"in the rows; the surrogate relaxation of the same starts took "
-        f"{sum(r['evaluations'] for r in relaxations)}), displacement {args.rattle} A seed "
+        f"{sum(r['total_evaluations'] for r in relaxations)}), displacement {args.rattle} A seed "
         f"{args.seed}, cations {'free' if args.relax_cations else 'fixed'}.",
         f"GPAW settings: {gpaw_settings}",
         "Energies in eV, wall time in s; evaluations are DFT energy+force calls of the band.",
