@@ -727,3 +727,46 @@ def test_apparent_binding_energy_of_core_level_models_against_the_measured_direc
     old = {k: v for k, v in entry.items() if k not in ("site_depth", "depth")}
     block = next(iter(photoemission_section(None, rows(old)).blocks.values()))
     assert "no depth stored" in block
+
+
+def test_partly_passivated_surface_mixes_bare_and_kbr_sites_by_the_measured_coverage():
+    """Bare slab: surface and central Br at one binding energy; K-Br slab: surface Br 2 eV above
+    its central one (a toy, large enough for a sign). The mixed surface holds per depth the
+    same population at any coverage, so its apparent binding energy is the coverage times the
+    K-Br slab's (against the central site): the 450 -> 650 eV change is coverage x the K-Br
+    model's change, and falls with depth like the measured Br 3d (graded where it exceeds
+    the 0.05 eV a sign needs)."""
+    from types import SimpleNamespace
+
+    from ase import Atoms
+
+    from perovcalc.report.corelevel import measured_k_coverages
+    from perovcalc.report.photoemission import photoemission_section
+
+    cell = [[40.0, 0, 0], [0, 40.0, 0], [0, 0, 30.0]]
+    atoms = Atoms("Br2Pb", positions=[(0, 0, 10), (0, 0, 7), (0, 0, 4)], cell=cell, pbc=True)
+
+    def row(env, surface):
+        entry = {"sites": [0, 1], "delta_scf": {"0": 5.0 + surface, "1": 5.0},
+                 "multiplicity": {"0": 1, "1": 1}, "site_depth": {"0": 0.0, "1": 6.0},
+                 "depth": {"0": 0.0, "1": 6.0}, "reference_site": 1}  # fmt: skip
+        labels = {"environment": env, "model": "toy"}
+        task = SimpleNamespace(kind="core_levels", name=env, structure="s", labels=labels)
+        data = {"result": {"levels": {"Br 3d": entry}, "ground_energy": -100.0,
+                           "method": "delta_scf"}}  # fmt: skip
+        return task, SimpleNamespace(data=data, preset="demo", toatoms=lambda: atoms, cell=cell)
+
+    section = photoemission_section(None, [row("bare_surface", 0.0), row("kbr_passivated", 2.0)])
+    changes = [o for o in section.observables if o.observable == "apparent_binding_energy_change"]
+    full = next(o for o in changes if o.conditions["environment"] == "kbr_passivated"
+                and o.conditions["to_eV"] == 650.0)  # fmt: skip
+    mixed = [o for o in changes if "k_coverage" in o.conditions]
+    coverages = [coverage for _, _, coverage in measured_k_coverages()]
+    assert len(mixed) == len(coverages) >= 2
+    for o, coverage in zip(mixed, coverages, strict=True):
+        assert o.conditions["environment"] == "bare_surface + kbr_passivated"
+        assert o.value == pytest.approx(coverage * full.value, rel=1e-9)
+        assert o.value < 0  # falls with depth; graded only beyond the 0.05 eV a sign needs
+        assert o.agreement == ("agrees" if o.value < -0.05 else "inconclusive")
+    block = section.blocks["Which model gives the measured direction (450 -> 650 eV), per line"]
+    assert f"bare + K-Br at {coverages[0]:.0%} K" in block

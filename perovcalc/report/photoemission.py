@@ -35,7 +35,9 @@ EXPLANATION = (
     "attenuation model, populations = site multiplicities; K sites at two depths weighted by "
     "the share of K below the surface frozen in at synthesis, where the campaign computes a "
     "segregation energy), its change with photon energy next to the measured direction, and "
-    "per line which K configuration gives the measured direction."
+    "per line which K configuration gives the measured direction. A partly passivated surface "
+    "mixes the sites of the bare and the K-Br slab of one model, each on its own central-layer "
+    "site, in proportion to the K coverage of the outer A sites that the measured K:Pb gives."
 )
 
 
@@ -195,12 +197,91 @@ def _apparent_binding_energies(section: Section, rows, k_share: tuple[float, str
                 )  # fmt: skip
     title = "Apparent binding energy per photon energy (eV, from the highest-energy site)"
     section.blocks[title] = "\n".join(lines + ["  " + w for w in weightings])
+    _mixed_surfaces(section, rows, by_line)
     if by_line:
         section.blocks["Which model gives the measured direction (450 -> 650 eV), per line"] = (
             "\n".join(
                 _drivers(line, direction, found) for (line, direction), found in by_line.items()
             )  # fmt: skip
         )
+
+
+def _mixed_surfaces(section: Section, rows, by_line: dict) -> None:
+    """Apparent binding energies of a partly passivated surface: for each model with a bare and
+    a K-Br passivated core-level row, the sites of both, each on its own central-layer site's
+    binding energy, the bare ones weighted by (1 - coverage) and the passivated ones by the
+    coverage of the outer A sites the measured K:Pb gives (:func:`measured_k_coverages`), at the
+    measured photon energies; the 450 -> 650 eV change graded against the measured direction
+    (entries added to ``by_line``)."""
+    from perovcalc.report.corelevel import (
+        _depth_trend,
+        _levels,
+        _site_energies,
+        _with_model,
+        hole_image_error,
+        measured_k_coverages,
+    )
+
+    pairs: dict[str | None, dict[str, object]] = {}
+    for task, row in rows:
+        pairs.setdefault(task.labels.get("model"), {})[task.labels.get("environment")] = row
+    energies = list(xps.PHOTON_ENERGIES)
+    lines = []
+    for model, envs in pairs.items():
+        bare, passivated = envs.get("bare_surface"), envs.get("kbr_passivated")
+        if bare is None or passivated is None:
+            continue
+        tolerance = hole_image_error([bare, passivated])
+        matrix = xps.matrix_material(bare.toatoms())
+        for label, level in _levels(passivated).items():
+            other = _levels(bare).get(label)
+            if other is None or level.delta_scf is None or other.delta_scf is None:
+                continue
+            parts = []
+            for row, lv in ((bare, other), (passivated, level)):
+                be, depth, multiplicity = _site_energies(row, label)
+                parts.append((be - lv.delta_scf[str(lv.reference())], depth, multiplicity))
+            top = xps.core_level(label).binding_energies.max()
+            reached = [e for e in energies if e - top >= VALID_RANGE[0]]
+            trend = _depth_trend("kbr_passivated", label)
+            for what, ratio, coverage in measured_k_coverages():
+                populations = np.concatenate([parts[0][2] * (1 - coverage), parts[1][2] * coverage])
+                values = xps.apparent_binding_energy(
+                    label, np.concatenate([parts[0][0], parts[1][0]]),
+                    np.concatenate([parts[0][1], parts[1][1]]), populations, reached, matrix,
+                    ligand_nm=xps.LIGAND_NM[1],
+                )  # fmt: skip
+                apparent = dict(zip(reached, values, strict=True))
+                name = f"{model or 'model'}, K on {coverage:.0%} ({what})"
+                lines.append(f"  {name:<44} {label:<6}" + "".join(
+                    f" {apparent[e]:>+9.3f}" if e in apparent else f" {'-':>9}"
+                    for e in energies))  # fmt: skip
+                if trend is None or not {energies[0], energies[1]} <= set(apparent):
+                    continue
+                change = float(apparent[energies[1]] - apparent[energies[0]])
+                agreement, why = judge_sign(change, None, trend.direction, tolerance)
+                by_line.setdefault((label, trend.direction), []).append(
+                    (f"bare + K-Br at {coverage:.0%} K", change, agreement)
+                )
+                conditions = {"level": label, "environment": "bare_surface + kbr_passivated",
+                              "k_to_pb": ratio, "k_coverage": round(coverage, 3),
+                              "from_eV": energies[0], "to_eV": energies[1]}  # fmt: skip
+                section.observables.append(
+                    Observable("apparent_binding_energy_change", _with_model(conditions, model),
+                               change, "eV", passivated.preset,
+                               {"value": None, "source": f"{trend.direction} with depth: "
+                                f"{_source(trend)}"}, agreement, "",
+                               f"bare and K-Br passivated sites mixed at K:Pb {ratio:g} "
+                               f"({what}), each slab on its central-layer site", why)
+                )  # fmt: skip
+    if lines:
+        title = (
+            "Apparent binding energy of a partly passivated surface (eV, against the "
+            "central-layer site; bare and K-Br sites mixed at the measured K coverage)"
+        )
+        header = f"  {'model, coverage':<44} {'level':<6}" + "".join(
+            f" {e:>9.1f}" for e in energies)  # fmt: skip
+        section.blocks[title] = "\n".join([header, *lines])
 
 
 def _drivers(line: str, direction: str, found: list[tuple[str, float, str]]) -> str:
