@@ -752,7 +752,10 @@ def test_partly_passivated_surface_mixes_bare_and_kbr_sites_by_the_measured_cove
                  "depth": {"0": 0.0, "1": 6.0}, "reference_site": 1}  # fmt: skip
         labels = {"environment": env, "model": "toy"}
         task = SimpleNamespace(kind="core_levels", name=env, structure="s", labels=labels)
-        data = {"result": {"levels": {"Br 3d": entry}, "ground_energy": -100.0,
+        # Pb 4f: one site per slab, its own reference: nothing to mix (no observable)
+        lead = {"sites": [2], "delta_scf": {"2": 1.0 + surface}, "multiplicity": {"2": 1},
+                "site_depth": {"2": 6.0}, "depth": {"2": 6.0}, "reference_site": 2}  # fmt: skip
+        data = {"result": {"levels": {"Br 3d": entry, "Pb 4f": lead}, "ground_energy": -100.0,
                            "method": "delta_scf"}}  # fmt: skip
         return task, SimpleNamespace(data=data, preset="demo", toatoms=lambda: atoms, cell=cell)
 
@@ -761,6 +764,7 @@ def test_partly_passivated_surface_mixes_bare_and_kbr_sites_by_the_measured_cove
     full = next(o for o in changes if o.conditions["environment"] == "kbr_passivated"
                 and o.conditions["to_eV"] == 650.0)  # fmt: skip
     mixed = [o for o in changes if "k_coverage" in o.conditions]
+    assert {o.conditions["level"] for o in mixed} == {"Br 3d"}
     coverages = [coverage for _, _, coverage in measured_k_coverages()]
     assert len(mixed) == len(coverages) >= 2
     for o, coverage in zip(mixed, coverages, strict=True):

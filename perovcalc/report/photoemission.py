@@ -241,6 +241,8 @@ def _mixed_surfaces(section: Section, rows, by_line: dict) -> None:
             for row, lv in ((bare, other), (passivated, level)):
                 be, depth, multiplicity = _site_energies(row, label)
                 parts.append((be - lv.delta_scf[str(lv.reference())], depth, multiplicity))
+            if max(len(part[0]) for part in parts) < 2:  # each slab's one site is its reference
+                continue
             top = xps.core_level(label).binding_energies.max()
             reached = [e for e in energies if e - top >= VALID_RANGE[0]]
             trend = _depth_trend("kbr_passivated", label)
@@ -253,9 +255,9 @@ def _mixed_surfaces(section: Section, rows, by_line: dict) -> None:
                 )  # fmt: skip
                 apparent = dict(zip(reached, values, strict=True))
                 name = f"{model or 'model'}, K on {coverage:.0%} ({what})"
-                lines.append(f"  {name:<44} {label:<6}" + "".join(
+                lines.append((name, label, "".join(
                     f" {apparent[e]:>+9.3f}" if e in apparent else f" {'-':>9}"
-                    for e in energies))  # fmt: skip
+                    for e in energies)))  # fmt: skip
                 if trend is None or not {energies[0], energies[1]} <= set(apparent):
                     continue
                 change = float(apparent[energies[1]] - apparent[energies[0]])
@@ -279,9 +281,12 @@ def _mixed_surfaces(section: Section, rows, by_line: dict) -> None:
             "Apparent binding energy of a partly passivated surface (eV, against the "
             "central-layer site; bare and K-Br sites mixed at the measured K coverage)"
         )
-        header = f"  {'model, coverage':<44} {'level':<6}" + "".join(
+        width = max(len(name) for name, _, _ in lines)
+        header = f"  {'model, coverage':<{width}} {'level':<6}" + "".join(
             f" {e:>9.1f}" for e in energies)  # fmt: skip
-        section.blocks[title] = "\n".join([header, *lines])
+        section.blocks[title] = "\n".join(
+            [header, *(f"  {name:<{width}} {label:<6}{values}" for name, label, values in lines)]
+        )
 
 
 def _drivers(line: str, direction: str, found: list[tuple[str, float, str]]) -> str:
