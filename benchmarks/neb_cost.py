@@ -20,8 +20,11 @@ endpoints:
 
 Printed: DFT energy/force evaluations (endpoints included, their relaxation apart), optimizer
 steps (surrogate: cycles), wall time and the barriers, and their differences from ASE. The
-defaults finish in about 10-20 minutes on 2 cores; ``--supercell 2 2 2`` (39 atoms) takes
-hours; ``--optimizer`` tries perovcalc's band with another of its optimizers.
+defaults finish in about 10-20 minutes on 2 cores; ``--supercell 2 2 2`` (39 atoms, about 25 s
+an evaluation on one core) takes hours; ``--optimizer`` tries perovcalc's band with another of
+its optimizers. In parallel: ``GPAW_MPI_BACKEND=cgpaw mpiexec -n N python benchmarks/neb_cost.py
+...`` (each evaluation on all ranks); at the Gamma point alone GPAW 26.7's default PW eigensolver
+stops on an assertion on 2 ranks (BLACS layout of the subspace matrix), so run those serially.
 
 Resumable: with ``--workdir`` every DFT evaluation is saved there as it is made (BFGS and the
 ASE band through :class:`perovcalc.surrogate.EvaluationLog`, which a rerun replays: the
@@ -47,9 +50,11 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.constraints import FixAtoms
 from ase.mep import NEB
 from ase.optimize import BFGS, FIRE
+from ase.parallel import world
 
 from perovcalc import gaussian_process, mep, neb, surrogate
 from perovcalc.bulk import cubic_perovskite
+from perovcalc.calculate import read_checkpoint, write_checkpoint
 from perovcalc.reference import lattice_constant
 from perovcalc.vacancy import hop_endpoints, neighbour_hops
 
@@ -207,6 +212,8 @@ def _prior_available(name: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import gpaw.mpi  # noqa: F401  before ASE's world is first used: under mpiexec it is GPAW's
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--supercell", type=int, nargs=3, default=(2, 1, 1))
     parser.add_argument("--a", type=float, default=lattice_constant("CsPbBr3"), help="A")
@@ -268,14 +275,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"surrogate + {args.prior} prior: left out ({gaussian_process.ML_INSTALL})")
         finished = workdir / "rows.json"
-        rows = json.loads(finished.read_text()) if finished.exists() else {}
+        rows = read_checkpoint(finished)
         for name, run in strategies.items():
             if name not in rows:
                 rows[name] = run()
-                finished.write_text(json.dumps(rows, indent=1))
+                write_checkpoint(finished, rows)
             print(f"{name}: {rows[name]['evaluations']} evaluations", flush=True)
         rows = {name: rows[name] for name in strategies}
     print(table(rows))
+    if world.rank != 0:  # under MPI: one writer
+        return 0
     if args.json:
         record = {
             "settings": {**vars(args), "gpaw": settings},
