@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"surrogate + {args.prior} prior: left out ({gaussian_process.ML_INSTALL})")
         finished = workdir / "rows.json"
         rows = read_checkpoint(finished)
-        for name, run in strategies.items():
+        for name, run in reversed(strategies.items()):  # the cheapest first
             if name not in rows:
                 rows[name] = run()
                 write_checkpoint(finished, rows)
