@@ -31,13 +31,14 @@ COMPETING_PHASES = {
     "CsI": "cesiumchloride",
     "PbBr2": "cotunnite",
     "PbI2": "CdI2",
+    "Cs4PbBr6": "K4CdCl6",
 }
 #: Elemental reference phases: metals in their ground-state lattices, halogens as molecules.
 ELEMENT_PHASES = {"Cs": "bcc", "K": "bcc", "Pb": "fcc", "Br": "Br2", "I": "I2"}
 MOLECULES = ("Br2", "I2")
 MOLECULE_BOX = 12.0  # Angstrom, cubic box of the halogen molecules
 
-_SPACE_GROUP_NUMBERS = {"cotunnite": 62, "CdI2": 164}
+_SPACE_GROUP_NUMBERS = {"cotunnite": 62, "CdI2": 164, "K4CdCl6": 167}
 
 
 def check_x(x: float) -> float:
@@ -210,11 +211,13 @@ def formal_charge(atoms: Atoms) -> int:
 
 
 def competing_phase(material: str, a: float | None = None) -> Atoms:
-    """Bulk competing phase (KBr, KI, CsBr, CsI, PbBr2 or PbI2) at its experimental lattice.
+    """Bulk competing phase (KBr, KI, CsBr, CsI, PbBr2, PbI2 or Cs4PbBr6) at its tabulated
+    lattice.
 
     Rock-salt and CsCl-type phases are returned in their primitive cells; PbBr2 (cotunnite, Pnma)
-    and PbI2 (2H, CdI2 type, P-3m1) in their conventional cells. ``a`` (Angstrom) overrides the
-    first lattice constant; for the non-cubic phases the axis ratios are kept.
+    and PbI2 (2H, CdI2 type, P-3m1) in their conventional cells; Cs4PbBr6 (K4CdCl6 type, R-3c:
+    isolated PbBr6 octahedra) in its primitive rhombohedral cell (22 atoms). ``a`` (Angstrom)
+    overrides the first lattice constant; for the non-cubic phases the axis ratios are kept.
     """
     if material not in COMPETING_PHASES:
         raise InputError("material", material, list(COMPETING_PHASES))
@@ -231,7 +234,7 @@ def competing_phase(material: str, a: float | None = None) -> Atoms:
 
         b = float(row["b"]) if row["b"] is not None else a_ref
         c = float(row["c"])
-        gamma = 120.0 if prototype == "CdI2" else 90.0
+        gamma = 120.0 if prototype in ("CdI2", "K4CdCl6") else 90.0
         table = load_table("internal_coordinates", STRUCTURES_DIR)
         sites = [r for r in table if r["material"] == material]
         atoms = crystal(
@@ -239,6 +242,7 @@ def competing_phase(material: str, a: float | None = None) -> Atoms:
             basis=[(r["x"], r["y"], r["z"]) for r in sites],
             spacegroup=_SPACE_GROUP_NUMBERS[prototype],
             cellpar=[a_ref * scale, b * scale, c * scale, 90.0, 90.0, gamma],
+            primitive_cell=prototype == "K4CdCl6",
         )
     atoms.info["a"] = a_ref * scale
     return atoms

@@ -109,6 +109,28 @@ def test_competing_phase_override_scales_cell():
         bulk.competing_phase("NaCl")
 
 
+def test_cs4pbbr6_is_zero_dimensional_r3c():
+    """Cs4PbBr6 (K4CdCl6 type): 22-atom primitive cell of R-3c with Cs:Pb:Br 4:1:6, every Pb in
+    an octahedron of six Br at one distance and every Br bound to one Pb only (isolated
+    octahedra, the 0D phase that bounds CsPbBr3 on the CsBr-rich side)."""
+    import spglib
+    from ase.neighborlist import neighbor_list
+
+    atoms = bulk.competing_phase("Cs4PbBr6")
+    assert atoms.get_chemical_formula() == "Br12Cs8Pb2"
+    cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
+    assert spglib.get_spacegroup(cell, symprec=1e-3) == "R-3c (167)"
+    first, second, distance = neighbor_list("ijd", atoms, 3.3)
+    symbols = np.array(atoms.get_chemical_symbols())
+    bonds = (symbols[first] == "Pb") & (symbols[second] == "Br")
+    per_atom = np.bincount(first[bonds], minlength=len(atoms))
+    assert per_atom[symbols == "Pb"].tolist() == [6, 6]
+    assert distance[bonds] == pytest.approx(3.047, abs=1e-3)  # A, at the tabulated cell
+    owners = (symbols[first] == "Br") & (symbols[second] == "Pb")
+    assert np.bincount(first[owners], minlength=len(atoms))[symbols == "Br"].tolist() == [1] * 12
+    assert distance.min() == pytest.approx(3.047, abs=1e-3)  # nothing closer than Pb-Br
+
+
 def _curated():
     return {
         "CsPbI3.cif": bulk.cubic_perovskite(6.2894, "I"),

@@ -11,7 +11,6 @@ from perovcalc.errors import InputError
 HELP = "build structures (bulk supercells and competing phases, slabs, nanocrystals, vacancies)"
 FORMATS = {".cif": "cif", ".extxyz": "extxyz", ".xyz": "extxyz"}
 KEEPS_PBC = ("extxyz",)  # formats that keep which directions are periodic (CIF: all of them)
-COMPETING = ("KBr", "KI", "CsBr", "CsI", "PbBr2", "PbI2")
 _OPTIONS = {"site_a": "--site", "site_b": "--hop-to", "index": "--site", "atoms": "STRUCTURE"}
 
 
@@ -46,6 +45,8 @@ def _common(parser: argparse.ArgumentParser, x_default: float) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from perovcalc.bulk import COMPETING_PHASES
+
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
 
     bulk = kinds.add_parser(
@@ -65,7 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Br/I ordering; enumerate writes every symmetry-distinct ordering as one frame "
         "with its multiplicity",
     )
-    bulk.add_argument("--material", choices=COMPETING, help="build this competing phase instead")
+    bulk.add_argument(
+        "--material", choices=list(COMPETING_PHASES), help="build this competing phase instead"
+    )
     _output(bulk)
 
     slab = kinds.add_parser(
