@@ -13,7 +13,8 @@ the elements (bcc K and Cs, fcc Pb, Br2 and I2 molecules in a box). The host CsP
 where dmu_Cs + dmu_Pb + 3 dmu_X = dH_f(CsPbX3) while no competing phase (CsX, PbX2, the
 elements) would form; that region is a polygon (a polytope for mixed halides) found with
 pymatgen's ChemicalPotentialDiagram. The halide-rich and halide-poor limits are its vertices with
-the largest and smallest dmu_X.
+the largest and smallest dmu_X; in a mixed halide one vertex for all halides, the one with the
+largest (smallest) halide sum, e.g. 2 dmu_I + dmu_Br in CsPbI2Br.
 
 Charged bulk vacancies get the Freysoldt-Neugebauer-Van de Walle correction of
 :mod:`gpaw.defects` (Gaussian model charge, planar-averaged potential alignment). Sign
@@ -75,12 +76,26 @@ class StabilityRegion:
     ignored: tuple[str, ...] = ()
 
     def limit(self, element: str, condition: str) -> dict[str, float]:
-        """The vertex where ``element`` is richest (``"rich"``) or poorest (``"poor"``)."""
+        """The vertex where ``element`` is richest (``"rich"``) or poorest (``"poor"``).
+
+        In a host with more than one halide the halides share one halide-rich and one
+        halide-poor point: the vertex with the largest (smallest) sum of the host's halide
+        counts times their dmu, i.e. the smallest (largest) dmu_Cs + dmu_Pb, so that V_I and
+        V_Br at "X-rich" are compared under the same conditions; ties go to the element's own
+        extreme.
+        """
         if element not in self.elements:
             raise InputError("element", element, self.elements)
         if condition not in CONDITIONS:
             raise InputError("condition", condition, CONDITIONS)
         pick = max if condition == "rich" else min
+        counts = _composition(self.host)
+        halides = [x for x in HALIDES if x in self.elements]
+        if element in halides and len(halides) > 1:
+            return pick(
+                self.vertices,
+                key=lambda v: (round(sum(counts[x] * v[x] for x in halides), 9), v[element]),
+            )
         return pick(self.vertices, key=lambda v: v[element])
 
     def chemical_potential(self, element: str, condition: str) -> float:

@@ -107,8 +107,11 @@ def test_foreign_and_excluded_phases_and_missing_elements():
 
 
 def test_mixed_halide_limits_match_linear_programming():
-    """CsPbI2Br in Cs-Pb-I-Br: the I/Br-rich and -poor limits are the extremes of dmu_X over
-    the polytope {host equality, no competing phase forms, dmu <= 0} (scipy linprog)."""
+    """CsPbI2Br in Cs-Pb-I-Br: the region is the polytope {host equality, no competing phase
+    forms, dmu <= 0} (scipy linprog). Cs and Pb limits are the extremes of their own dmu; the
+    halides share one halide-rich and one halide-poor point, the extremes of 2 dmu_I + dmu_Br,
+    where the vertex of largest dmu_I alone is not that of largest dmu_Br (so V_I and V_Br at
+    "X-rich" would otherwise be compared at different conditions)."""
     formation = {  # eV per formula unit, invented
         "CsBr": -2.0, "CsI": -1.8, "PbBr2": -3.0, "PbI2": -2.2,
         "CsPbBr3": -5.3, "CsPbI3": -4.2, "CsPbI2Br": -4.6,
@@ -134,13 +137,22 @@ def test_mixed_halide_limits_match_linear_programming():
         b_eq=[formation["CsPbI2Br"]],
         bounds=[(None, 0)] * 4,
     )
-    for i, element in enumerate(elements):
+    for i, element in enumerate(("Cs", "Pb")):
         direction = np.eye(4)[i]
         low = linprog(direction, **problem).fun
         high = -linprog(-direction, **problem).fun
         assert region.limit(element, "poor")[element] == pytest.approx(low, abs=1e-6)
         assert region.limit(element, "rich")[element] == pytest.approx(high, abs=1e-6)
         assert region.chemical_potential(element, "rich") == pytest.approx(refs[element] + high)
+    halide_sum = np.array([0, 0, 2, 1])  # 2 dmu_I + dmu_Br
+    low = linprog(halide_sum, **problem).fun
+    high = -linprog(-halide_sum, **problem).fun
+    for condition, value in (("poor", low), ("rich", high)):
+        point = region.limit("I", condition)
+        assert point == region.limit("Br", condition)
+        assert 2 * point["I"] + point["Br"] == pytest.approx(value, abs=1e-6)
+    richest = {x: max(region.vertices, key=lambda v, x=x: v[x]) for x in ("I", "Br")}
+    assert richest["I"] != richest["Br"]
     for vertex in region.vertices:
         mu = np.array([vertex[el] for el in elements])
         assert counts("CsPbI2Br") @ mu == pytest.approx(-4.6, abs=1e-6)
