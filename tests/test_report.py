@@ -216,8 +216,8 @@ def test_vacancy_energies_and_the_passivation_change(report):
     assert "Kang and Wang" in md  # the literature rows next to the computed ones
     neutral = next(e for e in bulk if e["charge"] == 0)  # the third environment in the headline
     assert (
-        f"Bulk V_Br (site {neutral['site']}, neutral, X-poor): "
-        f"{neutral['formation_energy']['poor']:.3f} eV (vacancy)." in md
+        f"Bulk V_Br (site {neutral['site']}, neutral, X-rich, where the crystals were made): "
+        f"{neutral['formation_energy']['rich']:.3f} eV (vacancy)." in md
     )
 
 
@@ -440,8 +440,9 @@ def test_passivation_shifts_of_two_models(report, tmp_path):
         assert ("model" in found["double"]["conditions"]) == (model is not None)
         # per-site shifts of both environments of every model
         assert {e["conditions"]["environment"] for e in summary
-                if e["conditions"].get("model") == model} == {"bare_surface", "kbr_passivated",
-                                                              passivation}  # fmt: skip
+                if e["conditions"].get("model") == model} == {
+            "bare_surface", "kbr_passivated", passivation,
+            "bare_surface + kbr_passivated"}  # the partly passivated surface  # fmt: skip
     md = (tmp_path / "report.md").read_text()
     assert md.count("Simulated XPS at 1486.7 eV") == len(pairs)
     assert "swapped: bare vs K-Br passivated" in md and "Br 3d, swapped, bare_surface" in md
@@ -460,7 +461,7 @@ def test_html_is_self_contained_with_nonempty_figures(report):
         assert (tmp / "out" / name).stat().st_size > 5000
     # lattice, core levels vs depth, XPS, vacancy depth, vacancy Fermi level, NEB, ratios, XRD
     assert len(names) == len(pngs) == 8
-    for title in ("Simulated XPS", "versus depth (X-poor", "versus Fermi level", "Energy profiles"):
+    for title in ("Simulated XPS", "versus depth (X-rich", "versus Fermi level", "Energy profiles"):
         assert title in md
 
 

@@ -55,8 +55,8 @@ def vacancy_section(campaign: Campaign, done: Done) -> Section | None:
                 )  # fmt: skip
         if env == "bulk":
             headline += [
-                f"Bulk V_{e['species']} (site {e['site']}, neutral, X-poor): "
-                f"{e['formation_energy']['poor']:.3f} eV ({name})."
+                f"Bulk V_{e['species']} (site {e['site']}, neutral, X-rich, where the crystals "
+                f"were made): {e['formation_energy']['rich']:.3f} eV ({name})."
                 for e in result["entries"]
                 if e["charge"] == 0
             ]
@@ -79,19 +79,19 @@ def vacancy_section(campaign: Campaign, done: Done) -> Section | None:
                                float(change["change"]), "eV", pair[1].preset, reference,
                                agreement, settings(pair[1]), f"{passivated} - {bare}", why)
                 )  # fmt: skip
-                if condition == "poor":
+                if condition == "rich":  # the synthesis condition (KBr/halide excess)
                     headline.append(
-                        f"Surface V_{species} (layer 0, neutral): {change['bare']:.3f} eV on the "
-                        f"bare slab ({bare}), {change['passivated']:.3f} eV on the passivated "
-                        f"slab ({passivated}), change {change['change']:+.3f} eV (the same at "
-                        f"both limits); expected > 0: {verdict}."
+                        f"Surface V_{species} (layer 0, neutral, X-rich): {change['bare']:.3f} eV "
+                        f"on the bare slab ({bare}), {change['passivated']:.3f} eV on the "
+                        f"passivated slab ({passivated}), change {change['change']:+.3f} eV (the "
+                        f"same at both limits); expected > 0: {verdict}."
                     )
     if headline:
         section.text += "\n\nHeadline. " + " ".join(headline)
     slabs = {n: r for n, r in results.items() if r["environment"] != "bulk"}
     if slabs:
-        title = "Neutral vacancy formation energy versus depth (X-poor; -1 = KBr overlayer)"
-        section.figures[title] = _png(formation.depth_figure(slabs, "poor"))
+        title = "Neutral vacancy formation energy versus depth (X-rich; -1 = KBr overlayer)"
+        section.figures[title] = _png(formation.depth_figure(slabs, "rich"))
     for name, result in results.items():
         if result["environment"] == "bulk":
             title = f"Vacancy formation energy versus Fermi level ({name}, lowest charge state)"
