@@ -133,12 +133,20 @@ def print_status(campaign: Campaign, db: str | Path, stream: TextIO | None = Non
         stream.write(f"{name:<24} {kind:<18} {state(row):<12} {wall:>8}  {note}\n")
 
 
+def finished_rows(campaign: Campaign, db: str | Path) -> dict[str, object]:
+    """Task name -> stored row of every finished task, in dependency order."""
+    return {
+        name: row
+        for name, _, row in task_rows(campaign, db)
+        if row is not None and row.status == "done"
+    }
+
+
 def print_results(campaign: Campaign, db: str | Path, stream: TextIO | None = None) -> None:
     """Computed results of the finished tasks, each with the settings that produced it."""
     stream = stream or sys.stdout
-    for name, _, row in task_rows(campaign, db):
-        if row is not None and row.status == "done":
-            stream.write(f"{name}: {headline(row)}\n    computed with {settings(row)}\n")
+    for name, row in finished_rows(campaign, db).items():
+        stream.write(f"{name}: {headline(row)}\n    computed with {settings(row)}\n")
 
 
 SETTINGS_COLUMNS = ["preset", "xc", "ecut_eV", "kpts", "gpaw_version", "source", "tag"]

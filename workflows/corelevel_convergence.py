@@ -18,7 +18,7 @@ import numpy as np
 
 from perovcalc.campaign import load_campaign
 from perovcalc.corelevel import image_extrapolation
-from perovcalc.results import task_rows
+from perovcalc.results import finished_rows
 from perovcalc.runner import default_workdir, run_campaign
 
 HERE = Path(__file__).resolve().parent
@@ -36,9 +36,7 @@ HEADER = (
 def rows_of(campaign, db: str) -> list[dict]:
     """One table row per finished core_levels task of ``campaign``."""
     table = []
-    for name, _, row in task_rows(campaign, db):
-        if row is None or row.status != "done":
-            continue
+    for name, row in finished_rows(campaign, db).items():
         structure = campaign.structures[campaign.tasks[name].structure]
         repeat = structure.args.get("repeat", [1, 1])
         entry = row.data["result"]["levels"][LEVEL]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from perovcalc.kinds.corelevels import CoreLevelsResult
 from perovcalc.report.potassium import k_site_pairs, pair_segregation_energy
-from perovcalc.results import SETTINGS_COLUMNS, csv_command, settings_record, task_rows
+from perovcalc.results import SETTINGS_COLUMNS, csv_command, finished_rows, settings_record
 from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below
 from perovcalc.store import unconverged
 
@@ -48,8 +48,7 @@ def _relaxation(*rows) -> str:
 
 
 def records(campaign, db) -> list[dict]:
-    done = {name: row for name, _, row in task_rows(campaign, db)
-            if row is not None and row.status == "done"}  # fmt: skip
+    done = finished_rows(campaign, db)
     out = []
     for model, rows in sorted(
         k_site_pairs([(campaign.tasks[n], r) for n, r in done.items()]).items()

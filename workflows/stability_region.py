@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perovcalc.results import SETTINGS_COLUMNS, csv_command, settings_record, task_rows
+from perovcalc.results import SETTINGS_COLUMNS, csv_command, finished_rows, settings_record
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = ROOT / "workflows" / "kbr_passivation_more.toml"
@@ -39,8 +39,7 @@ HEADER = (
 
 
 def records(campaign, db) -> list[dict]:
-    done = {name: row for name, _, row in task_rows(campaign, db)
-            if row is not None and row.status == "done"}  # fmt: skip
+    done = finished_rows(campaign, db)
     per_unit = {name: done[name].energy / (done[name].natoms / size)
                 for name, size in (("cs4pbbr6", 11), ("csbr", 2), ("lattice_x3", 5))
                 if name in done}  # fmt: skip

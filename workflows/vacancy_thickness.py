@@ -17,7 +17,7 @@ from pathlib import Path
 
 from perovcalc.band_alignment import conduction_band_offset
 from perovcalc.errors import InputError
-from perovcalc.results import SETTINGS_COLUMNS, csv_command, settings_record, task_rows
+from perovcalc.results import SETTINGS_COLUMNS, csv_command, finished_rows, settings_record
 from perovcalc.store import unconverged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +41,7 @@ HEADER = (
 
 
 def records(campaign, db) -> list[dict]:
-    done = {name: row for name, _, row in task_rows(campaign, db)
-            if row is not None and row.status == "done"}  # fmt: skip
+    done = finished_rows(campaign, db)
 
     def host(name):
         return done.get(campaign.tasks[name].structure.removeprefix("task:"))

@@ -33,19 +33,15 @@ def finished(args, kind: str) -> tuple:
     dependency order); PerovcalcError when there are none."""
     from perovcalc.campaign import load_campaign
     from perovcalc.errors import PerovcalcError, StoreError
-    from perovcalc.results import task_rows
+    from perovcalc.results import finished_rows
 
     campaign = load_campaign(args.campaign)
     db = store(args, campaign)
     try:
-        found = task_rows(campaign, db)
+        found = finished_rows(campaign, db)
     except StoreError as err:
         raise StoreError(f"no finished {kind} task of {campaign.source}: {err}") from None
-    rows = {
-        name: row
-        for name, _, row in found
-        if row is not None and row.status == "done" and row.kind == kind
-    }
+    rows = {name: row for name, row in found.items() if row.kind == kind}
     if not rows:
         raise PerovcalcError(f"no finished {kind} task of {campaign.source} in {db}")
     return campaign, rows
