@@ -66,9 +66,5 @@ def records(campaign, db) -> list[dict]:
     return out
 
 
-def main() -> None:
-    csv_command(__doc__, CAMPAIGN, OUTPUT, records, COLUMNS, HEADER)
-
-
 if __name__ == "__main__":
-    main()
+    csv_command(__doc__, CAMPAIGN, OUTPUT, records, COLUMNS, HEADER)
