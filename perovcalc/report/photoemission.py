@@ -226,6 +226,7 @@ def _mixed_surfaces(section: Section, rows, by_line: dict) -> None:
     for task, row in rows:
         pairs.setdefault(task.labels.get("model"), {})[task.labels.get("environment")] = row
     energies = list(xps.PHOTON_ENERGIES)
+    coverages = None  # the measured K coverages: built once (an 11.4 nm cube), when needed
     lines = []
     for model, envs in pairs.items():
         bare, passivated = envs.get("bare_surface"), envs.get("kbr_passivated")
@@ -233,8 +234,9 @@ def _mixed_surfaces(section: Section, rows, by_line: dict) -> None:
             continue
         tolerance = hole_image_error([bare, passivated])
         matrix = xps.matrix_material(bare.toatoms())
+        bare_levels = _levels(bare)
         for label, level in _levels(passivated).items():
-            other = _levels(bare).get(label)
+            other = bare_levels.get(label)
             if other is None or level.delta_scf is None or other.delta_scf is None:
                 continue
             parts = []
@@ -246,7 +248,8 @@ def _mixed_surfaces(section: Section, rows, by_line: dict) -> None:
             top = xps.core_level(label).binding_energies.max()
             reached = [e for e in energies if e - top >= VALID_RANGE[0]]
             trend = _depth_trend("kbr_passivated", label)
-            for what, ratio, coverage in measured_k_coverages():
+            coverages = coverages or measured_k_coverages()
+            for what, ratio, coverage in coverages:
                 populations = np.concatenate([parts[0][2] * (1 - coverage), parts[1][2] * coverage])
                 values = xps.apparent_binding_energy(
                     label, np.concatenate([parts[0][0], parts[1][0]]),
