@@ -48,6 +48,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.constraints import FixAtoms
+from ase.io import read, write
 from ase.mep import NEB
 from ase.optimize import BFGS, FIRE
 from ase.parallel import world
@@ -85,18 +86,43 @@ def make_factory(settings: dict):
     return factory
 
 
-def endpoints(args: argparse.Namespace) -> tuple[Atoms, Atoms]:
-    """Unrelaxed V_Br hop endpoints with the same seeded displacement of every atom."""
-    atoms = cubic_perovskite(args.a, "Br").repeat(args.supercell)
-    site = next(i for i, s in enumerate(atoms.get_chemical_symbols()) if s == "Br")
-    initial, final = hop_endpoints(atoms, site, neighbour_hops(atoms, site)[0])
-    shift = np.random.default_rng(args.seed).normal(0.0, args.rattle, (len(initial), 3))
-    cations = [i for i, s in enumerate(initial.get_chemical_symbols()) if s in ("Cs", "Pb")]
+def endpoints(args: argparse.Namespace, workdir: Path) -> tuple[Atoms, Atoms]:
+    """Unrelaxed V_Br hop endpoints with the same seeded displacement of every atom.
+
+    ``--host tilted``: the seeded displacement is applied to the pristine supercell instead,
+    which is then relaxed with the ML potential ``--prior`` (cations fixed) so that the Br
+    octahedra take the tilts of the cubic cell's unstable modes before the vacancy is made; the
+    endpoints then relax to neighbouring minima of one tilt pattern (from the cubic host, each
+    endpoint picks its own and they no longer bound a single-halide hop). The tilted host is
+    saved in ``workdir`` and read back on a rerun, so that saved evaluations replay exactly.
+    """
+    host = cubic_perovskite(args.a, "Br").repeat(args.supercell)
+    rng = np.random.default_rng(args.seed)
+    saved = workdir / "tilted-host.json"
+    if args.host == "tilted" and saved.exists():
+        host = read(saved)
+    elif args.host == "tilted":
+        host.positions += rng.normal(0.0, args.rattle, (len(host), 3))
+        if not args.relax_cations:
+            host.set_constraint(FixAtoms(_cations(host)))
+        host.calc = gaussian_process.ml_calculator(args.prior)
+        with BFGS(host, logfile=None) as opt:
+            opt.run(fmax=0.01, steps=1000)
+        host.calc = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        write(saved, host)
+    site = next(i for i, s in enumerate(host.get_chemical_symbols()) if s == "Br")
+    initial, final = hop_endpoints(host, site, neighbour_hops(host, site)[0])
+    shift = 0.0 if args.host == "tilted" else rng.normal(0.0, args.rattle, (len(initial), 3))
     for atoms in (initial, final):
         atoms.positions += shift
         if not args.relax_cations:
-            atoms.set_constraint(FixAtoms(cations))
+            atoms.set_constraint(FixAtoms(_cations(atoms)))
     return initial, final
+
+
+def _cations(atoms: Atoms) -> list[int]:
+    return [i for i, s in enumerate(atoms.get_chemical_symbols()) if s in ("Cs", "Pb")]
 
 
 class Replayed(Calculator):
@@ -211,6 +237,20 @@ def _prior_available(name: str) -> bool:
     return True
 
 
+STRATEGIES = {
+    "ase": "ASE CI-NEB (IDPP, FIRE)",
+    "perovcalc": "perovcalc (IDPP, CI-NEB, {optimizer})",
+    "surrogate": "surrogate (IDPP, CI, GP)",
+    "prior": "surrogate + {prior} prior",
+}
+STAGES = ("relax-initial", "relax-final", "surrogate-relax", *STRATEGIES)
+
+
+def strategy_name(stage: str, args: argparse.Namespace) -> str:
+    """The table's name of a band strategy (``STRATEGIES`` key)."""
+    return STRATEGIES[stage].format(optimizer=args.optimizer, prior=args.prior)
+
+
 def main(argv: list[str] | None = None) -> int:
     import gpaw.mpi  # noqa: F401  before ASE's world is first used: under mpiexec it is GPAW's
 
@@ -229,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--relax-cations", action="store_true", help="do not fix Cs and Pb")
     parser.add_argument("--prior", choices=gaussian_process.ML_PRIORS, default="chgnet",
                         help="ML prior of the last row (needs perovcalc[ml])")  # fmt: skip
+    parser.add_argument("--host", choices=("cubic", "tilted"), default="cubic",
+                        help="tilted: the pristine cell relaxed with --prior first")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
+    parser.add_argument("--only", nargs="+", choices=STAGES,
+                        help="run these stages only (no table), e.g. in two processes that "
+                        "share --workdir; the band stages need both relaxed endpoints")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--csv", type=Path, help="also write the table here, settings on top "
                         "(reference/computed_neb_cost.csv)")  # fmt: skip
@@ -242,46 +287,52 @@ def main(argv: list[str] | None = None) -> int:
     print("GPAW:", json.dumps({k: v for k, v in settings.items() if k != "txt"}))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
-        start_i, start_f = endpoints(args)
-        initial, cost_i = relax(start_i, factory, args.relax_fmax, workdir / "relax-initial")
-        final, cost_f = relax(start_f, factory, args.relax_fmax, workdir / "relax-final")
-        shared = cost_i + cost_f
+        start_i, start_f = endpoints(args, workdir)
+        starts = {"initial": start_i, "final": start_f}
+        stages = args.only or STAGES
+        bands = [stage for stage in STRATEGIES if stage in stages]
+        relaxed = {}  # both when a band is run (replayed when saved), else those asked for
+        for name in ("initial", "final"):
+            if bands or f"relax-{name}" in stages:
+                relaxed[name] = relax(starts[name], factory, args.relax_fmax,
+                                      workdir / f"relax-{name}")  # fmt: skip
+                print(f"{name} endpoint: BFGS {relaxed[name][1].evaluations} evaluations",
+                      flush=True)  # fmt: skip
+        if "surrogate-relax" in stages:
+            records = [
+                surrogate.relax(atoms, factory, workdir / f"surrogate-relax-{name}",
+                                args.relax_fmax)[1]
+                for name, atoms in starts.items()
+            ]  # fmt: skip
+            print(f"  the same by surrogate relaxation: "
+                  f"{sum(r['total_evaluations'] for r in records)} evaluations, converged "
+                  f"{all(r['converged'] for r in records)}")  # fmt: skip
+        if "prior" in bands and not _prior_available(args.prior):
+            print(f"{strategy_name('prior', args)}: left out ({gaussian_process.ML_INSTALL})")
+            bands.remove("prior")
+        if bands:
+            (initial, _), (final, _) = relaxed["initial"], relaxed["final"]
+        rows = {}
+        for stage in reversed(bands):  # the cheapest first
+            name, folder = strategy_name(stage, args), workdir / f"{stage}-band"
+            finished = folder / "row.json"
+            rows[name] = read_checkpoint(finished)
+            if not rows[name]:
+                if stage == "ase":
+                    rows[name] = plain_ase_neb(initial, final, factory, args, folder)
+                else:
+                    method = {} if stage == "perovcalc" else {"method": "surrogate"}
+                    if stage == "prior":
+                        method["surrogate"] = gaussian_process.SurrogateOptions(prior=args.prior)
+                    rows[name] = perovcalc_neb(initial, final, factory, folder, args, **method)
+                write_checkpoint(finished, rows[name])
+            print(f"{name}: {rows[name]['evaluations']} evaluations", flush=True)
+        if args.only:  # one part of a run split over processes: no table
+            return 0
+        shared = relaxed["initial"][1] + relaxed["final"][1]
         print(f"endpoint relaxation (shared, not in the table): BFGS {shared.evaluations} "
               f"evaluations, {shared.wall_time:.1f} s")  # fmt: skip
-        records = [
-            surrogate.relax(atoms, factory, workdir / f"surrogate-relax-{name}", args.relax_fmax)[1]
-            for name, atoms in (("initial", start_i), ("final", start_f))
-        ]
-        print(f"  the same by surrogate relaxation: "
-              f"{sum(r['total_evaluations'] for r in records)} evaluations, converged "
-              f"{all(r['converged'] for r in records)}")  # fmt: skip
-        strategies = {
-            "ASE CI-NEB (IDPP, FIRE)": lambda: plain_ase_neb(
-                initial, final, factory, args, workdir / "ase-band"
-            ),
-            f"perovcalc (IDPP, CI-NEB, {args.optimizer})": lambda: perovcalc_neb(
-                initial, final, factory, workdir / "perovcalc-band", args
-            ),
-            "surrogate (IDPP, CI, GP)": lambda: perovcalc_neb(
-                initial, final, factory, workdir / "surrogate-band", args, method="surrogate"
-            ),
-        }
-        if _prior_available(args.prior):
-            options = gaussian_process.SurrogateOptions(prior=args.prior)
-            strategies[f"surrogate + {args.prior} prior"] = lambda: perovcalc_neb(
-                initial, final, factory, workdir / "surrogate-prior-band", args,
-                method="surrogate", surrogate=options,
-            )  # fmt: skip
-        else:
-            print(f"surrogate + {args.prior} prior: left out ({gaussian_process.ML_INSTALL})")
-        finished = workdir / "rows.json"
-        rows = read_checkpoint(finished)
-        for name, run in reversed(strategies.items()):  # the cheapest first
-            if name not in rows:
-                rows[name] = run()
-                write_checkpoint(finished, rows)
-            print(f"{name}: {rows[name]['evaluations']} evaluations", flush=True)
-        rows = {name: rows[name] for name in strategies}
+        rows = {strategy_name(stage, args): rows[strategy_name(stage, args)] for stage in bands}
     print(table(rows))
     if world.rank != 0:  # under MPI: one writer
         return 0
@@ -315,7 +366,14 @@ def write_csv(path: Path, rows: dict, settings: dict, args, shared, relaxations)
         f"relaxed by BFGS to {args.relax_fmax} eV/A ({shared.evaluations} evaluations, not "
         f"in the rows; the surrogate relaxation of the same starts took "
         f"{sum(r['total_evaluations'] for r in relaxations)}), displacement {args.rattle} A seed "
-        f"{args.seed}, cations {'free' if args.relax_cations else 'fixed'}.",
+        f"{args.seed}, cations {'free' if args.relax_cations else 'fixed'}, host {args.host}"
+        + (
+            f" (the pristine cell, displaced, relaxed with {args.prior} to 0.01 eV/A before the "
+            "vacancy was made)"
+            if args.host == "tilted"
+            else ""
+        )
+        + ".",
         f"GPAW settings: {gpaw_settings}",
         "Energies in eV, wall time in s; evaluations are DFT energy+force calls of the band.",
     ]
