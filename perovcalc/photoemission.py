@@ -17,6 +17,7 @@ from perovcalc.reference import load_table
 from perovcalc.xps import (
     MAGIC_ANGLE,
     PHOTON_ENERGIES,
+    Escape,
     angular_factor,
     core_level,
     cross_section,
@@ -77,17 +78,15 @@ def _populations(atoms: Atoms, k_coverage: float | None, geometry: str) -> np.nd
     return populations
 
 
-def _amounts(atoms, levels, photon_energies, material, geometry, emission_angle, directions,
-             orientation, attenuation, ligand_nm, populations) -> dict:  # fmt: skip
+def _amounts(atoms, levels, photon_energies, material, escape, ligand_nm, populations) -> dict:
     """Quantified amounts, (n_hv, n_levels), for each convention of :data:`QUANTIFICATIONS`:
     intensity / (sigma lambda) or intensity / sigma (both components averaged)."""
     amounts = {q: np.empty((len(photon_energies), len(levels))) for q in QUANTIFICATIONS}
     for j, name in enumerate(levels):
         level = core_level(name)
         indices, weights, lambdas = site_weights(
-            atoms, level, photon_energies, material, geometry, emission_angle, directions,
-            orientation, attenuation, ligand_nm,
-        )  # fmt: skip
+            atoms, level, photon_energies, material, escape, ligand_nm
+        )
         signal = weights @ populations[indices]  # (n_hv, 2)
         sigma = np.array([cross_section(level, hv) for hv in photon_energies])
         per_sigma = signal / (sigma[:, None] * level.fractions[None, :])
@@ -101,11 +100,7 @@ def apparent_ratios(
     photon_energies=PHOTON_ENERGIES,
     levels=RATIO_LEVELS,
     material: imfp_mod.IMFPMaterial | None = None,
-    geometry: str = "auto",
-    emission_angle: float = 0.0,
-    directions: int = 300,
-    orientation: str = "random",
-    attenuation: str = "eal",
+    escape: Escape = Escape(),
     ligand_nm: float = 0.0,
     quantification: str = "sigma_lambda",
     k_coverage: float | None = None,
@@ -123,11 +118,9 @@ def apparent_ratios(
     if quantification not in QUANTIFICATIONS:
         raise InputError("quantification", quantification, QUANTIFICATIONS)
     material = material or matrix_material(atoms)
-    populations = _populations(atoms, k_coverage, geometry)
-    amounts = _amounts(
-        atoms, levels, photon_energies, material, geometry, emission_angle, directions,
-        orientation, attenuation, ligand_nm, populations,
-    )[quantification]  # fmt: skip
+    populations = _populations(atoms, k_coverage, escape.geometry)
+    amounts = _amounts(atoms, levels, photon_energies, material, escape, ligand_nm, populations)
+    amounts = amounts[quantification]
     return amounts / amounts[:, -1:]
 
 
@@ -148,16 +141,12 @@ def ratio_band(
     photon_energies=PHOTON_ENERGIES,
     levels=RATIO_LEVELS,
     material: imfp_mod.IMFPMaterial | None = None,
-    geometry: str = "auto",
+    escape: Escape = Escape(),
     ligand_nm=(1.0, 1.5, 2.0),
     k_coverage=(None,),
     betas: dict[str, tuple[float, float]] | None = None,
     analyser_angle: float = MAGIC_ANGLE,
     polarised=True,
-    orientation: str = "random",
-    attenuation: str = "eal",
-    emission_angle: float = 0.0,
-    directions: int = 300,
 ) -> RatioBand:
     """Apparent ratios over the stated inputs: every ligand thickness in ``ligand_nm`` (nm),
     every K coverage in ``k_coverage`` (None: the model's), both quantification conventions and
@@ -181,16 +170,13 @@ def ratio_band(
     k_index = next((j for j, n in enumerate(names) if n.startswith("K ")), None)
     values, central, conventions = [], None, {}
     for t_i, t in enumerate(ligand_nm):
-        amounts = _amounts(
-            atoms, levels, photon_energies, material, geometry, emission_angle, directions,
-            orientation, attenuation, t, np.ones(len(atoms)),
-        )  # fmt: skip
+        amounts = _amounts(atoms, levels, photon_energies, material, escape, t, np.ones(len(atoms)))
         for c_i, coverage in enumerate(k_coverage):
             scale = np.ones(len(names))
             if coverage is not None and not 0.0 <= coverage <= 1.0:
                 raise InputError("k_coverage", coverage, "a fraction of the outer A sites, 0 to 1")
             if coverage is not None and k_index is not None:
-                scale[k_index] = coverage / surface_coverage(atoms, "K", geometry)
+                scale[k_index] = coverage / surface_coverage(atoms, "K", escape.geometry)
             for q, amount in amounts.items():
                 for beta_row in [middle, *corners]:
                     a = amount * scale * angular(beta_row)

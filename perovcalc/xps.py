@@ -114,6 +114,21 @@ class Spectrum:
     intensity: np.ndarray
 
 
+@dataclass(frozen=True)
+class Escape:
+    """How photoelectrons leave the model for the analyser (module docstring): the model's
+    ``geometry`` (:data:`GEOMETRIES`), the analyser ``orientation`` (:data:`ORIENTATIONS`) at
+    ``emission_angle`` (degrees from the normal; ``"normal"`` only), averaged over ``directions``
+    points, and the ``attenuation`` length (``imfp.ATTENUATIONS``: effective attenuation length
+    or IMFP)."""
+
+    geometry: str = "auto"
+    orientation: str = "random"
+    emission_angle: float = 0.0
+    directions: int = 300
+    attenuation: str = "eal"
+
+
 @cache
 def core_levels() -> dict[str, CoreLevel]:
     """All levels of ``reference/core_levels.csv`` by name ("Br 3d")."""
@@ -380,20 +395,19 @@ def _lengths(level, photon_energies, material, attenuation):
     )
 
 
-def site_weights(atoms, level, photon_energies, material, geometry, emission_angle, directions,
-             orientation="random", attenuation="eal", ligand_nm=0.0):  # fmt: skip
+def site_weights(atoms, level, photon_energies, material, escape: Escape, ligand_nm=0.0):
     """Atom indices of the level's element and their intensities, barn, shape (n_hv, 2, n),
     and the attenuation lengths in the matrix (n_hv, 2)."""
     indices = np.flatnonzero(np.array(atoms.get_chemical_symbols()) == level.element)
     if len(indices) == 0:
         raise InputError("core level", level.name, "a level of an element in the model")
-    lambdas, ligand = _lengths(level, photon_energies, material, attenuation)
-    escape = escape_probability(
-        atoms, lambdas.ravel(), indices, geometry, emission_angle, directions, orientation,
-        ligand_nm, ligand.ravel(),
+    lambdas, ligand = _lengths(level, photon_energies, material, escape.attenuation)
+    probability = escape_probability(
+        atoms, lambdas.ravel(), indices, escape.geometry, escape.emission_angle,
+        escape.directions, escape.orientation, ligand_nm, ligand.ravel(),
     ).reshape(len(photon_energies), 2, len(indices))  # fmt: skip
     sigma = np.array([cross_section(level, hv) for hv in photon_energies])
-    weights = sigma[:, None, None] * level.fractions[None, :, None] * escape
+    weights = sigma[:, None, None] * level.fractions[None, :, None] * probability
     return indices, weights, lambdas
 
 
@@ -413,15 +427,11 @@ def simulate_spectrum(
     shifts=None,
     energies=None,
     material: imfp_mod.IMFPMaterial | None = None,
-    geometry: str = "auto",
-    emission_angle: float = 0.0,
-    directions: int = 300,
+    escape: Escape = Escape(),
+    ligand_nm: float = 0.0,
     gaussian_fwhm: float = 0.6,
     lorentzian_fwhm: float = 0.3,
     lineshape: str = "voigt",
-    orientation: str = "random",
-    attenuation: str = "eal",
-    ligand_nm: float = 0.0,
 ) -> Spectrum:
     """Spectrum of ``level`` at ``photon_energy`` (eV): every atom's doublet at its binding energy
     plus its shift (eV, one per atom of the model), weighted as in the module docstring and
@@ -433,10 +443,7 @@ def simulate_spectrum(
     profile = voigt if lineshape == "voigt" else pseudo_voigt
     check_widths(gaussian_fwhm, lorentzian_fwhm)
     material = material or matrix_material(atoms)
-    indices, weights, _ = site_weights(
-        atoms, level, [photon_energy], material, geometry, emission_angle, directions,
-        orientation, attenuation, ligand_nm,
-    )  # fmt: skip
+    indices, weights, _ = site_weights(atoms, level, [photon_energy], material, escape, ligand_nm)
     lines = level.binding_energies[:, None] + _shifts(atoms, shifts)[indices][None, :]
     keys, inverse = np.unique(np.rint(lines.ravel() / LINE_RESOLUTION), return_inverse=True)
     centres = keys * LINE_RESOLUTION
@@ -483,18 +490,15 @@ def apparent_binding_energy(
     populations,
     photon_energies=PHOTON_ENERGIES,
     material: imfp_mod.IMFPMaterial | None = None,
-    attenuation: str = "eal",
+    escape: Escape = Escape(),
     ligand_nm: float = 0.0,
-    orientation: str = "random",
-    emission_angle: float = 0.0,
-    directions: int = 300,
 ) -> np.ndarray:
     """Apparent binding energy (eV) of ``level`` at each photon energy: the photoemission-weighted
     mean over the sites of a model, each with its binding energy (eV, e.g. Delta-SCF), depth
     below the surface (Angstrom) and population (atoms of the site, e.g. its multiplicity). The
     weight is the population times :func:`depth_weight`, summed over the doublet's components
-    with their fractions, with the attenuation model of the ratios. ``material``: the matrix
-    (default CsPbBr3)."""
+    with their fractions, with the attenuation model of the ratios (``escape.geometry`` is not
+    used: the depths are below a flat surface). ``material``: the matrix (default CsPbBr3)."""
     level = core_level(level)
     energies = np.asarray(binding_energies, dtype=float)
     depth = np.asarray(site_depths, dtype=float)
@@ -505,9 +509,9 @@ def apparent_binding_energy(
     if np.any(population < 0) or not population.sum() > 0:
         raise InputError("populations", populations, "populations >= 0, not all 0")
     material = material or imfp_mod.perovskite(3.0)
-    lambdas, ligand = _lengths(level, photon_energies, material, attenuation)
-    weight = depth_weight(depth, lambdas.ravel(), ligand_nm, ligand.ravel(), orientation,
-                          emission_angle, directions)  # fmt: skip
+    lambdas, ligand = _lengths(level, photon_energies, material, escape.attenuation)
+    weight = depth_weight(depth, lambdas.ravel(), ligand_nm, ligand.ravel(), escape.orientation,
+                          escape.emission_angle, escape.directions)  # fmt: skip
     weight = weight.reshape(len(photon_energies), 2, len(depth))
     per_site = (level.fractions[None, :, None] * weight).sum(axis=1) * population  # (n_hv, n)
     return per_site @ energies / per_site.sum(axis=1)
@@ -519,20 +523,13 @@ def centroid_shifts(
     shifts,
     photon_energies=PHOTON_ENERGIES,
     material: imfp_mod.IMFPMaterial | None = None,
-    geometry: str = "auto",
-    emission_angle: float = 0.0,
-    directions: int = 300,
-    orientation: str = "random",
-    attenuation: str = "eal",
+    escape: Escape = Escape(),
     ligand_nm: float = 0.0,
 ) -> np.ndarray:
     """Intensity-weighted mean core-level shift (eV) of ``level`` at each photon energy: the
     apparent peak position relative to the unshifted level, as the probed depth changes."""
     level = core_level(level)
     material = material or matrix_material(atoms)
-    indices, weights, _ = site_weights(
-        atoms, level, photon_energies, material, geometry, emission_angle, directions,
-        orientation, attenuation, ligand_nm,
-    )  # fmt: skip
+    indices, weights, _ = site_weights(atoms, level, photon_energies, material, escape, ligand_nm)
     per_atom = weights.sum(axis=1)  # (n_hv, n)
     return per_atom @ _shifts(atoms, shifts)[indices] / per_atom.sum(axis=1)

@@ -117,7 +117,7 @@ def test_two_layer_spectrum_area_by_hand():
     grid = np.arange(120.0, 165.0, 0.01)
     spectrum = xps.simulate_spectrum(
         atoms, level, hv, energies=grid, material=material, gaussian_fwhm=0.5, lorentzian_fwhm=0.0,
-        orientation="normal", attenuation="imfp",
+        escape=xps.Escape(orientation="normal", attenuation="imfp"),
     )  # fmt: skip
     lam = [imfp.tpp2m(hv - be, material) for be in level.binding_energies]
     expected = xps.cross_section(level, hv) * (
@@ -215,8 +215,9 @@ def test_thick_slab_apparent_ratio_matches_layer_sum():
     slab = bulk_slab(layers)
     material = imfp.perovskite(3.0)
     ratios = photoemission.apparent_ratios(
-        slab, levels=("Br 3d", "Pb 4f"), material=material, orientation="normal", attenuation="imfp"
-    )
+        slab, levels=("Br 3d", "Pb 4f"), material=material,
+        escape=xps.Escape(orientation="normal", attenuation="imfp"),
+    )  # fmt: skip
     n = np.arange(layers)
 
     def amount(level, hv, per_layer):
@@ -358,7 +359,7 @@ def test_ligand_shell_lowers_k_pb_more_at_450_than_at_1486_ev():
     # normal emission with IMFPs: exp(-t / L_lig(K 2p)) / exp(-t / L_lig(Pb 4f)), the issue's
     # estimate (about 0.6 at 450 eV); averaged over random orientations the slant paths through
     # the shell make it stronger
-    kw = dict(orientation="normal", attenuation="imfp")
+    kw = dict(escape=xps.Escape(orientation="normal", attenuation="imfp"))
     normal = (
         photoemission.apparent_ratios(slab, ligand_nm=1.5, **kw)[:, 0]
         / photoemission.apparent_ratios(slab, **kw)[:, 0]
@@ -374,7 +375,9 @@ def test_ligand_shell_lowers_k_pb_more_at_450_than_at_1486_ev():
 def test_eal_lowers_the_deep_weight_and_keeps_a_thick_slab_stoichiometric():
     slab = bulk_slab(25)
     eal = photoemission.apparent_ratios(slab, levels=("Br 3d", "Pb 4f"))
-    imfp_ratios = photoemission.apparent_ratios(slab, levels=("Br 3d", "Pb 4f"), attenuation="imfp")
+    imfp_ratios = photoemission.apparent_ratios(
+        slab, levels=("Br 3d", "Pb 4f"), escape=xps.Escape(attenuation="imfp")
+    )
     # a shorter attenuation length weights the Br-poor PbBr2 top layer more: Br/Pb lower
     assert np.all(eal[:, 0] < imfp_ratios[:, 0])
     assert np.all(np.abs(eal[:, 0] - 3.0) < 1.0)

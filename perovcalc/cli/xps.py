@@ -90,14 +90,10 @@ def run(args) -> int:
 
     photon_energies = args.photon_energy or list(xps.PHOTON_ENERGIES)
     levels = args.levels or list(photoemission.RATIO_LEVELS)
-    geometry_kw = dict(
-        geometry=args.geometry,
-        emission_angle=args.emission_angle,
-        directions=args.directions,
-        orientation=args.orientation,
-        attenuation=args.attenuation,
-        ligand_nm=args.ligand_nm,
+    escape = xps.Escape(
+        args.geometry, args.orientation, args.emission_angle, args.directions, args.attenuation
     )
+    model_kw = dict(escape=escape, ligand_nm=args.ligand_nm)
     do_ratios = args.ratios or not (args.centroid or args.spectrum)
     if args.plot:
         plot_path(args.plot, "--plot")
@@ -129,7 +125,7 @@ def run(args) -> int:
             print(f"#   no per-atom array '{args.shift_column}': all shifts taken as 0")
         if do_ratios:
             ratios = photoemission.apparent_ratios(
-                atoms, photon_energies, levels, material, **geometry_kw
+                atoms, photon_energies, levels, material, **model_kw
             )
             measured = _measured_ratios()
             elements = [xps.core_level(name).element for name in levels]
@@ -143,7 +139,7 @@ def run(args) -> int:
         if args.centroid:
             level = xps.core_level(args.centroid)
             centroids = xps.centroid_shifts(
-                atoms, level, shifts, photon_energies, material, **geometry_kw
+                atoms, level, shifts, photon_energies, material, **model_kw
             )
             print(f"{'hv (eV)':>9}  {level.name + ' centroid shift (eV)':>28}  change vs last hv")
             for hv, value in zip(photon_energies, centroids, strict=True):
@@ -159,7 +155,7 @@ def run(args) -> int:
                     gaussian_fwhm=args.gaussian_fwhm,
                     lorentzian_fwhm=args.lorentzian_fwhm,
                     lineshape=args.lineshape,
-                    **geometry_kw,
+                    **model_kw,
                 )
                 peak = spectrum.binding_energy[np.argmax(spectrum.intensity)]
                 area = np.trapezoid(spectrum.intensity, spectrum.binding_energy)

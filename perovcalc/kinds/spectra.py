@@ -17,6 +17,7 @@ from perovcalc.xps import (
     LIGAND_NM,
     MAGIC_ANGLE,
     ORIENTATIONS,
+    Escape,
     resolve_geometry,
 )
 
@@ -59,11 +60,11 @@ def photoemission_task(ctx: TaskContext) -> CalcResult:
     if len(coverages) > 1:  # the band's extremes and the middle value
         coverages = [coverages[0], coverages[len(coverages) // 2], coverages[-1]]
     ligand = sorted(float(t) for t in options["ligand_nm"])
+    escape = Escape(geometry, options["orientation"], attenuation=options["attenuation"])
     band = ratio_band(
-        atoms, energies, levels, geometry=geometry, ligand_nm=ligand, k_coverage=coverages,
+        atoms, energies, levels, escape=escape, ligand_nm=ligand, k_coverage=coverages,
         betas=asymmetry_parameters(), analyser_angle=options["analyser_angle"],
         polarised=[not any(abs(hv - e) < 0.5 for e in LAB_SOURCES) for hv in energies],
-        orientation=options["orientation"], attenuation=options["attenuation"],
     )  # fmt: skip
     record = PhotoemissionResult(
         photon_energies=energies,

@@ -353,7 +353,7 @@ def xps_overlay_figure(models: dict[str, object]):
                 None if reference is None else _atom_shifts(row, classes[name], label, reference)
             )
             spectrum = xps.simulate_spectrum(
-                atoms, label, XPS_PHOTON_ENERGY, shifts, geometry="slab"
+                atoms, label, XPS_PHOTON_ENERGY, shifts, escape=xps.Escape("slab")
             )
             spectra.append((name if shifts is not None else f"{name} (no Delta-SCF)", spectrum))
         if spectra:
