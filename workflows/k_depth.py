@@ -39,12 +39,16 @@ HEADER = (
     "# outer A sites or one CsX layer down; 1x1 models move a whole layer of K), with the\n"
     "# equilibrium share of K below the surface (dilute, as many sites below as at the surface),\n"
     "# and Delta-SCF E_hole - E_ground per distinct core-level site. Energies in eV; tag C.\n"
+    "# Hosts relaxed with BFGS, or on the Gaussian-process surrogate where marked (surrogate).\n"
 )
 
 
 def _relaxation(*rows) -> str:
-    """ "converged", or "UNCONVERGED" when a relaxation stopped at its step limit."""
-    return "UNCONVERGED" if any(unconverged(row) for row in rows) else "converged"
+    """ "converged", or "UNCONVERGED" when a relaxation stopped at its step limit; marked
+    "(surrogate)" where one relaxed on the surrogate."""
+    state = "UNCONVERGED" if any(unconverged(row) for row in rows) else "converged"
+    methods = {row.data["result"].get("method") for row in rows}
+    return f"{state} (surrogate)" if "surrogate" in methods else state
 
 
 def records(campaign, db) -> list[dict]:
