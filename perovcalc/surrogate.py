@@ -11,12 +11,15 @@ Band (:func:`surrogate_neb`, also ``perovcalc.neb.run_neb(..., method="surrogate
 ``max_distance`` A further from the data than it started (the starting band is not relaxed
 before its first DFT point); then DFT evaluates the image with the
 largest predictive standard deviation if that exceeds ``tolerance`` eV, else the climbing
-(highest) image. The band has converged when the DFT force on the climbing image, projected like
-a climbing image (F - 2 (F . t) t, ASE's improved tangent), is below ``fmax`` eV/A, the
-surrogate band is converged and the largest standard deviation along it is below
-``tolerance``. Barriers come from DFT energies (endpoints and the verified climbing image); the
-other images carry surrogate predictions, marked as such in ``settings["surrogate"]`` with
-their standard deviations (the approach of Garrido Torres et al., PRL 122, 156001 (2019)).
+(highest) image; where that image is a point already evaluated (a climbing image that slid onto
+an endpoint), the most uncertain of the images not yet evaluated instead, and the band stops as
+stalled only when every image is an evaluated point. The band has converged when the DFT
+force on the climbing image, projected like a climbing image (F - 2 (F . t) t, ASE's improved
+tangent), is below ``fmax`` eV/A, the surrogate band is converged and the largest standard
+deviation along it is below ``tolerance``. Barriers come from DFT energies (endpoints and the
+verified climbing image); the other images carry surrogate predictions, marked as such in
+``settings["surrogate"]`` with their standard deviations (the approach of Garrido Torres et
+al., PRL 122, 156001 (2019)).
 
 Relaxation (:func:`relax`, :func:`relaxer` for ``perovcalc.path.run_path``): the same model
 minimised from the lowest point evaluated (in the spirit of ASE's GPMin), DFT at each surrogate
@@ -287,10 +290,13 @@ def surrogate_neb(
             pick, kind = int(np.argmax(spread)), "band"
         else:
             pick, kind = int(np.argmax(energies)), "verification"
-        target = moving[pick]
-        if model.distance(target.positions) < SAME_POINT:
+        choice = _untrained(moving, model, pick, spread)
+        if choice is None:
             status = "stalled: the surrogate asks again for a point it was trained on"
             break
+        if choice != pick:
+            pick, kind = choice, "band"
+        target = moving[pick]
         if new_band >= max_steps:
             status = f"not converged: max_steps = {max_steps} new DFT evaluations of the band"
             break
@@ -379,6 +385,16 @@ def surrogate_neb(
     write(workdir / BAND_FILE, result_images)
     write_checkpoint(workdir / RESULT_FILE, result.as_dict())
     return result
+
+
+def _untrained(images: list[Atoms], model: Surrogate, pick: int, spread) -> int | None:
+    """``pick``, or, where that image is a point the model was trained on (a climbing image
+    that slid onto an endpoint), the image with the largest ``spread`` (eV) among those that
+    are not; None when every image is a trained point."""
+    fresh = [i for i, a in enumerate(images) if model.distance(a.positions) >= SAME_POINT]
+    if pick in fresh or not fresh:
+        return pick if fresh else None
+    return max(fresh, key=lambda i: spread[i])
 
 
 def _climbing_force(images, index, energy, forces, energies, climb) -> float | None:

@@ -224,6 +224,24 @@ def test_step_limit_is_not_reported_as_converged(adatom_hop, tmp_path):
     assert "max_steps" in result.settings["surrogate"]["status"]
 
 
+def test_a_climbing_image_on_a_trained_point_sends_dft_to_an_unseen_image(adatom_hop):
+    # a climbing image that slid onto an endpoint would only be evaluated again: DFT goes to
+    # the most uncertain image not yet evaluated, and only a band of trained points stalls
+    initial, final = adatom_hop
+    model = gaussian_process.Surrogate(initial, SurrogateOptions())
+    for atoms in (initial, final):
+        model.add(atoms.positions, 0.0, np.zeros((len(atoms), 3)))
+    unseen = [initial.copy() for _ in range(2)]
+    for k, atoms in enumerate(unseen):
+        atoms.positions[-1] += [0.3 * (k + 1), 0.0, 0.0]
+    band = [unseen[0], initial, unseen[1], final]
+    spread = [0.01, 0.0, 0.03, 0.0]
+    assert surrogate._untrained(band, model, 1, spread) == 2
+    assert surrogate._untrained(band, model, 3, spread) == 2
+    assert surrogate._untrained(band, model, 0, spread) == 0  # an unseen pick stands
+    assert surrogate._untrained([initial, final], model, 1, spread) is None
+
+
 def test_run_neb_dispatches_to_the_surrogate(tmp_path):
     # the analytic single-barrier hop of test_neb: a Br atom over E(u) along x, harmonic across
     factory = PathFactory(ONE_STEP)
