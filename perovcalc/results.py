@@ -182,12 +182,28 @@ def write_csv(
         handle.close()
 
 
+def kept_rows(path: Path, rows: list[dict], key: list[str]) -> list[dict]:
+    """The rows of the CSV file ``path`` (if it exists) whose ``key`` columns match none of
+    ``rows``: earlier results that a store no longer holds."""
+    import csv
+
+    if not path.exists():
+        return []
+    fresh = {tuple(str(r.get(k, "")) for k in key) for r in rows}
+    with path.open(newline="") as handle:
+        old = csv.DictReader(line for line in handle if not line.startswith("#"))
+        return [r for r in old if tuple(r[k] for k in key) not in fresh]
+
+
 def csv_command(
-    doc: str, campaign_file: Path, output: Path, records, columns: list[str], header: str
-) -> None:
+    doc: str, campaign_file: Path, output: Path, records, columns: list[str], header: str,
+    key: list[str] | None = None,
+) -> None:  # fmt: skip
     """Command line of a ``workflows/*.py`` script that writes a finished campaign's rows as a
     reference CSV: ``--db`` (default: the campaign's store), ``--output`` (default ``output``);
-    ``records(campaign, db)`` gives the rows, written with ``columns`` after ``header``."""
+    ``records(campaign, db)`` gives the rows, written with ``columns`` after ``header``. With
+    ``key`` (columns naming a row) and ``--keep``, rows of the existing output that the store
+    does not produce again stay (a store that holds only part of the campaign)."""
     import argparse
 
     from perovcalc.campaign import load_campaign
@@ -196,8 +212,12 @@ def csv_command(
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--db", help="default: the campaign's store under results/")
     parser.add_argument("--output", type=Path, default=output)
+    if key:
+        parser.add_argument("--keep", action="store_true",
+                            help="keep the output's rows this store does not produce")  # fmt: skip
     args = parser.parse_args()
     campaign = load_campaign(campaign_file)
     rows = records(campaign, args.db or default_store(campaign))
-    write_csv(columns, rows, args.output, header)
-    print(f"{len(rows)} rows -> {args.output}")
+    kept = kept_rows(args.output, rows, key) if key and args.keep else []
+    write_csv(columns, kept + rows, args.output, header)
+    print(f"{len(rows)} rows from the store, {len(kept)} kept -> {args.output}")

@@ -238,3 +238,18 @@ def test_the_measured_k_to_pb_ratios_come_from_the_composition_table():
     from perovcalc.kinds.spectra import measured_k_to_pb
 
     assert measured_k_to_pb() == pytest.approx([0.05, 0.06, 0.106])
+
+
+def test_kept_rows_are_the_old_rows_the_store_does_not_compute_again(tmp_path):
+    from perovcalc.results import kept_rows, write_csv
+
+    path = tmp_path / "old.csv"
+    columns = ["quantity", "model", "value_eV"]
+    old = [
+        {"quantity": "E_seg", "model": "1x1", "value_eV": "0.1189"},
+        {"quantity": "E_seg", "model": "interstitial", "value_eV": "UNCONVERGED"},
+    ]
+    write_csv(columns, old, path, "# a header\n")
+    new = [{"quantity": "E_seg", "model": "interstitial", "value_eV": 0.2}]
+    assert kept_rows(path, new, ["quantity", "model"]) == [old[0]]
+    assert kept_rows(tmp_path / "missing.csv", new, ["quantity", "model"]) == []

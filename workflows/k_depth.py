@@ -1,14 +1,15 @@
 """Rows of reference/computed_k_depth.csv from a finished (part of) workflows/k_depth.toml.
 
     perovcalc run workflows/k_depth.toml [--only host_k_surface_1x1 host_k_below_1x1 ...]
-    python workflows/k_depth.py [--db DB] [--output CSV]
+    python workflows/k_depth.py [--db DB] [--output CSV] [--keep]
 
 One row per K segregation energy (E(below) - E(surface) per K, eV, from two relaxed slabs with
 the same atoms; with the equilibrium share of K below the surface at 453 K and 298 K) and one
 per distinct site of each core-level model (Delta-SCF E_hole - E_ground, eV; the site's depth
 below the outermost atom, A; the shift from the highest-energy site of that level in the same
 model, eV). Settings of each row in its columns.
-Default output: reference/computed_k_depth.csv (tag C).
+Default output: reference/computed_k_depth.csv (tag C); ``--keep`` keeps its rows that the
+store does not compute again (same quantity, model, level and site).
 """
 
 from __future__ import annotations
@@ -94,4 +95,5 @@ def records(campaign, db) -> list[dict]:
 
 
 if __name__ == "__main__":
-    csv_command(__doc__, CAMPAIGN, OUTPUT, records, COLUMNS, HEADER)
+    key = ["quantity", "model", "level", "site_index"]
+    csv_command(__doc__, CAMPAIGN, OUTPUT, records, COLUMNS, HEADER, key)
