@@ -29,9 +29,11 @@ stops on an assertion on 2 ranks (BLACS layout of the subspace matrix), so run t
 Resumable: with ``--workdir`` every DFT evaluation is saved there as it is made (BFGS and the
 ASE band through :class:`perovcalc.surrogate.EvaluationLog`, which a rerun replays: the
 optimizers are deterministic, so they retrace the same path at no cost; perovcalc's band and
-the surrogate resume from their own files) and each finished strategy in ``rows.json``; a
-rerun with the same arguments and work directory continues where the last one stopped and
-counts every evaluation once. Wall times are summed over the runs.
+the surrogate resume from their own files) and each finished strategy in
+``<stage>-band/row.json``; a rerun with the same arguments and work directory continues where
+the last one stopped and counts every evaluation once. Wall times are summed over the runs.
+``--only`` runs some stages (e.g. one endpoint, or one band strategy) so that two processes can
+share a work directory. ``--host tilted`` (2x2x2 and up): see :func:`endpoints`.
 
     python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--workdir DIR]
 """
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prior", choices=gaussian_process.ML_PRIORS, default="chgnet",
                         help="ML prior of the last row (needs perovcalc[ml])")  # fmt: skip
     parser.add_argument("--host", choices=("cubic", "tilted"), default="cubic",
-                        help="tilted: the pristine cell relaxed with --prior first")  # fmt: skip
+                        help="tilted: pristine cell relaxed with --prior, then DFT")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--only", nargs="+", choices=STAGES,
                         help="run these stages only (no table), e.g. in two processes that "
@@ -340,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         shared = relaxed["initial"][1] + relaxed["final"][1]
         print(f"endpoint relaxation (shared, not in the table): BFGS {shared.evaluations} "
               f"evaluations, {shared.wall_time:.1f} s")  # fmt: skip
-        rows = {strategy_name(stage, args): rows[strategy_name(stage, args)] for stage in bands}
+        rows = {name: rows[name] for name in (strategy_name(stage, args) for stage in bands)}
     print(table(rows))
     if world.rank != 0:  # under MPI: one writer
         return 0

@@ -392,9 +392,9 @@ def _untrained(images: list[Atoms], model: Surrogate, pick: int, spread) -> int 
     that slid onto an endpoint), the image with the largest ``spread`` (eV) among those that
     are not; None when every image is a trained point."""
     fresh = [i for i, a in enumerate(images) if model.distance(a.positions) >= SAME_POINT]
-    if pick in fresh or not fresh:
-        return pick if fresh else None
-    return max(fresh, key=lambda i: spread[i])
+    if not fresh:
+        return None
+    return pick if pick in fresh else max(fresh, key=lambda i: spread[i])
 
 
 def _climbing_force(images, index, energy, forces, energies, climb) -> float | None:
