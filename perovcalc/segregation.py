@@ -2,8 +2,9 @@
 each site in equilibrium.
 
 The two models hold the same atoms (same counts of every element) and differ only in which
-sites the dopant (K) occupies: at the surface, or one layer below. The segregation energy per
-dopant moved is E(below) - E(surface) divided by the number of dopants that changed layer; a
+sites the dopant (K) occupies: at the surface, or below it (one layer down on lattice sites, or
+an excess K adsorbed on the surface against the same K interstitial). The segregation energy per
+dopant moved is E(below) - E(surface) divided by the number of dopants that changed depth; a
 positive value means the dopant prefers the surface.
 """
 
@@ -24,17 +25,40 @@ LAYER = 1.0  # A: sites closer in depth than this share a layer
 
 def segregation_energy(surface: Atoms, e_surface: float, below: Atoms, e_below: float,
                        element: str = "K") -> float:  # fmt: skip
-    """E(below) - E(surface) per ``element`` atom (eV); the energies are total energies (eV) of
-    the two models, computed with the same settings. Refused if the models hold different atoms
-    or no ``element``."""
+    """E(below) - E(surface) per ``element`` atom moved (eV, :func:`moved`); the energies are
+    total energies (eV) of the two models, computed with the same settings. Refused if the models
+    hold different atoms, no ``element``, or ``element`` at the same depths."""
     if Counter(surface.get_chemical_symbols()) != Counter(below.get_chemical_symbols()):
         raise InputError(
             "below", below.get_chemical_formula(), f"the atoms of {surface.get_chemical_formula()}"
         )
-    count = surface.get_chemical_symbols().count(element)
-    if not count:
+    if element not in surface.get_chemical_symbols():
         raise InputError("element", element, sorted(set(surface.get_chemical_symbols())))
+    count = moved(surface, below, element)
+    if not count:
+        raise InputError("below", below.get_chemical_formula(), f"{element} at other depths")
     return (e_below - e_surface) / count
+
+
+def moved(surface: Atoms, below: Atoms, element: str = "K") -> int:
+    """How many ``element`` atoms of ``below`` sit at a depth (distance along z from the slab's
+    mid-plane, the middle of its z range) that no atom of ``surface`` takes within ``LAYER``;
+    each atom of ``surface`` matches one of ``below`` at most."""
+    left = list(_depths(surface, element))
+    count = 0
+    for depth in _depths(below, element):
+        match = [i for i, d in enumerate(left) if abs(d - depth) < LAYER]
+        if match:
+            left.pop(match[0])
+        else:
+            count += 1
+    return count
+
+
+def _depths(atoms: Atoms, element: str) -> np.ndarray:
+    z = atoms.positions[:, 2]
+    mine = np.array(atoms.get_chemical_symbols()) == element
+    return np.abs(z[mine] - (z.max() + z.min()) / 2)
 
 
 def fraction_below(energy: float, temperature: float, sites_ratio: float = 1.0) -> float:

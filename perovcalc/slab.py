@@ -29,7 +29,10 @@ Passivation (experiment: K binds surface bromide):
 ``interstitial_k`` adds one K per surface at the edge-centre interstitial site (four halides and
 two A cations at a/2) of the layer below the outermost perovskite layer. Each K_i is a donor:
 the slab then carries a formal charge of +2 (see :func:`perovcalc.bulk.formal_charge`), to be
-used as the charge of the DFT calculation for the K_i+ state.
+used as the charge of the DFT calculation for the K_i+ state. ``adatom_k`` instead puts the same
+extra K on the surface: one per surface on top of a halide of the outermost layer, at the K-Br
+distance of rock-salt KBr (a_KBr / 2) above it. Both hold the same atoms, so their energy
+difference says whether excess K goes inside (see :mod:`perovcalc.segregation`).
 
 The Br/I ordering of a mixed slab is random (``seed``) but mirror-symmetric: a site and its mirror
 image through the central layer hold the same halide.
@@ -53,6 +56,7 @@ _MOTIFS = {
     "PbX2": (("Pb", 0.5, 0.5), ("X", 0.5, 0.0), ("X", 0.0, 0.5)),
 }
 _INTERSTITIAL = {"CsX": (0.5, 0.0), "PbX2": (0.0, 0.0)}
+_ON_HALIDE = {"CsX": (0.5, 0.5), "PbX2": (0.5, 0.0)}
 
 
 def _whole_number(value, field: str, allowed: str) -> int:
@@ -138,6 +142,7 @@ def perovskite_slab(
     k_coverage: float = 1.0,
     k_subsurface: float = 0.0,
     interstitial_k: bool = False,
+    adatom_k: bool = False,
     seed: int = 0,
     a: float | None = None,
     fix_from: str = "centre",
@@ -199,6 +204,10 @@ def perovskite_slab(
         raise InputError("layers", layers, "an odd number >= 5 with k_subsurface")
     if interstitial_k and layers < 5:
         raise InputError("layers", layers, "an odd number >= 5 with interstitial K")
+    if adatom_k and (interstitial_k or passivation == "KBr_overlayer"):
+        raise InputError(
+            "adatom_k", adatom_k, "False with interstitial_k or a KBr overlayer (one extra K site)"
+        )
 
     a = perovskite_lattice_constant(x, a)
     rng = np.random.default_rng(seed)
@@ -247,12 +256,19 @@ def perovskite_slab(
             extra_uv.append(grid / 2)
             extra_z += [z_layer] * len(grid)
             extra_layer += [half + 1] * len(grid)
+    extra_k = []  # (in-plane site, z, layer index) of each extra K
     if interstitial_k:
         for host in (1, layers - 2):
-            extra_species.append("K")
-            extra_uv.append(np.array([_INTERSTITIAL[_kind(host, termination)]]))
-            extra_z.append(host * a / 2)
-            extra_layer.append(abs(host - half))
+            extra_k.append((_INTERSTITIAL[_kind(host, termination)], host * a / 2, half - 1))
+    if adatom_k:
+        height = lattice_constant("KBr") / 2
+        for outer, z_k in ((0, -height), (layers - 1, (layers - 1) * a / 2 + height)):
+            extra_k.append((_ON_HALIDE[_kind(outer, termination)], z_k, half + 1))
+    for site, z_k, layer in extra_k:
+        extra_species.append("K")
+        extra_uv.append(np.array([site]))
+        extra_z.append(z_k)
+        extra_layer.append(layer)
 
     layer_index = np.abs(m - half)
     if extra_species:

@@ -7,8 +7,13 @@ from ase.units import kB
 
 from perovcalc.campaign import Campaign
 from perovcalc.errors import InputError
-from perovcalc.report.potassium import potassium_section
-from perovcalc.segregation import depth_populations, fraction_below, segregation_energy
+from perovcalc.report.potassium import pair_segregation_energy, potassium_section
+from perovcalc.segregation import (
+    depth_populations,
+    fraction_below,
+    moved,
+    segregation_energy,
+)
 from perovcalc.slab import perovskite_slab
 from perovcalc.store import Store
 from perovcalc.worker import summary_keys
@@ -41,6 +46,45 @@ def test_segregation_energy_per_k_moved():
         segregation_energy(thin_surface, -100.0, thin_below, -99.0)
     with pytest.raises(InputError, match="element = 'Na'"):
         segregation_energy(surface, -100.0, below, -99.4, element="Na")
+
+
+def test_excess_k_counts_only_the_k_that_changed_depth():
+    on_top = perovskite_slab(layers=5, passivation="KBr", adatom_k=True)
+    inside = perovskite_slab(layers=5, passivation="KBr", interstitial_k=True)
+    assert moved(on_top, inside) == 2  # of 4 K: the outer-layer K stay
+    assert moved(*k_pair()) == 2
+    assert segregation_energy(on_top, -50.0, inside, -49.0) == pytest.approx(0.5)
+    with pytest.raises(InputError, match="K at other depths"):
+        segregation_energy(inside, -50.0, inside.copy(), -49.0)
+
+
+def test_an_interstitial_k_that_rose_to_the_surface_gives_no_segregation_energy():
+    """As the 1x1 interstitial-K slab did on relaxation: K_i rose into the outer layer and
+    pushed the outer K on top (energies given: this checks the bookkeeping)."""
+    from types import SimpleNamespace
+
+    on_top = perovskite_slab(layers=5, passivation="KBr", adatom_k=True)
+    inside = perovskite_slab(layers=5, passivation="KBr", interstitial_k=True)
+    risen = inside.copy()
+    k = [i for i, s in enumerate(risen.get_chemical_symbols()) if s == "K"]
+    centre = risen.positions[:, 2].mean()
+    for i in k:  # every K 3 A further out: K_i at the outer layer's depth, outer K on top
+        risen.positions[i, 2] += 3.0 * np.sign(risen.positions[i, 2] - centre)
+
+    def pair(below):
+        """(task, row) of the K-on-top and the ``below`` slab, labelled as k_depth.toml does."""
+        sites = (("surface", on_top, -50.0), ("below", below, -49.7))
+        return [(SimpleNamespace(kind="defect_host", labels={"k_site": site, "model": "excess K"}),
+                 SimpleNamespace(toatoms=lambda a=a: a, energy=e, natoms=len(a), preset="demo"))
+                for site, a, e in sites]  # fmt: skip
+
+    assert pair_segregation_energy(
+        {t.labels["k_site"]: r for t, r in pair(inside)}
+    ) == pytest.approx(0.15)
+    section = potassium_section(None, pair(risen))
+    block = section.blocks["Segregation of K (per K moved)"]
+    assert not section.observables
+    assert "excess K" in block and "no K below the surface after relaxation" in block
 
 
 def test_report_row_from_a_stored_pair(tmp_path):
@@ -112,9 +156,9 @@ def test_apparent_k_2p_weights_k_below_by_the_segregation_share():
                               toatoms=lambda: atoms, cell=cell)  # fmt: skip
         return task, row
 
-    def host(site, atoms, energy):
+    def host(site, atoms, energy, model="7-layer 1x1"):
         task = SimpleNamespace(kind="defect_host", name=site,
-                               labels={"k_site": site, "model": "7-layer 1x1"})  # fmt: skip
+                               labels={"k_site": site, "model": model})  # fmt: skip
         return task, SimpleNamespace(toatoms=lambda: atoms, energy=energy, natoms=len(atoms))
 
     models = [levels("two depths", "KBr", 2.0), levels("interstitial", "K2Br", -2.0)]
@@ -139,3 +183,13 @@ def test_apparent_k_2p_weights_k_below_by_the_segregation_share():
         section.blocks.values()
     )
     assert weighted["interstitial"].value == pytest.approx(plain["interstitial"].value)
+    # an excess-K pair (more atoms, K prefers the inside) says nothing of K on lattice sites
+    excess = [perovskite_slab(layers=7, passivation="KBr", **{site: True})
+              for site in ("adatom_k", "interstitial_k")]  # fmt: skip
+    assert len(excess[0]) > len(k_pair()[0])
+    pair += [
+        host("surface", excess[0], -100.0, "excess"),
+        host("below", excess[1], -101.0, "excess"),
+    ]
+    section, again = graded(models + pair)
+    assert again["two depths"].value == pytest.approx(weighted["two depths"].value)

@@ -177,6 +177,26 @@ def test_interstitial_k_below_each_surface():
     assert has_mirror_through_centre(atoms)
 
 
+def test_adatom_k_holds_the_interstitial_slabs_atoms_on_the_surface():
+    kwargs = {"layers": 5, "passivation": "KBr"}
+    adatom = perovskite_slab(adatom_k=True, **kwargs)
+    inside = perovskite_slab(interstitial_k=True, **kwargs)
+    assert adatom.get_chemical_formula() == inside.get_chemical_formula() == "Br7CsK4Pb2"
+    symbols = np.array(adatom.get_chemical_symbols())
+    z = adatom.positions[:, 2]
+    k = np.flatnonzero(symbols == "K")
+    extra = k[adatom.arrays["layer"][k] == 3]
+    assert len(extra) == 2 and set(z[extra]) == {z.min(), z.max()}  # outermost, one per side
+    for i in extra:
+        d = adatom.get_distances(i, np.arange(len(adatom)), mic=True)
+        d[i] = np.inf
+        nearest = np.argmin(d)
+        assert symbols[nearest] == "Br"
+        assert np.isclose(d[nearest], lattice_constant("KBr") / 2)
+        assert np.isclose(abs(z[i] - z[nearest]), d[nearest])  # on top of it
+    assert has_mirror_through_centre(adatom)
+
+
 def test_fixed_layers():
     centre = perovskite_slab(layers=7, fix_layers=3)
     (fix,) = centre.constraints
@@ -205,6 +225,7 @@ def test_fixed_layers():
         ({"x": 5.0}, r"x = 5.0.*\[0, 3\]"),
         ({"repeat": (0, 1)}, "repeat = "),
         ({"interstitial_k": True, "layers": 3}, "layers = 3.*>= 5"),
+        ({"interstitial_k": True, "adatom_k": True}, "adatom_k = True.*False with interstitial"),
         ({"k_subsurface": 1.0}, "k_subsurface = 1.0.*passivation = 'KBr'"),
         ({"passivation": "KBr", "layers": 3, "k_subsurface": 1.0}, "layers = 3.*k_subsurface"),
         ({"passivation": "KBr", "k_coverage": 0.0}, "k_coverage = 0.0.*k_subsurface > 0"),

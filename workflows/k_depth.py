@@ -3,11 +3,13 @@
     perovcalc run workflows/k_depth.toml [--only host_k_surface_1x1 host_k_below_1x1 ...]
     python workflows/k_depth.py [--db DB] [--output CSV] [--keep]
 
-One row per K segregation energy (E(below) - E(surface) per K, eV, from two relaxed slabs with
-the same atoms; with the equilibrium share of K below the surface at 453 K and 298 K) and one
-per distinct site of each core-level model (Delta-SCF E_hole - E_ground, eV; the site's depth
-below the outermost atom, A; the shift from the highest-energy site of that level in the same
-model, eV). Settings of each row in its columns.
+One row per K segregation energy (E(below) - E(surface) per K moved, eV, from two relaxed slabs
+with the same atoms: K on lattice sites at the surface or one layer down, or an excess K on top
+of the surface or interstitial; with the equilibrium share of K below the surface at 453 K and
+298 K; when relaxation left no K below, the energy difference of the two slabs instead) and
+one per distinct site of each core-level model (Delta-SCF E_hole - E_ground, eV; the site's
+depth below the outermost atom, A; the shift from the highest-energy site of that level in the
+same model, eV). Settings of each row in its columns.
 Default output: reference/computed_k_depth.csv (tag C); ``--keep`` keeps its rows that the
 store does not compute again (same quantity, model, level and site).
 """
@@ -37,7 +39,8 @@ COLUMNS = [
 HEADER = (
     "# Where K sits, computed with perovcalc (workflows/k_depth.toml, workflows/k_depth.py):\n"
     "# K segregation energies between relaxed (001) CsPbBr3 slabs with the same atoms (K on the\n"
-    "# outer A sites or one CsX layer down; 1x1 models move a whole layer of K), with the\n"
+    "# outer A sites or one CsX layer down, 1x1 models moving a whole layer of K; or an excess K\n"
+    "# on top of a surface Br or interstitial below the surface), per K moved, with the\n"
     "# equilibrium share of K below the surface (dilute, as many sites below as at the surface),\n"
     "# and Delta-SCF E_hole - E_ground per distinct core-level site. Energies in eV; tag C.\n"
     "# Hosts relaxed with BFGS, or on the Gaussian-process surrogate where marked (surrogate).\n"
@@ -60,14 +63,17 @@ def records(campaign, db) -> list[dict]:
     ):
         surface, below = rows["surface"], rows["below"]
         energy = pair_segregation_energy(rows)
-        out.append({
-            "quantity": "K segregation energy E(below) - E(surface) per K", "model": model,
-            "value_eV": round(energy, 4), "atoms": below.natoms,
-            "share_below_453K": f"{fraction_below(energy, SYNTHESIS_K):.3g}",
-            "share_below_298K": f"{fraction_below(energy, ROOM_K):.3g}",
-            "relaxation": _relaxation(surface, below),
-            **settings_record(below, SOURCE),
-        })  # fmt: skip
+        row = {"quantity": "K segregation energy E(below) - E(surface) per K moved",
+               "model": model, "atoms": below.natoms, "relaxation": _relaxation(surface, below),
+               **settings_record(below, SOURCE)}  # fmt: skip
+        if energy is None:  # the K of both models ended at the same depths
+            row["quantity"] = "E(below) - E(surface) per slab, no K below after relaxation"
+            row["value_eV"] = round(below.energy - surface.energy, 4)
+        else:
+            row.update({"value_eV": round(energy, 4),
+                        "share_below_453K": f"{fraction_below(energy, SYNTHESIS_K):.3g}",
+                        "share_below_298K": f"{fraction_below(energy, ROOM_K):.3g}"})  # fmt: skip
+        out.append(row)
     for name, row in done.items():
         task = campaign.tasks[name]
         if task.kind != "core_levels":

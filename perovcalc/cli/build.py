@@ -87,6 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--k-subsurface", type=_number, default=0.0, help="K fraction of first subsurface A sites"
     )
     slab.add_argument("--interstitial-k", action="store_true", help="one K below each surface")
+    slab.add_argument("--adatom-k", action="store_true", help="one K on top of each surface")
     _output(slab)
 
     cube = kinds.add_parser(
@@ -217,6 +218,7 @@ def _slab(args) -> None:
         k_coverage=args.k_coverage,
         k_subsurface=args.k_subsurface,
         interstitial_k=args.interstitial_k,
+        adatom_k=args.adatom_k,
         seed=args.seed,
         a=args.a,
     )

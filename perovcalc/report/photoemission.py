@@ -19,6 +19,7 @@ from perovcalc.segregation import (
     SYNTHESIS_K,
     depth_populations,
     fraction_below,
+    moved,
 )  # fmt: skip
 
 EXPLANATION = (
@@ -110,9 +111,9 @@ def _ratio_observables(section: Section, ax, task, record: PhotoemissionResult, 
 
 def _k_share(done: Done) -> tuple[float, str] | None:
     """Share of K below the surface frozen in at synthesis (the equilibrium share at
-    ``SYNTHESIS_K`` for the segregation energy of the largest K-site pair of the campaign), and
-    how it was obtained; None without a pair."""
-    pairs = k_site_pairs(done)
+    ``SYNTHESIS_K`` for the segregation energy of the largest K-site pair of the campaign that
+    moves every K between lattice sites), and how it was obtained; None without such a pair."""
+    pairs = {model: rows for model, rows in k_site_pairs(done).items() if _all_k_moved(rows)}
     if not pairs:
         return None
     model, rows = max(pairs.items(), key=lambda item: item[1]["below"].natoms)
@@ -120,6 +121,13 @@ def _k_share(done: Done) -> tuple[float, str] | None:
     share = fraction_below(energy, SYNTHESIS_K)
     return share, (f"K below the outer layer: {share:.2g} of all K (E_seg {energy:+.3f} eV/K, "
                    f"{model}, at {SYNTHESIS_K:.0f} K)")  # fmt: skip
+
+
+def _all_k_moved(rows: dict) -> bool:
+    """Whether every K of a K-site pair changed depth (K on lattice sites at the surface or one
+    layer down, not an excess K against the same K interstitial)."""
+    surface, below = rows["surface"].toatoms(), rows["below"].toatoms()
+    return moved(surface, below) == below.get_chemical_symbols().count("K")
 
 
 def _apparent_binding_energies(section: Section, rows, k_share: tuple[float, str] | None) -> None:

@@ -1,5 +1,6 @@
 """Report section: where K sits, from relaxed slabs with the same atoms and K at the surface or
-one CsX layer below (``defect_host`` tasks labelled ``k_site = surface`` / ``below``)."""
+below it: one CsX layer down, or an excess K interstitial against the same K on top of the
+surface (``defect_host`` tasks labelled ``k_site = surface`` / ``below``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from perovcalc.campaign import Campaign
 from perovcalc.report.common import Done
 from perovcalc.report.judge import Observable, Section, _too_crude, _trend, judge_change
 from perovcalc.results import settings
-from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below, segregation_energy
+from perovcalc.segregation import ROOM_K, SYNTHESIS_K, fraction_below, moved, segregation_energy
 
 
 def k_site_pairs(done: Done) -> dict[str, dict]:
@@ -21,10 +22,13 @@ def k_site_pairs(done: Done) -> dict[str, dict]:
     return {model: rows for model, rows in models.items() if len(rows) == 2}
 
 
-def pair_segregation_energy(rows: dict) -> float:
-    """E(below) - E(surface) per K (eV) of one pair of :func:`k_site_pairs`."""
-    surface, below = rows["surface"], rows["below"]
-    return segregation_energy(surface.toatoms(), surface.energy, below.toatoms(), below.energy)
+def pair_segregation_energy(rows: dict) -> float | None:
+    """E(below) - E(surface) per K moved (eV) of one pair of :func:`k_site_pairs`; None when,
+    relaxed, every K of ``below`` sits at a depth of a K of ``surface`` (no K below)."""
+    surface, below = rows["surface"].toatoms(), rows["below"].toatoms()
+    if not moved(surface, below):
+        return None
+    return segregation_energy(surface, rows["surface"].energy, below, rows["below"].energy)
 
 
 def potassium_section(campaign: Campaign, done: Done) -> Section | None:
@@ -34,8 +38,10 @@ def potassium_section(campaign: Campaign, done: Done) -> Section | None:
     section = Section(
         "Where K sits: at the surface or below it",
         "Relaxed slabs holding the same atoms, with K on the outer A sites (KBr-terminated) or "
-        "one CsX layer down under a CsBr surface (K_Cs). Segregation energy E(below) - E(surface) "
-        "per K (positive: K prefers the surface) and the equilibrium share of K below the surface "
+        "one CsX layer down under a CsBr surface (K_Cs); or an excess K on top of a surface Br "
+        "against the same K interstitial below the surface. Segregation energy E(below) - "
+        "E(surface) per K moved (positive: K prefers the surface) and the equilibrium share of K "
+        "below the surface "
         f"at the synthesis temperature ({SYNTHESIS_K - 273.15:.0f} C) and at room temperature "
         "(dilute limit, as many sites below as at the surface). The study reads its "
         "depth-resolved XPS as most K at the surface and a little inside; a 1x1 model moves a "
@@ -46,6 +52,9 @@ def potassium_section(campaign: Campaign, done: Done) -> Section | None:
     for model, rows in sorted(pairs.items()):
         surface, below = rows["surface"], rows["below"]
         energy = pair_segregation_energy(rows)
+        if energy is None:
+            lines.append(f"{model:34s} no K below the surface after relaxation")
+            continue
         hot, room = fraction_below(energy, SYNTHESIS_K), fraction_below(energy, ROOM_K)
         lines.append(f"{model:34s} {energy:12.3f} {hot:12.2e} {room:12.2e}")
         agreement, why = judge_change(energy, "increase", _too_crude([surface, below]))
