@@ -27,7 +27,7 @@ def segregation_energy(surface: Atoms, e_surface: float, below: Atoms, e_below: 
                        element: str = "K") -> float:  # fmt: skip
     """E(below) - E(surface) per ``element`` atom moved (eV, :func:`moved`); the energies are
     total energies (eV) of the two models, computed with the same settings. Refused if the models
-    hold different atoms, no ``element``, or ``element`` at the same depths."""
+    hold different atoms, no ``element``, or no ``element`` below the surface in ``below``."""
     if Counter(surface.get_chemical_symbols()) != Counter(below.get_chemical_symbols()):
         raise InputError(
             "below", below.get_chemical_formula(), f"the atoms of {surface.get_chemical_formula()}"
@@ -36,26 +36,19 @@ def segregation_energy(surface: Atoms, e_surface: float, below: Atoms, e_below: 
         raise InputError("element", element, sorted(set(surface.get_chemical_symbols())))
     count = moved(surface, below, element)
     if not count:
-        raise InputError("below", below.get_chemical_formula(), f"{element} at other depths")
+        raise InputError("below", below.get_chemical_formula(), f"{element} below the surface")
     return (e_below - e_surface) / count
 
 
 def moved(surface: Atoms, below: Atoms, element: str = "K") -> int:
-    """How many ``element`` atoms of ``below`` sit at a depth (distance along z from the slab's
-    mid-plane, the middle of its z range) that no atom of ``surface`` takes within ``LAYER``;
-    each atom of ``surface`` matches one of ``below`` at most."""
-    left = list(_depths(surface, element))
-    count = 0
-    for depth in _depths(below, element):
-        match = [i for i, d in enumerate(left) if abs(d - depth) < LAYER]
-        if match:
-            left.pop(match[0])
-        else:
-            count += 1
-    return count
+    """How many ``element`` atoms of ``below`` sit more than ``LAYER`` deeper than the deepest
+    one of ``surface`` (depth: distance along z from the slab's mid-plane, the middle of its z
+    range, counted inwards); 0 when relaxation brought every one back to the surface."""
+    innermost = _from_mid_plane(surface, element).min()
+    return int(np.sum(_from_mid_plane(below, element) < innermost - LAYER))
 
 
-def _depths(atoms: Atoms, element: str) -> np.ndarray:
+def _from_mid_plane(atoms: Atoms, element: str) -> np.ndarray:
     z = atoms.positions[:, 2]
     mine = np.array(atoms.get_chemical_symbols()) == element
     return np.abs(z[mine] - (z.max() + z.min()) / 2)

@@ -54,13 +54,14 @@ def test_excess_k_counts_only_the_k_that_changed_depth():
     assert moved(on_top, inside) == 2  # of 4 K: the outer-layer K stay
     assert moved(*k_pair()) == 2
     assert segregation_energy(on_top, -50.0, inside, -49.0) == pytest.approx(0.5)
-    with pytest.raises(InputError, match="K at other depths"):
+    with pytest.raises(InputError, match="K below the surface"):
         segregation_energy(inside, -50.0, inside.copy(), -49.0)
 
 
 def test_an_interstitial_k_that_rose_to_the_surface_gives_no_segregation_energy():
-    """As the 1x1 interstitial-K slab did on relaxation: K_i rose into the outer layer and
-    pushed the outer K on top (energies given: this checks the bookkeeping)."""
+    """As the 1x1 and 2x1 interstitial-K slabs did on relaxation: K_i rose to within 1 A of the
+    outer layer and pushed the outer K above it part of the way out (energies given: this
+    checks the bookkeeping)."""
     from types import SimpleNamespace
 
     on_top = perovskite_slab(layers=5, passivation="KBr", adatom_k=True)
@@ -68,8 +69,10 @@ def test_an_interstitial_k_that_rose_to_the_surface_gives_no_segregation_energy(
     risen = inside.copy()
     k = [i for i, s in enumerate(risen.get_chemical_symbols()) if s == "K"]
     centre = risen.positions[:, 2].mean()
-    for i in k:  # every K 3 A further out: K_i at the outer layer's depth, outer K on top
-        risen.positions[i, 2] += 3.0 * np.sign(risen.positions[i, 2] - centre)
+    inner = risen.arrays["layer"][k] == 1
+    for i, shift in zip(k, np.where(inner, 2.0, 1.8), strict=True):  # outwards, A
+        risen.positions[i, 2] += shift * np.sign(risen.positions[i, 2] - centre)
+    assert moved(on_top, risen) == 0  # the pushed K, between layer and on-top site, is not below
 
     def pair(below):
         """(task, row) of the K-on-top and the ``below`` slab, labelled as k_depth.toml does."""
