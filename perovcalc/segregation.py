@@ -4,8 +4,9 @@ each site in equilibrium.
 The two models hold the same atoms (same counts of every element) and differ only in which
 sites the dopant (K) occupies: at the surface, or below it (one layer down on lattice sites, or
 an excess K adsorbed on the surface against the same K interstitial). The segregation energy per
-dopant moved is E(below) - E(surface) divided by the number of dopants that changed depth; a
-positive value means the dopant prefers the surface.
+dopant moved is E(below) - E(surface) divided by the number of dopants of the "below" model
+that sit deeper than every dopant of the "surface" model; a positive value means the dopant
+prefers the surface.
 """
 
 from __future__ import annotations

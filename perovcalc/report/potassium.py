@@ -24,7 +24,7 @@ def k_site_pairs(done: Done) -> dict[str, dict]:
 
 def pair_segregation_energy(rows: dict) -> float | None:
     """E(below) - E(surface) per K moved (eV) of one pair of :func:`k_site_pairs`; None when,
-    relaxed, every K of ``below`` sits at a depth of a K of ``surface`` (no K below)."""
+    relaxed, no K of ``below`` sits below the surface (:func:`perovcalc.segregation.moved`)."""
     surface, below = rows["surface"].toatoms(), rows["below"].toatoms()
     if not moved(surface, below):
         return None
