@@ -66,7 +66,7 @@ def records(campaign, db) -> list[dict]:
         row = {"quantity": "K segregation energy E(below) - E(surface) per K moved",
                "model": model, "atoms": below.natoms, "relaxation": _relaxation(surface, below),
                **settings_record(below, SOURCE)}  # fmt: skip
-        if energy is None:  # the K of both models ended at the same depths
+        if energy is None:  # relaxed, no K of "below" sits below the surface
             row["quantity"] = "E(below) - E(surface) per slab, no K below after relaxation"
             row["value_eV"] = round(below.energy - surface.energy, 4)
         else:
