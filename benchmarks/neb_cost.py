@@ -197,6 +197,7 @@ def plain_ase_neb(initial: Atoms, final: Atoms, factory, args, folder: Path) -> 
         "forward_barrier": float(energies[saddle] - energies[0]),
         "reverse_barrier": float(energies[saddle] - energies[-1]),
         "converged": residual < args.fmax,
+        "status": "converged" if residual < args.fmax else f"not converged in {opt.nsteps} steps",
     }
 
 
@@ -212,6 +213,8 @@ def perovcalc_neb(initial: Atoms, final: Atoms, factory, workdir: Path, args, **
         "forward_barrier": result.forward_barrier,
         "reverse_barrier": result.reverse_barrier,
         "converged": result.converged,
+        "status": result.settings.get("surrogate", {}).get("status")
+        or ("converged" if result.converged else "not converged"),
     }
 
 
@@ -261,6 +264,49 @@ def strategy_name(stage: str, args: argparse.Namespace) -> str:
     return STRATEGIES[stage].format(optimizer=args.optimizer, prior=args.prior)
 
 
+def relax_endpoint(
+    name: str, start: Atoms, factory, args, workdir: Path
+) -> tuple[Atoms, mep.NEBCost]:
+    """One endpoint relaxed by BFGS in ``workdir/relax-<name>`` (replayed when saved)."""
+    relaxed = relax(start, factory, args.relax_fmax, workdir / f"relax-{name}")
+    print(f"{name} endpoint: BFGS {relaxed[1].evaluations} evaluations", flush=True)
+    return relaxed
+
+
+def surrogate_relaxations(starts: dict[str, Atoms], factory, args, workdir: Path) -> list[dict]:
+    """The same endpoints relaxed on the surrogate instead: their records."""
+    records = [
+        surrogate.relax(atoms, factory, workdir / f"surrogate-relax-{name}", args.relax_fmax)[1]
+        for name, atoms in starts.items()
+    ]
+    print(f"  the same by surrogate relaxation: "
+          f"{sum(r['total_evaluations'] for r in records)} evaluations, converged "
+          f"{all(r['converged'] for r in records)}")  # fmt: skip
+    return records
+
+
+def band_rows(bands: list[str], initial: Atoms, final: Atoms, factory, args, workdir: Path):
+    """One row per band strategy in table order; each finished one is kept in
+    ``workdir/<stage>-band/row.json`` and read back on a rerun."""
+    names = {stage: strategy_name(stage, args) for stage in bands}
+    rows = {}
+    for stage in reversed(bands):  # the cheapest first
+        name, folder = names[stage], workdir / f"{stage}-band"
+        finished = folder / "row.json"
+        rows[name] = read_checkpoint(finished)
+        if not rows[name]:
+            if stage == "ase":
+                rows[name] = plain_ase_neb(initial, final, factory, args, folder)
+            else:
+                method = {} if stage == "perovcalc" else {"method": "surrogate"}
+                if stage == "prior":
+                    method["surrogate"] = gaussian_process.SurrogateOptions(prior=args.prior)
+                rows[name] = perovcalc_neb(initial, final, factory, folder, args, **method)
+            write_checkpoint(finished, rows[name])
+        print(f"{name}: {rows[name]['evaluations']} evaluations", flush=True)
+    return {names[stage]: rows[names[stage]] for stage in bands}
+
+
 def main(argv: list[str] | None = None) -> int:
     import gpaw.mpi  # noqa: F401  before ASE's world is first used: under mpiexec it is GPAW's
 
@@ -301,48 +347,24 @@ def main(argv: list[str] | None = None) -> int:
         starts = {"initial": start_i, "final": start_f}
         stages = args.only or STAGES
         bands = [stage for stage in STRATEGIES if stage in stages]
-        relaxed = {}  # both when a band is run (replayed when saved), else those asked for
-        for name in ("initial", "final"):
-            if bands or f"relax-{name}" in stages:
-                relaxed[name] = relax(starts[name], factory, args.relax_fmax,
-                                      workdir / f"relax-{name}")  # fmt: skip
-                print(f"{name} endpoint: BFGS {relaxed[name][1].evaluations} evaluations",
-                      flush=True)  # fmt: skip
-        if "surrogate-relax" in stages:
-            records = [
-                surrogate.relax(atoms, factory, workdir / f"surrogate-relax-{name}",
-                                args.relax_fmax)[1]
-                for name, atoms in starts.items()
-            ]  # fmt: skip
-            print(f"  the same by surrogate relaxation: "
-                  f"{sum(r['total_evaluations'] for r in records)} evaluations, converged "
-                  f"{all(r['converged'] for r in records)}")  # fmt: skip
         if "prior" in bands and not _prior_available(args.prior):
             print(f"{strategy_name('prior', args)}: left out ({gaussian_process.ML_INSTALL})")
             bands.remove("prior")
+        relaxed = {  # both when a band is run (replayed when saved), else those asked for
+            name: relax_endpoint(name, atoms, factory, args, workdir)
+            for name, atoms in starts.items()
+            if bands or f"relax-{name}" in stages
+        }
+        if "surrogate-relax" in stages:
+            records = surrogate_relaxations(starts, factory, args, workdir)
         if bands:
-            (initial, _), (final, _) = relaxed["initial"], relaxed["final"]
-        rows = {}
-        for stage in reversed(bands):  # the cheapest first
-            name, folder = strategy_name(stage, args), workdir / f"{stage}-band"
-            finished = folder / "row.json"
-            rows[name] = read_checkpoint(finished)
-            if not rows[name]:
-                if stage == "ase":
-                    rows[name] = plain_ase_neb(initial, final, factory, args, folder)
-                else:
-                    method = {} if stage == "perovcalc" else {"method": "surrogate"}
-                    if stage == "prior":
-                        method["surrogate"] = gaussian_process.SurrogateOptions(prior=args.prior)
-                    rows[name] = perovcalc_neb(initial, final, factory, folder, args, **method)
-                write_checkpoint(finished, rows[name])
-            print(f"{name}: {rows[name]['evaluations']} evaluations", flush=True)
+            rows = band_rows(bands, relaxed["initial"][0], relaxed["final"][0], factory, args,
+                             workdir)  # fmt: skip
         if args.only:  # one part of a run split over processes: no table
             return 0
         shared = relaxed["initial"][1] + relaxed["final"][1]
         print(f"endpoint relaxation (shared, not in the table): BFGS {shared.evaluations} "
               f"evaluations, {shared.wall_time:.1f} s")  # fmt: skip
-        rows = {name: rows[name] for name in (strategy_name(stage, args) for stage in bands)}
     print(table(rows))
     if world.rank != 0:  # under MPI: one writer
         return 0
@@ -387,6 +409,11 @@ def write_csv(path: Path, rows, settings, args, shared, relaxations, host_cost) 
         )
         + ".",
         f"GPAW settings: {gpaw_settings}",
+        *(
+            f"{name}: {r.get('status', 'not converged')}."
+            for name, r in rows.items()
+            if not r["converged"]
+        ),
         "Energies in eV, wall time in s; evaluations are DFT energy+force calls of the band.",
     ]
     with path.open("w", newline="") as handle:

@@ -46,6 +46,8 @@ class SurrogateOptions:
     an image (or a relaxing structure) may move on the surrogate before DFT is asked;
     ``surrogate_fmax``: force criterion on the surrogate (default ``fmax / 5``);
     ``surrogate_steps``: FIRE step limit per relaxation on the surrogate;
+    ``max_barrier``: a band stops, not converged, when a DFT evaluation of one of its images
+    lies more than this above the higher endpoint (eV): the surrogate has led it out of the hop;
     ``prior``: None (a constant mean), an ML potential's name (:data:`ML_PRIORS`) or a
     callable returning an ASE calculator.
     """
@@ -60,10 +62,11 @@ class SurrogateOptions:
     max_distance: float = 0.5
     surrogate_fmax: float | None = None
     surrogate_steps: int = 1000
+    max_barrier: float = 5.0
     prior: str | Callable[[], Calculator] | None = None
 
     def check(self) -> None:
-        for name in ("tolerance", "noise", "scale", "weight", "max_distance"):
+        for name in ("tolerance", "noise", "scale", "weight", "max_distance", "max_barrier"):
             if not getattr(self, name) > 0:
                 raise InputError(f"surrogate.{name}", getattr(self, name), "a number > 0")
         if self.surrogate_fmax is not None and not self.surrogate_fmax > 0:

@@ -16,7 +16,9 @@ an endpoint), the most uncertain of the images not yet evaluated instead, and th
 stalled only when every image is an evaluated point. The band has converged when the DFT
 force on the climbing image, projected like a climbing image (F - 2 (F . t) t, ASE's improved
 tangent), is below ``fmax`` eV/A, the surrogate band is converged and the largest standard
-deviation along it is below ``tolerance``. Barriers come from DFT energies (endpoints and the
+deviation along it is below ``tolerance``; it stops, not converged, at ``max_steps`` new
+evaluations or when one lies more than ``max_barrier`` eV above the higher endpoint (a prior
+that leads the band away from the hop). Barriers come from DFT energies (endpoints and the
 verified climbing image); the other images carry surrogate predictions, marked as such in
 ``settings["surrogate"]`` with their standard deviations (the approach of Garrido Torres et
 al., PRL 122, 156001 (2019)).
@@ -307,6 +309,12 @@ def surrogate_neb(
         new_band += log.new - before
         model.add(target.positions, energy, forces)
         dft = {1 + pick: (energy, forces)}
+        if energy - max(ends_e) > options.max_barrier:
+            status = (
+                f"stopped: a DFT evaluation of the band lies {energy - max(ends_e):.2f} eV above "
+                f"the higher endpoint (max_barrier = {options.max_barrier} eV)"
+            )
+            break
         if stop_below_endpoints and below_endpoints([ends_e[0], energy, ends_e[1]]):
             status = "stopped: an image lies below both endpoints (DFT)"
             break

@@ -224,6 +224,19 @@ def test_step_limit_is_not_reported_as_converged(adatom_hop, tmp_path):
     assert "max_steps" in result.settings["surrogate"]["status"]
 
 
+def test_a_band_above_max_barrier_stops_unconverged(adatom_hop, tmp_path):
+    """The guard against a band led away from the hop: a DFT image energy more than
+    max_barrier above the higher endpoint stops the band (here below the true barrier)."""
+    initial, final = adatom_hop
+    factory = EMTFactory()
+    options = SurrogateOptions(max_barrier=0.05)
+    result = surrogate.surrogate_neb(initial, final, factory, tmp_path, 3, options=options)
+    status = result.settings["surrogate"]["status"]
+    assert not result.converged and status.startswith("stopped: a DFT evaluation of the band")
+    assert max(result.energies) - max(result.energies[0], result.energies[-1]) > 0.05
+    assert factory.calls == 2 + 1
+
+
 def test_a_climbing_image_on_a_trained_point_sends_dft_to_an_unseen_image(adatom_hop):
     # a climbing image that slid onto an endpoint would only be evaluated again: DFT goes to
     # the most uncertain image not yet evaluated, and only a band of trained points stalls
@@ -333,6 +346,7 @@ def test_path_through_an_intermediate_with_surrogate_bands_and_relaxation(tmp_pa
     [
         ({"tolerance": 0.0}, "surrogate.tolerance"),
         ({"max_distance": -1.0}, "surrogate.max_distance"),
+        ({"max_barrier": 0.0}, "surrogate.max_barrier"),
         ({"prior": "mace"}, "surrogate.prior"),
         ({"surrogate_steps": 0}, "surrogate.surrogate_steps"),
     ],
