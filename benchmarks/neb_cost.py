@@ -33,7 +33,10 @@ the surrogate resume from their own files) and each finished strategy in
 ``<stage>-band/row.json``; a rerun with the same arguments and work directory continues where
 the last one stopped and counts every evaluation once. Wall times are summed over the runs.
 ``--only`` runs some stages (e.g. one endpoint, or one band strategy) so that two processes can
-share a work directory. ``--host tilted`` (2x2x2 and up): see :func:`endpoints`.
+share a work directory. ``--host tilted`` (2x2x2 and up): see :func:`endpoints`. The 2x2x2
+run takes many core-hours over several sessions: its work directory is kept in the repository,
+``benchmarks/neb_cost_222/`` (``--supercell 2 2 2 --host tilted --workdir
+benchmarks/neb_cost_222``), so that it replays at no cost and goes on where it stopped.
 
     python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--workdir DIR]
 """

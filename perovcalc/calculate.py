@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +48,12 @@ def read_checkpoint(path: Path, empty: type = dict):
 
 
 def write_checkpoint(path: Path, data) -> None:
-    """Atomically replace ``path`` with ``data`` as JSON (on MPI rank 0 only)."""
+    """Atomically replace ``path`` with ``data`` as JSON (on MPI rank 0 only); processes
+    that share a directory each write their own temporary file."""
     from ase.parallel import world
 
     if world.rank == 0:
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
     world.barrier()

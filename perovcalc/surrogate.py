@@ -9,19 +9,23 @@ Band (:func:`surrogate_neb`, also ``perovcalc.neb.run_neb(..., method="surrogate
 ``ase.mep.NEB`` (IDPP start, climbing image) whose images carry the surrogate relaxes on it
 (FIRE, ``SurrogateOptions.surrogate_fmax``), stopped early where an image would move more than
 ``max_distance`` A further from the data than it started (the starting band is not relaxed
-before its first DFT point); then DFT evaluates the image with the
-largest predictive standard deviation if that exceeds ``tolerance`` eV, else the climbing
-(highest) image; where that image is a point already evaluated (a climbing image that slid onto
-an endpoint), the most uncertain of the images not yet evaluated instead, and the band stops as
-stalled only when every image is an evaluated point. The band has converged when the DFT
-force on the climbing image, projected like a climbing image (F - 2 (F . t) t, ASE's improved
-tangent), is below ``fmax`` eV/A, the surrogate band is converged and the largest standard
-deviation along it is below ``tolerance``; it stops, not converged, at ``max_steps`` new
-evaluations or when one lies more than ``max_barrier`` eV above the higher endpoint (a prior
-that leads the band away from the hop). Barriers come from DFT energies (endpoints and the
-verified climbing image); the other images carry surrogate predictions, marked as such in
-``settings["surrogate"]`` with their standard deviations (the approach of Garrido Torres et
-al., PRL 122, 156001 (2019)).
+before its first DFT point); then DFT evaluates the image with the largest predictive standard
+deviation if that exceeds ``tolerance`` eV, else the climbing (highest) image; where that image
+is a point already evaluated (a climbing image that slid onto an endpoint), the most uncertain
+of the images not yet evaluated instead, and the band stops as stalled only when every image is
+an evaluated point. When the DFT force on the climbing image, projected like a climbing image
+(F - 2 (F . t) t, ASE's improved tangent), is below ``fmax`` eV/A, the surrogate band is
+converged and the largest standard deviation along it is below ``tolerance``, DFT evaluates
+every other image too: the band has converged only if the NEB forces (springs included) of the
+whole band on these DFT values are below ``fmax``, the criterion of a plain CI-NEB; otherwise
+the new points join the data and the band goes on (each check's largest NEB force and largest
+error of the surrogate's energies are kept in ``settings["surrogate"]["band_checks"]``): the
+model's standard deviation alone can be overconfident. The band stops, not converged, at
+``max_steps`` new evaluations or when one lies more than ``max_barrier`` eV above the higher
+endpoint (a prior that leads the band away from the hop). A converged band carries DFT energies
+on every image; an unconverged one surrogate predictions where it has none, marked as such in
+``settings["surrogate"]`` with their standard deviations (after Garrido Torres et al., PRL 122,
+156001 (2019), and Koistinen et al., J. Chem. Phys. 147, 152720 (2017)).
 
 Relaxation (:func:`relax`, :func:`relaxer` for ``perovcalc.path.run_path``): the same model
 minimised from the lowest point evaluated (in the spirit of ASE's GPMin), DFT at each surrogate
@@ -272,6 +276,31 @@ def surrogate_neb(
 
     dft: dict[int, tuple[float, np.ndarray]] = {}  # band index -> DFT values at its positions
     status, residual, new_band = "not converged", np.inf, 0
+    band_checks: list[dict] = []  # each check of the whole band: NEB force, surrogate error
+    ends_e = [ends[0].get_potential_energy(), ends[1].get_potential_energy()]
+
+    def evaluate(index: int, kind: str) -> str | None:
+        """DFT at band image ``index`` into ``dft`` and the model; a status if the band
+        must stop (``max_steps`` reached, or the image above ``max_barrier``)."""
+        nonlocal new_band
+        if new_band >= max_steps:
+            return f"not converged: max_steps = {max_steps} new DFT evaluations of the band"
+        image = images[index]
+        probe = image.copy()
+        probe.pbc = initial.pbc
+        before = log.new
+        energy, forces = log.evaluate(probe, "surrogate", kind)
+        new_band += log.new - before
+        if model.distance(image.positions) >= SAME_POINT:  # else already a training point
+            model.add(image.positions, energy, forces)
+        dft[index] = (energy, forces)
+        if energy - max(ends_e) > options.max_barrier:
+            return (
+                f"stopped: a DFT evaluation of the band lies {energy - max(ends_e):.2f} eV above "
+                f"the higher endpoint (max_barrier = {options.max_barrier} eV)"
+            )
+        return None
+
     while True:
         model.train()
         for image in moving:
@@ -279,11 +308,11 @@ def surrogate_neb(
         # the starting band first gets its most uncertain image computed: a state below the
         # endpoints (an intermediate) is seen before the band climbs away from it
         relaxed = bool(dft) and _relax_on_surrogate(band, moving, model, surrogate_fmax)
+        dft = {}  # the images have moved
         log.steps += 1
         predictions = [model.predict(a.positions, variance=True) for a in moving]
         energies = np.array([p[0] for p in predictions])
         spread = np.array([p[2] for p in predictions])
-        ends_e = [ends[0].get_potential_energy(), ends[1].get_potential_energy()]
         lowest = int(np.argmin(energies))
         below = stop_below_endpoints and below_endpoints([ends_e[0], *energies, ends_e[1]])
         if below:
@@ -298,29 +327,30 @@ def surrogate_neb(
             break
         if choice != pick:
             pick, kind = choice, "band"
-        target = moving[pick]
-        if new_band >= max_steps:
-            status = f"not converged: max_steps = {max_steps} new DFT evaluations of the band"
+        stop = evaluate(1 + pick, kind)
+        if stop:
+            status = stop
             break
-        before = log.new
-        probe = target.copy()
-        probe.pbc = initial.pbc
-        energy, forces = log.evaluate(probe, "surrogate", kind)
-        new_band += log.new - before
-        model.add(target.positions, energy, forces)
-        dft = {1 + pick: (energy, forces)}
-        if energy - max(ends_e) > options.max_barrier:
-            status = (
-                f"stopped: a DFT evaluation of the band lies {energy - max(ends_e):.2f} eV above "
-                f"the higher endpoint (max_barrier = {options.max_barrier} eV)"
-            )
-            break
+        energy, forces = dft[1 + pick]
         if stop_below_endpoints and below_endpoints([ends_e[0], energy, ends_e[1]]):
             status = "stopped: an image lies below both endpoints (DFT)"
             break
         if kind == "verification" and not below:
             residual = _climbing_force(images, 1 + pick, energy, forces, energies, climb)
-            if residual is not None and residual <= fmax and relaxed:
+            if residual is None or residual > fmax or not relaxed:
+                continue
+            # the climbing image holds: every other image gets its DFT point, and the band
+            # is converged only if its NEB forces on DFT values alone are below fmax
+            for i in range(1, n_images + 1):
+                if i not in dft and (stop := evaluate(i, kind)):
+                    break
+            if stop:
+                status = stop
+                break
+            residual = _band_force(images, dft, climb)
+            errors = [abs(dft[i][0] - energies[i - 1]) for i in range(1, n_images + 1)]
+            band_checks.append({"max_force": residual, "prediction_error": max(errors)})
+            if residual <= fmax:
                 status = "converged"
                 break
 
@@ -368,6 +398,7 @@ def surrogate_neb(
                 for k, v in zip(("weight", "scale", "noise"), model.gp.hyperparams, strict=True)
             },
             "evaluations": log.counts(),
+            "band_checks": band_checks,
         },
     }
     result = NEBResult(
@@ -405,34 +436,44 @@ def _untrained(images: list[Atoms], model: Surrogate, pick: int, spread) -> int 
     return pick if pick in fresh else max(fresh, key=lambda i: spread[i])
 
 
-def _climbing_force(images, index, energy, forces, energies, climb) -> float | None:
-    """Largest NEB force (eV/A) on image ``index`` with its DFT ``energy`` and ``forces`` and
-    the surrogate ``energies`` of the other moving images (ASE's improved tangent; climbing
-    image force F - 2 (F . t) t, or the perpendicular force without ``climb``); None if that
-    image is not the highest of the band."""
+def _frozen_band(images, values: dict, energies=None, climb: bool = True):
+    """A NEB (ASE's improved tangent, perovcalc's spring constant) of frozen copies of
+    ``images``: band index -> DFT (energy, forces) in ``values``; the other moving images carry
+    their surrogate ``energies`` (eV) and zero forces."""
     from ase.mep import NEB
 
     frozen = []
     for i, image in enumerate(images):
-        if i == index:
-            frozen.append(frozen_copy(image, energy, forces))
-        elif 0 < i < len(images) - 1:
-            frozen.append(frozen_copy(image, energies[i - 1], np.zeros((len(image), 3))))
+        if i in values:
+            still = frozen_copy(image, *values[i])
         else:
-            frozen.append(
-                frozen_copy(image, image.get_potential_energy(), np.zeros((len(image), 3)))
-            )
-    for a, b in zip(frozen, images, strict=True):
-        a.set_constraint(b.constraints)
-    band = NEB(frozen, k=0.0, climb=True, method="improvedtangent")
+            energy = energies[i - 1] if 0 < i < len(images) - 1 else image.get_potential_energy()
+            still = frozen_copy(image, energy, np.zeros((len(image), 3)))
+        still.set_constraint(image.constraints)
+        frozen.append(still)
+    return NEB(frozen, k=SPRING_CONSTANT, climb=climb, method="improvedtangent")
+
+
+def _climbing_force(images, index, energy, forces, energies, climb) -> float | None:
+    """Largest NEB force (eV/A) on image ``index`` with its DFT ``energy`` and ``forces`` and
+    the surrogate ``energies`` of the other moving images (climbing image force
+    F - 2 (F . t) t, or the perpendicular force without ``climb``); None if that image is not
+    the highest of the band."""
+    band = _frozen_band(images, {index: (energy, forces)}, energies)
     neb_forces = band.get_forces().reshape(len(images) - 2, len(images[0]), 3)
     if band.imax != index:
         return None
     force = neb_forces[index - 1]
     if not climb:  # the perpendicular part: F_CI = F - 2 F_par, so F_perp = (F + F_CI) / 2
-        constrained = frozen[index].get_forces()
+        constrained = band.images[index].get_forces()
         force = (constrained + force) / 2
     return max_force(force)
+
+
+def _band_force(images, values: dict, climb: bool) -> float:
+    """Largest NEB force (eV/A, springs included) of a band whose moving images all carry
+    their DFT ``values`` (band index -> energy, forces)."""
+    return max_force(_frozen_band(images, values, climb=climb).get_forces())
 
 
 def relax(

@@ -20,7 +20,7 @@ from ase import Atoms
 from ase.build import bulk as ase_bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from perovcalc.calculate import read_frames, write_frames
+from perovcalc.calculate import read_checkpoint, read_frames, write_checkpoint, write_frames
 from perovcalc.campaign import Campaign, campaign_from_dict, load_campaign
 from perovcalc.cli.main import main
 from perovcalc.errors import InputError, PerovcalcError
@@ -191,6 +191,28 @@ def _frames(n: int) -> list[Atoms]:
         atoms.calc = SinglePointCalculator(atoms, energy=-1.0 - i, forces=np.zeros((4, 3)))
         frames.append(atoms)
     return frames
+
+
+def _write_many(path: str, tag: int) -> None:
+    for i in range(300):
+        write_checkpoint(Path(path), {"writer": tag, "i": i})
+
+
+def test_processes_sharing_a_checkpoint_never_trip_over_each_other(tmp_path):
+    # two benchmark stages in one work directory replay and save the same log at once: with
+    # one temporary name for both, one renamed the other's file away and crashed
+    import multiprocessing
+
+    path = tmp_path / "surrogate.json"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_write_many, args=(str(path), k)) for k in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert read_checkpoint(path)["i"] == 299
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_a_cut_trajectory_checkpoint_keeps_its_whole_frames(tmp_path):

@@ -143,15 +143,36 @@ def test_barrier_of_a_tight_plain_cineb_at_a_fifth_of_the_force_calls(surrogate_
     assert info["evaluations"]["endpoint"] == 2 and info["evaluations"]["verification"] >= 1
     saved = json.loads((workdir / surrogate.LOG_FILE).read_text())["evaluations"]
     assert len(saved) == factory.calls
-    # the saddle's energy is DFT (here EMT), the others predictions with a small uncertainty
-    assert info["energy_source"][result.saddle_index] == "dft"
-    assert info["energy_source"][0] == info["energy_source"][-1] == "dft"
-    assert max(info["uncertainty"]) <= info["tolerance"]
-    saddle = result.images[result.saddle_index]
-    check = saddle.copy()
-    check.calc = EMT()
-    assert check.get_potential_energy() == pytest.approx(result.saddle_energy, abs=1e-9)
+    # a converged band carries DFT (here EMT) values on every image, and is a CI-NEB
+    # converged to fmax on them
+    assert info["energy_source"] == ["dft"] * 5 and max(info["uncertainty"]) == 0
+    assert _true_band_force(result) <= 0.05
     assert plot_profile(result, workdir / "profile.png").stat().st_size > 0
+
+
+def _true_band_force(result) -> float:
+    """Largest CI-NEB force (eV/A) of a result's band recomputed with EMT, each image's
+    energy checked against the reported one."""
+    images = [image.copy() for image in result.images]
+    for image, energy in zip(images, result.energies, strict=True):
+        image.calc = EMT()
+        assert image.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+    band = NEB(images, k=mep.SPRING_CONSTANT, climb=True, method="improvedtangent")
+    return mep.max_force(band.get_forces())
+
+
+def test_an_overconfident_model_cannot_pass_an_unverified_band(adatom_hop, plain_cineb, tmp_path):
+    # with a tolerance no prediction exceeds, DFT is asked only to verify; before the whole
+    # band was checked, this reported a converged band whose true NEB force was 0.64 eV/A
+    initial, final = adatom_hop
+    options = SurrogateOptions(tolerance=10.0)
+    result = surrogate.surrogate_neb(initial, final, EMTFactory(), tmp_path, n_images=3,
+                                     fmax=0.05, options=options)  # fmt: skip
+    assert result.converged
+    assert _true_band_force(result) <= 0.05
+    assert result.forward_barrier == pytest.approx(plain_cineb[0], abs=0.01)
+    checks = result.settings["surrogate"]["band_checks"]
+    assert checks[0]["max_force"] > 0.05 and checks[-1]["max_force"] <= 0.05
 
 
 def test_a_finished_band_is_returned_at_no_cost(adatom_hop, surrogate_band, tmp_path):
@@ -201,6 +222,7 @@ def test_a_poor_prior_still_gives_the_barrier_or_no_convergence(adatom_hop, plai
     assert result.settings["surrogate"]["evaluations"]["verification"] >= 1
     if result.converged:
         assert result.forward_barrier == pytest.approx(barrier, abs=0.01)
+        assert _true_band_force(result) <= 0.05
     else:
         assert result.settings["surrogate"]["status"] != "converged"
 
