@@ -31,11 +31,14 @@ ASE band through :class:`perovcalc.surrogate.EvaluationLog`, which a rerun repla
 optimizers are deterministic, so they retrace the same path at no cost; perovcalc's band and
 the surrogate resume from their own files) and each finished strategy in
 ``<stage>-band/row.json``; a rerun with the same arguments and work directory continues where
-the last one stopped and counts every evaluation once. Wall times are summed over the runs.
-``--only`` runs some stages (e.g. one endpoint, or one band strategy) so that two processes can
-share a work directory. ``--host tilted`` (2x2x2 and up): see :func:`endpoints`. The 2x2x2
-run takes many core-hours over several sessions: its work directory is kept in the repository,
-``benchmarks/neb_cost_222/`` (``--supercell 2 2 2 --host tilted --workdir
+the last one stopped and counts every evaluation once (a work directory keeps its settings in
+``args.json`` and refuses other ones). Wall times are summed over the runs. ``--only`` runs
+some stages (e.g. one endpoint, or one band strategy) so that two processes can share a work
+directory. ``--host tilted`` (2x2x2 and up): see :func:`endpoints`. There the endpoints need
+``--relax-fmax 0.02``: at 0.05 eV/A the final endpoint stopped on a soft tilt slope, and both
+the plain and the surrogate band slid below it (the climbing image onto it). The 2x2x2 run
+takes many core-hours over several sessions: its work directory is kept in the repository,
+``benchmarks/neb_cost_222/`` (``--supercell 2 2 2 --host tilted --relax-fmax 0.02 --workdir
 benchmarks/neb_cost_222``), so that it replays at no cost and goes on where it stopped.
 
     python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--workdir DIR]
@@ -310,9 +313,30 @@ def band_rows(bands: list[str], initial: Atoms, final: Atoms, factory, args, wor
     return {names[stage]: rows[names[stage]] for stage in bands}
 
 
-def main(argv: list[str] | None = None) -> int:
-    import gpaw.mpi  # noqa: F401  before ASE's world is first used: under mpiexec it is GPAW's
+RUN_ARGS = ("supercell", "a", "ecut", "charge", "n_images", "fmax", "relax_fmax", "optimizer",
+            "rattle", "seed", "relax_cations", "prior", "host")  # fmt: skip
 
+
+def same_run(args: argparse.Namespace, workdir: Path) -> None:
+    """Refuse to continue a work directory saved with other settings (``RUN_ARGS``): its
+    evaluations would not replay, and counting them would be wrong. Records them on the first
+    run (``workdir/args.json``)."""
+    path = workdir / "args.json"
+    ours = json.loads(json.dumps({name: getattr(args, name) for name in RUN_ARGS}))
+    saved = read_checkpoint(path)
+    if not saved:
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_checkpoint(path, ours)
+        return
+    differ = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})" for k, v in ours.items()
+              if saved.get(k) != v]  # fmt: skip
+    if differ:
+        raise SystemExit(f"{workdir} was run with {', '.join(differ)}: rerun with those "
+                         "settings or use another --workdir")  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--supercell", type=int, nargs=3, default=(2, 1, 1))
     parser.add_argument("--a", type=float, default=lattice_constant("CsPbBr3"), help="A")
@@ -337,7 +361,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--csv", type=Path, help="also write the table here, settings on top "
                         "(reference/computed_neb_cost.csv)")  # fmt: skip
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import gpaw.mpi  # noqa: F401  before ASE's world is first used: under mpiexec it is GPAW's
+
+    args = parser().parse_args(argv)
 
     settings = gpaw_settings(args)
     factory = make_factory(settings)
@@ -346,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     print("GPAW:", json.dumps({k: v for k, v in settings.items() if k != "txt"}))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
+        same_run(args, workdir)
         start_i, start_f, host_cost = endpoints(args, workdir)
         starts = {"initial": start_i, "final": start_f}
         stages = args.only or STAGES

@@ -1,0 +1,31 @@
+"""Behaviour of the benchmark scripts that is not a figure (benchmarks/ is not a package)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_neb_cost_refuses_a_work_directory_saved_with_other_settings(tmp_path):
+    # a 2x2x2 work directory is continued over sessions: a rerun with another endpoint
+    # criterion would not replay its evaluations and would count them in the wrong row
+    neb_cost = _script("neb_cost")
+    parse = neb_cost.parser().parse_args
+    run = ["--supercell", "2", "2", "2", "--relax-fmax", "0.02"]
+    neb_cost.same_run(parse(run), tmp_path)
+    assert (tmp_path / "args.json").exists()
+    # stages, outputs and the step cap are not settings of the run: it continues
+    neb_cost.same_run(parse([*run, "--only", "ase", "--max-steps", "9"]), tmp_path)
+    with pytest.raises(SystemExit, match=r"--relax-fmax 0.02 \(now 0.05\)"):
+        neb_cost.same_run(parse([*run[:4], "--relax-fmax", "0.05"]), tmp_path)
+    with pytest.raises(SystemExit, match=r"--supercell \[2, 2, 2\] \(now \[2, 1, 1\]\)"):
+        neb_cost.same_run(parse(run[4:]), tmp_path)
