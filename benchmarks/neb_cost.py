@@ -41,7 +41,7 @@ common start for both, is relaxed to ``--host-fmax`` (default ``--relax-fmax``).
 takes many core-hours over several sessions: its work directory is kept in the repository,
 ``benchmarks/neb_cost_222/`` (``--supercell 2 2 2 --host tilted --host-fmax 0.05 --relax-fmax
 0.02 --workdir benchmarks/neb_cost_222``), so that it replays at no cost and goes on where it
-stopped.
+stopped; ``benchmarks/neb_cost_222.sh`` runs it on two cores.
 
     python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--workdir DIR]
 """
