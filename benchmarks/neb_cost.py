@@ -155,7 +155,7 @@ class Replayed(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        energy, forces = self.log.evaluate(self.atoms, self.label, self.kind)
+        energy, forces = self.log.evaluate(self.atoms, self.label, self.kind, snap=False)
         self.results = {"energy": energy, "forces": forces}
 
 

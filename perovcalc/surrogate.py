@@ -71,15 +71,18 @@ LOG_FILE = "surrogate.json"
 BAND_FILE = "surrogate-band.traj"
 RESULT_FILE = "result.json"
 SAME_POINT = 1e-6  # A: positions this close are the same evaluation
+# A: a rerun takes a saved evaluation this close (every coordinate) and moves onto its positions;
+# an ML prior's float32 arithmetic can move a replayed band by 1e-6-1e-2 A over a few cycles
+REPLAY_POINT = 1e-3
 
 
 class EvaluationLog:
     """Every DFT evaluation of a work directory (``surrogate.json``), replayed on a rerun.
 
-    :meth:`evaluate` takes a saved evaluation of the same positions when there is one (each
-    at most once: a rerun consumes them in the order the run asks again), else runs the
-    calculator and saves the result at once. ``new`` counts the calculator's evaluations in
-    this run; ``total`` all saved ones.
+    :meth:`evaluate` takes a saved evaluation within ``REPLAY_POINT`` A of the positions when
+    there is one (each at most once: a rerun consumes them in the order the run asks again)
+    and moves the atoms onto its positions, else runs the calculator and saves the result at
+    once. ``new`` counts the calculator's evaluations in this run.
     """
 
     def __init__(self, path: Path, calc_factory: Callable[..., Calculator]):
@@ -99,13 +102,19 @@ class EvaluationLog:
         """The first saved entry with ``label``, if any."""
         return next((e for e in self.entries if e["label"] == label), None)
 
-    def evaluate(self, atoms: Atoms, label: str, kind: str) -> tuple[float, np.ndarray]:
+    def evaluate(
+        self, atoms: Atoms, label: str, kind: str, snap: bool = True
+    ) -> tuple[float, np.ndarray]:
         """DFT energy (eV) and unconstrained forces (eV/A) of ``atoms``; ``label`` names the
-        calculator (one per label), ``kind`` what the evaluation is for."""
+        calculator (one per label), ``kind`` what the evaluation is for. A replayed evaluation
+        moves ``atoms`` onto its saved positions; with ``snap`` false (atoms that cannot move,
+        such as a calculator's copy) only one at the same positions is replayed."""
+        tolerance = REPLAY_POINT if snap else SAME_POINT
         for j in self.unused:
             entry = self.entries[j]
-            if np.allclose(entry["positions"], atoms.positions, atol=SAME_POINT, rtol=0):
+            if np.allclose(entry["positions"], atoms.positions, atol=tolerance, rtol=0):
                 self.unused.remove(j)
+                atoms.set_positions(entry["positions"], apply_constraint=False)
                 return entry["energy"], np.array(entry["forces"])
         if label not in self.calcs:
             kwargs = {"label": label} if accepts_label(self.calc_factory) else {}
@@ -290,6 +299,7 @@ def surrogate_neb(
         probe.pbc = initial.pbc
         before = log.new
         energy, forces = log.evaluate(probe, "surrogate", kind)
+        image.set_positions(probe.positions, apply_constraint=False)  # a replay may move it
         new_band += log.new - before
         if model.distance(image.positions) >= SAME_POINT:  # else already a training point
             model.add(image.positions, energy, forces)
