@@ -114,7 +114,8 @@ class EvaluationLog:
             entry = self.entries[j]
             if np.allclose(entry["positions"], atoms.positions, atol=tolerance, rtol=0):
                 self.unused.remove(j)
-                atoms.set_positions(entry["positions"], apply_constraint=False)
+                if snap:
+                    atoms.set_positions(entry["positions"], apply_constraint=False)
                 return entry["energy"], np.array(entry["forces"])
         if label not in self.calcs:
             kwargs = {"label": label} if accepts_label(self.calc_factory) else {}

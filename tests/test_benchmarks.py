@@ -1,8 +1,10 @@
 """Behaviour of the benchmark scripts that is not a figure (benchmarks/ is not a package)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +31,30 @@ def test_neb_cost_refuses_a_work_directory_saved_with_other_settings(tmp_path):
         neb_cost.same_run(parse([*run[:4], "--relax-fmax", "0.05"]), tmp_path)
     with pytest.raises(SystemExit, match=r"--supercell \[2, 2, 2\] \(now \[2, 1, 1\]\)"):
         neb_cost.same_run(parse(run[4:]), tmp_path)
+
+
+def test_replayed_relaxation_takes_a_saved_point_that_differs_by_rounding(tmp_path):
+    # a rerun's BFGS can reach a saved point to 1e-14 A only; ASE's calculators take any change
+    # above 1e-15 A for a new point, so the replayed calculator must leave its atoms alone
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    neb_cost = _script("neb_cost")
+    atoms = bulk("Cu", cubic=True)
+    atoms.positions[0] += 0.05
+    calls = []
+
+    def factory():
+        calls.append(1)
+        return EMT()
+
+    relaxed, first = neb_cost.relax(atoms, factory, 0.01, tmp_path)
+    log = tmp_path / "surrogate.json"
+    data = json.loads(log.read_text())
+    for entry in data["evaluations"]:
+        entry["positions"] = (np.array(entry["positions"]) + 5e-15).tolist()
+    log.write_text(json.dumps(data))
+    calls.clear()
+    again, second = neb_cost.relax(atoms, factory, 0.01, tmp_path)
+    assert not calls and second.evaluations == first.evaluations > 1
+    assert np.allclose(again.positions, relaxed.positions, atol=1e-10)
