@@ -43,6 +43,12 @@ takes many core-hours over several sessions: its work directory is kept in the r
 0.02 --workdir benchmarks/neb_cost_222``), so that it replays at no cost and goes on where it
 stopped; ``benchmarks/neb_cost_222.sh`` runs it on two cores.
 
+``--calculator chgnet`` (or ``sevennet``) puts an ML potential where GPAW stands, everywhere
+(host, endpoints, bands): the same 39-atom hop runs in minutes, so that changes to the
+surrogate can be measured on a cell of this size before they cost DFT hours. Its counts say how
+an algorithm scales with the cell; its barriers are no result (the prior stage then wants the
+other potential as ``--prior``).
+
     python benchmarks/neb_cost.py [--supercell 2 1 1] [--n-images 3] [--workdir DIR]
 """
 
@@ -86,8 +92,13 @@ def gpaw_settings(args: argparse.Namespace) -> dict:
     }
 
 
-def make_factory(settings: dict):
+def make_factory(settings: dict, calculator: str = "gpaw"):
+    """Calculators for the evaluations: GPAW with ``settings``, or the ML potential
+    ``calculator`` (settings unused)."""
+
     def factory(communicator=None):
+        if calculator != "gpaw":
+            return gaussian_process.ml_calculator(calculator)
         from gpaw import GPAW
 
         extra = {} if communicator is None else {"communicator": communicator}
@@ -126,7 +137,7 @@ def endpoints(args: argparse.Namespace, workdir: Path):
             host.calc = None
             workdir.mkdir(parents=True, exist_ok=True)
             write(saved, host)
-        neutral = make_factory({**gpaw_settings(args), "charge": 0})
+        neutral = make_factory({**gpaw_settings(args), "charge": 0}, args.calculator)
         host, host_cost = relax(host, neutral, args.host_fmax, workdir / "relax-host")
         print(f"host: BFGS {host_cost.evaluations} evaluations", flush=True)
     site = next(i for i, s in enumerate(host.get_chemical_symbols()) if s == "Br")
@@ -316,13 +327,14 @@ def band_rows(bands: list[str], initial: Atoms, final: Atoms, factory, args, wor
 
 
 RUN_ARGS = ("supercell", "a", "ecut", "charge", "n_images", "fmax", "relax_fmax", "host_fmax",
-            "optimizer", "rattle", "seed", "relax_cations", "prior", "host")  # fmt: skip
+            "optimizer", "rattle", "seed", "relax_cations", "prior", "host",
+            "calculator")  # fmt: skip
 
 
 def same_run(args: argparse.Namespace, workdir: Path) -> None:
     """Refuse to continue a work directory saved with other settings (``RUN_ARGS``): its
     evaluations would not replay, and counting them would be wrong. Records them on the first
-    run (``workdir/args.json``)."""
+    run (``workdir/args.json``); a setting added since counts there as its default."""
     path = workdir / "args.json"
     ours = json.loads(json.dumps({name: getattr(args, name) for name in RUN_ARGS}))
     saved = read_checkpoint(path)
@@ -330,8 +342,10 @@ def same_run(args: argparse.Namespace, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         write_checkpoint(path, ours)
         return
-    differ = [f"--{k.replace('_', '-')} {saved.get(k)} (now {v})" for k, v in ours.items()
-              if saved.get(k) != v]  # fmt: skip
+    defaults = parser()
+    saved = {k: saved.get(k, defaults.get_default(k)) for k in ours}
+    differ = [f"--{k.replace('_', '-')} {saved[k]} (now {v})" for k, v in ours.items()
+              if saved[k] != v]  # fmt: skip
     if differ:
         raise SystemExit(f"{workdir} was run with {', '.join(differ)}: rerun with those "
                          "settings or use another --workdir")  # fmt: skip
@@ -357,6 +371,9 @@ def parser() -> argparse.ArgumentParser:
                         help="ML prior of the last row (needs perovcalc[ml])")  # fmt: skip
     parser.add_argument("--host", choices=("cubic", "tilted"), default="cubic",
                         help="tilted: pristine cell relaxed with --prior, then DFT")  # fmt: skip
+    parser.add_argument("--calculator", choices=("gpaw", *gaussian_process.ML_PRIORS),
+                        default="gpaw", help="what stands for DFT (an ML potential: minutes, "
+                        "the algorithm's counts only)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--only", nargs="+", choices=STAGES,
                         help="run these stages only (no table), e.g. in two processes that "
@@ -374,10 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     args.host_fmax = args.host_fmax or args.relax_fmax
 
     settings = gpaw_settings(args)
-    factory = make_factory(settings)
+    factory = make_factory(settings, args.calculator)
     print(f"V_Br hop in CsPbBr3 {'x'.join(map(str, args.supercell))}, a = {args.a} A, "
           f"{args.n_images} moving images, fmax {args.fmax} eV/A, seed {args.seed}")  # fmt: skip
-    print("GPAW:", json.dumps({k: v for k, v in settings.items() if k != "txt"}))
+    if args.calculator == "gpaw":
+        print("GPAW:", json.dumps({k: v for k, v in settings.items() if k != "txt"}))
+    else:
+        print(f"{args.calculator} stands for DFT: evaluation counts only, no barrier of record")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         same_run(args, workdir)
@@ -446,7 +466,9 @@ def write_csv(path: Path, rows, settings, args, shared, relaxations, host_cost) 
             else ""
         )
         + ".",
-        f"GPAW settings: {gpaw_settings}",
+        f"GPAW settings: {gpaw_settings}"
+        if args.calculator == "gpaw"
+        else f"Calculator: {args.calculator} in place of DFT (an algorithm's counts only).",
         *(
             f"{name}: {r.get('status', 'not converged')}."
             for name, r in rows.items()

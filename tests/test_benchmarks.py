@@ -58,3 +58,16 @@ def test_replayed_relaxation_takes_a_saved_point_that_differs_by_rounding(tmp_pa
     again, second = neb_cost.relax(atoms, factory, 0.01, tmp_path)
     assert not calls and second.evaluations == first.evaluations > 1
     assert np.allclose(again.positions, relaxed.positions, atol=1e-10)
+
+
+def test_neb_cost_reads_a_setting_added_later_as_its_default(tmp_path):
+    # benchmarks/neb_cost_222/args.json predates --calculator: it was run with GPAW
+    neb_cost = _script("neb_cost")
+    parse = neb_cost.parser().parse_args
+    neb_cost.same_run(parse([]), tmp_path)
+    saved = json.loads((tmp_path / "args.json").read_text())
+    del saved["calculator"]
+    (tmp_path / "args.json").write_text(json.dumps(saved))
+    neb_cost.same_run(parse([]), tmp_path)
+    with pytest.raises(SystemExit, match=r"--calculator gpaw \(now chgnet\)"):
+        neb_cost.same_run(parse(["--calculator", "chgnet"]), tmp_path)
