@@ -18,6 +18,9 @@ endpoints:
 * surrogate + ML prior: the same with ``--prior`` (chgnet or sevennet, the ``perovcalc[ml]``
   extra) as the surrogate's mean; left out when the extra is not installed.
 
+Both surrogate bands check the whole band with ``--band-check`` (``SurrogateOptions.band_check``:
+``energy``, the default, or ``forces``, a plain CI-NEB's criterion on every image).
+
 Printed: DFT energy/force evaluations (endpoints included, their relaxation apart), optimizer
 steps (surrogate: cycles), wall time and the barriers, and their differences from ASE. The
 defaults finish in about 10-20 minutes on 2 cores; ``--supercell 2 2 2`` (39 atoms, about 25 s
@@ -178,7 +181,7 @@ def _log(factory, folder: Path) -> surrogate.EvaluationLog:
 def _cost(log: surrogate.EvaluationLog, steps: int) -> mep.NEBCost:
     """Every saved evaluation of ``log`` (all runs), ``steps``, wall time of all runs (s)."""
     evaluated = sum(e["evaluated"] for e in log.entries)
-    return mep.NEBCost(evaluated, steps, log.total_before.wall_time + log.cost().wall_time)
+    return mep.NEBCost(evaluated, steps, log.total().wall_time)
 
 
 def relax(atoms: Atoms, factory, fmax: float, folder: Path) -> tuple[Atoms, mep.NEBCost]:
@@ -272,15 +275,17 @@ def _prior_available(name: str) -> bool:
 STRATEGIES = {
     "ase": "ASE CI-NEB (IDPP, FIRE)",
     "perovcalc": "perovcalc (IDPP, CI-NEB, {optimizer})",
-    "surrogate": "surrogate (IDPP, CI, GP)",
-    "prior": "surrogate + {prior} prior",
+    "surrogate": "surrogate (IDPP, CI, GP, {band_check} check)",
+    "prior": "surrogate + {prior} prior ({band_check} check)",
 }
 STAGES = ("relax-initial", "relax-final", "surrogate-relax", *STRATEGIES)
 
 
 def strategy_name(stage: str, args: argparse.Namespace) -> str:
     """The table's name of a band strategy (``STRATEGIES`` key)."""
-    return STRATEGIES[stage].format(optimizer=args.optimizer, prior=args.prior)
+    return STRATEGIES[stage].format(
+        optimizer=args.optimizer, prior=args.prior, band_check=args.band_check
+    )
 
 
 def relax_endpoint(
@@ -317,9 +322,15 @@ def band_rows(bands: list[str], initial: Atoms, final: Atoms, factory, args, wor
             if stage == "ase":
                 rows[name] = plain_ase_neb(initial, final, factory, args, folder)
             else:
-                method = {} if stage == "perovcalc" else {"method": "surrogate"}
-                if stage == "prior":
-                    method["surrogate"] = gaussian_process.SurrogateOptions(prior=args.prior)
+                method = {}
+                if stage != "perovcalc":
+                    prior = args.prior if stage == "prior" else None
+                    method = {
+                        "method": "surrogate",
+                        "surrogate": gaussian_process.SurrogateOptions(
+                            prior=prior, band_check=args.band_check
+                        ),
+                    }
                 rows[name] = perovcalc_neb(initial, final, factory, folder, args, **method)
             write_checkpoint(finished, rows[name])
         print(f"{name}: {rows[name]['evaluations']} evaluations", flush=True)
@@ -328,7 +339,7 @@ def band_rows(bands: list[str], initial: Atoms, final: Atoms, factory, args, wor
 
 RUN_ARGS = ("supercell", "a", "ecut", "charge", "n_images", "fmax", "relax_fmax", "host_fmax",
             "optimizer", "rattle", "seed", "relax_cations", "prior", "host",
-            "calculator")  # fmt: skip
+            "calculator", "band_check")  # fmt: skip
 
 
 def same_run(args: argparse.Namespace, workdir: Path) -> None:
@@ -371,6 +382,9 @@ def parser() -> argparse.ArgumentParser:
                         help="ML prior of the last row (needs perovcalc[ml])")  # fmt: skip
     parser.add_argument("--host", choices=("cubic", "tilted"), default="cubic",
                         help="tilted: pristine cell relaxed with --prior, then DFT")  # fmt: skip
+    parser.add_argument("--band-check", choices=gaussian_process.BAND_CHECKS,
+                        default=gaussian_process.SurrogateOptions.band_check,
+                        help="the surrogate bands' whole-band check")  # fmt: skip
     parser.add_argument("--calculator", choices=("gpaw", *gaussian_process.ML_PRIORS),
                         default="gpaw", help="what stands for DFT (an ML potential: minutes, "
                         "the algorithm's counts only)")  # fmt: skip

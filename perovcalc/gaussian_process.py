@@ -25,7 +25,7 @@ from ase.optimize.gpmin.prior import Prior
 from scipy.linalg import LinAlgError, solve_triangular
 
 from perovcalc.errors import InputError, MissingDependencyError, PerovcalcError
-from perovcalc.mep import ML_PRIORS
+from perovcalc.mep import BAND_CHECKS, ML_PRIORS
 
 ML_INSTALL = (
     "pip install torch==2.13.0 (its CPU build; an unpinned torch pulls GBs of GPU packages), "
@@ -48,6 +48,11 @@ class SurrogateOptions:
     ``surrogate_steps``: FIRE step limit per relaxation on the surrogate;
     ``max_barrier``: a band stops, not converged, when a DFT evaluation of one of its images
     lies more than this above the higher endpoint (eV): the surrogate has led it out of the hop;
+    ``band_check``: what the DFT values of the whole band must show once the climbing image
+    holds on DFT: ``"energy"``, every image's DFT energy within ``tolerance`` of the surrogate's
+    prediction and the climbing image the highest (the profile and the barrier are DFT's);
+    ``"forces"``, besides, the NEB forces of every image below ``fmax`` (a plain CI-NEB's
+    criterion: the whole band on the minimum energy path);
     ``prior``: None (a constant mean), an ML potential's name (:data:`ML_PRIORS`) or a
     callable returning an ASE calculator.
     """
@@ -63,6 +68,7 @@ class SurrogateOptions:
     surrogate_fmax: float | None = None
     surrogate_steps: int = 1000
     max_barrier: float = 5.0
+    band_check: str = BAND_CHECKS[0]
     prior: str | Callable[[], Calculator] | None = None
 
     def check(self) -> None:
@@ -73,6 +79,8 @@ class SurrogateOptions:
             raise InputError("surrogate.surrogate_fmax", self.surrogate_fmax, "None or > 0 eV/A")
         if not isinstance(self.surrogate_steps, int) or self.surrogate_steps < 1:
             raise InputError("surrogate.surrogate_steps", self.surrogate_steps, "an integer >= 1")
+        if self.band_check not in BAND_CHECKS:
+            raise InputError("surrogate.band_check", self.band_check, BAND_CHECKS)
         if isinstance(self.prior, str) and self.prior not in ML_PRIORS:
             raise InputError("surrogate.prior", self.prior, (*ML_PRIORS, "a calculator factory"))
 

@@ -23,6 +23,8 @@ from perovcalc.errors import InputError, PerovcalcError
 from perovcalc.vacancy import HALOGENS
 
 ML_PRIORS = ("chgnet", "sevennet")  # universal ML potentials a surrogate may take as prior mean
+# what a surrogate band's whole-band DFT check asks (gaussian_process.SurrogateOptions)
+BAND_CHECKS = ("energy", "forces")
 
 HOP_DISTANCE = (3.0, 5.3)  # Angstrom: the X-X octahedron edge a/sqrt(2) is 4.1-4.5 A in CsPbX3
 MAX_OTHER_DISPLACEMENT = 1.5  # A: relaxation differences; a misordered atom moves >= 3.5 A
@@ -65,8 +67,10 @@ class NEBResult:
     are measured from the saddle (highest) image. ``unstable_endpoints`` names the endpoints
     ("initial", "final") next to which an image lies more than ``ENDPOINT_TOLERANCE`` eV lower:
     such an endpoint is no minimum (a symmetric saddle that its relaxation could not leave) and
-    the barrier from it means nothing. ``cost`` is this call, ``total_cost`` all calls on the
-    same work directory.
+    the barrier from it means nothing. ``residual`` is the largest NEB force the convergence
+    test read: of every image (a band of DFT images, or a surrogate band's force check) or of the
+    climbing image alone (a surrogate band's energy check). ``cost`` is this call,
+    ``total_cost`` all calls on the same work directory.
 
     A path through relaxed intermediate minima (:func:`perovcalc.path.run_path`) is one result
     over all its bands: ``minima`` are the image indices of the relaxed states (the endpoints

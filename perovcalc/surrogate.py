@@ -16,11 +16,17 @@ of the images not yet evaluated instead, and the band stops as stalled only when
 an evaluated point. When the DFT force on the climbing image, projected like a climbing image
 (F - 2 (F . t) t, ASE's improved tangent), is below ``fmax`` eV/A, the surrogate band is
 converged and the largest standard deviation along it is below ``tolerance``, DFT evaluates
-every other image too: the band has converged only if the NEB forces (springs included) of the
-whole band on these DFT values are below ``fmax``, the criterion of a plain CI-NEB; otherwise
-the new points join the data and the band goes on (each check's largest NEB force and largest
-error of the surrogate's energies are kept in ``settings["surrogate"]["band_checks"]``): the
-model's standard deviation alone can be overconfident. The band stops, not converged, at
+every other image too, because the model's standard deviation alone can be overconfident. With
+``SurrogateOptions.band_check = "energy"`` (the default) the band has converged when every
+image's DFT energy lies within ``tolerance`` of what the surrogate predicted there and the
+climbing image is the highest: the barrier is the energy of a DFT stationary point (|F| <
+``fmax``: the climbing force has the norm of the true force) above the initial endpoint, on a
+band whose DFT profile the model had right (the criterion of Garrido Torres et al., with the
+model's uncertainty tested against DFT). With ``"forces"`` the NEB forces (springs included)
+of the whole band on these DFT values must be below ``fmax`` as well, a plain CI-NEB's
+criterion for every image. Otherwise the new points join the data and the band goes on (each
+check's largest NEB force and largest error of the surrogate's energies are kept in
+``settings["surrogate"]["band_checks"]``). The band stops, not converged, at
 ``max_steps`` new evaluations or when one lies more than ``max_barrier`` eV above the higher
 endpoint (a prior that leads the band away from the hop). A converged band carries DFT energies
 on every image; an unconverged one surrogate predictions where it has none, marked as such in
@@ -82,7 +88,8 @@ class EvaluationLog:
     :meth:`evaluate` takes a saved evaluation within ``REPLAY_POINT`` A of the positions when
     there is one (each at most once: a rerun consumes them in the order the run asks again)
     and moves the atoms onto its positions, else runs the calculator and saves the result at
-    once. ``new`` counts the calculator's evaluations in this run.
+    once. ``new`` counts the calculator's evaluations in this run; :meth:`total` adds to the
+    saved total only what this run spent after its replay (saved cycles are not counted twice).
     """
 
     def __init__(self, path: Path, calc_factory: Callable[..., Calculator]):
@@ -96,6 +103,8 @@ class EvaluationLog:
         self.new = 0
         self.start = time.perf_counter()
         self.steps = 0
+        # (steps, time) when this run went past what was saved: its cost since counts anew
+        self.replayed = (0, self.start) if not self.entries else None
         self.last: Atoms | None = None  # the last evaluated atoms, their calculator attached
 
     def saved(self, label: str) -> dict | None:
@@ -114,9 +123,12 @@ class EvaluationLog:
             entry = self.entries[j]
             if np.allclose(entry["positions"], atoms.positions, atol=tolerance, rtol=0):
                 self.unused.remove(j)
+                if not self.unused:
+                    self._replayed()
                 if snap:
                     atoms.set_positions(entry["positions"], apply_constraint=False)
                 return entry["energy"], np.array(entry["forces"])
+        self._replayed()
         if label not in self.calcs:
             kwargs = {"label": label} if accepts_label(self.calc_factory) else {}
             self.calcs[label] = self.calc_factory(**kwargs)
@@ -157,15 +169,24 @@ class EvaluationLog:
             self.unused.append(len(self.entries) - 1)
         self.save()
 
+    def _replayed(self) -> None:
+        if self.replayed is None:
+            self.replayed = (self.steps, time.perf_counter())
+
     def cost(self) -> NEBCost:
         """This run's cost: new evaluations, surrogate cycles, wall time (s)."""
         return NEBCost(self.new, self.steps, time.perf_counter() - self.start)
 
+    def total(self) -> NEBCost:
+        """The cost of all runs: the saved total plus this run's after its replay."""
+        if self.replayed is None:
+            return self.total_before
+        steps, start = self.replayed
+        since = NEBCost(self.new, self.steps - steps, time.perf_counter() - start)
+        return self.total_before + since
+
     def save(self) -> None:
-        data = {
-            "evaluations": self.entries,
-            "total_cost": asdict(self.total_before + self.cost()),
-        }
+        data = {"evaluations": self.entries, "total_cost": asdict(self.total())}
         write_checkpoint(self.path, data)
 
     def counts(self) -> dict:
@@ -351,17 +372,22 @@ def surrogate_neb(
             if residual is None or residual > fmax or not relaxed:
                 continue
             # the climbing image holds: every other image gets its DFT point, and the band
-            # is converged only if its NEB forces on DFT values alone are below fmax
+            # is checked on DFT values alone (SurrogateOptions.band_check)
             for i in range(1, n_images + 1):
                 if i not in dft and (stop := evaluate(i, kind)):
                     break
             if stop:
                 status = stop
                 break
-            residual = _band_force(images, dft, climb)
-            errors = [abs(dft[i][0] - energies[i - 1]) for i in range(1, n_images + 1)]
-            band_checks.append({"max_force": residual, "prediction_error": max(errors)})
-            if residual <= fmax:
+            band_force = _band_force(images, dft, climb)
+            error = max(abs(dft[i][0] - energies[i - 1]) for i in range(1, n_images + 1))
+            highest = 1 + int(np.argmax([dft[i][0] for i in range(1, n_images + 1)]))
+            band_checks.append({"max_force": band_force, "prediction_error": error})
+            if options.band_check == "forces":
+                residual, passed = band_force, band_force <= fmax
+            else:  # residual: the climbing image's force
+                passed = error <= options.tolerance and highest == 1 + pick
+            if passed:
                 status = "converged"
                 break
 
@@ -422,7 +448,7 @@ def surrogate_neb(
         residual=float(residual) if residual is not None else float("inf"),
         converged=status == "converged",
         cost=this_run,
-        total_cost=log.total_before + this_run,
+        total_cost=log.total(),
         hop=hop,
         settings=settings,
         unstable_endpoints=unstable_endpoints(energies),

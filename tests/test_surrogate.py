@@ -143,29 +143,39 @@ def test_barrier_of_a_tight_plain_cineb_at_a_fifth_of_the_force_calls(surrogate_
     assert info["evaluations"]["endpoint"] == 2 and info["evaluations"]["verification"] >= 1
     saved = json.loads((workdir / surrogate.LOG_FILE).read_text())["evaluations"]
     assert len(saved) == factory.calls
-    # a converged band carries DFT (here EMT) values on every image, and is a CI-NEB
-    # converged to fmax on them
+    # a converged band carries DFT (here EMT) values on every image, its highest image a
+    # stationary point; the default energy check does not ask the other images' NEB forces
     assert info["energy_source"] == ["dft"] * 5 and max(info["uncertainty"]) == 0
-    assert _true_band_force(result) <= 0.05
+    assert info["band_check"] == "energy" and _saddle_force(result) <= 0.05
     assert plot_profile(result, workdir / "profile.png").stat().st_size > 0
 
 
-def _true_band_force(result) -> float:
-    """Largest CI-NEB force (eV/A) of a result's band recomputed with EMT, each image's
-    energy checked against the reported one."""
+def _emt_images(result) -> list:
+    """A result's images with EMT attached, each image's energy checked against the reported
+    one (eV)."""
     images = [image.copy() for image in result.images]
     for image, energy in zip(images, result.energies, strict=True):
         image.calc = EMT()
         assert image.get_potential_energy() == pytest.approx(energy, abs=1e-9)
-    band = NEB(images, k=mep.SPRING_CONSTANT, climb=True, method="improvedtangent")
+    return images
+
+
+def _true_band_force(result) -> float:
+    """Largest CI-NEB force (eV/A) of a result's band recomputed with EMT."""
+    band = NEB(_emt_images(result), k=mep.SPRING_CONSTANT, climb=True, method="improvedtangent")
     return mep.max_force(band.get_forces())
+
+
+def _saddle_force(result) -> float:
+    """Largest EMT force (eV/A, constraints applied) on a result's highest image."""
+    return mep.max_force(_emt_images(result)[result.saddle_index].get_forces())
 
 
 def test_an_overconfident_model_cannot_pass_an_unverified_band(adatom_hop, plain_cineb, tmp_path):
     # with a tolerance no prediction exceeds, DFT is asked only to verify; before the whole
     # band was checked, this reported a converged band whose true NEB force was 0.64 eV/A
     initial, final = adatom_hop
-    options = SurrogateOptions(tolerance=10.0)
+    options = SurrogateOptions(tolerance=10.0, band_check="forces")
     result = surrogate.surrogate_neb(initial, final, EMTFactory(), tmp_path, n_images=3,
                                      fmax=0.05, options=options)  # fmt: skip
     assert result.converged
@@ -173,6 +183,22 @@ def test_an_overconfident_model_cannot_pass_an_unverified_band(adatom_hop, plain
     assert result.forward_barrier == pytest.approx(plain_cineb[0], abs=0.01)
     checks = result.settings["surrogate"]["band_checks"]
     assert checks[0]["max_force"] > 0.05 and checks[-1]["max_force"] <= 0.05
+
+
+def test_the_energy_check_catches_a_model_sure_of_wrong_energies(adatom_hop, plain_cineb, tmp_path):
+    # a kernel amplitude of 0.01 eV caps every predicted standard deviation below the 0.05 eV
+    # tolerance: only the DFT energies of the whole band can show the model wrong
+    initial, final = adatom_hop
+    options = SurrogateOptions(fit=False, weight=0.01)
+    result = surrogate.surrogate_neb(initial, final, EMTFactory(), tmp_path, n_images=3,
+                                     fmax=0.05, options=options)  # fmt: skip
+    assert result.converged and result.residual <= 0.05
+    assert result.forward_barrier == pytest.approx(plain_cineb[0], abs=0.01)
+    info = result.settings["surrogate"]
+    assert info["band_check"] == "energy" and info["energy_source"] == ["dft"] * 5
+    assert info["band_checks"][0]["prediction_error"] > 0.05
+    assert info["band_checks"][-1]["prediction_error"] <= 0.05
+    assert _saddle_force(result) <= 0.05  # the reported energies are EMT's
 
 
 def test_a_finished_band_is_returned_at_no_cost(adatom_hop, surrogate_band, tmp_path):
@@ -186,6 +212,7 @@ def test_a_finished_band_is_returned_at_no_cost(adatom_hop, surrogate_band, tmp_
     assert factory.calls == 0 and again.cost.evaluations == 0 and again.converged
     assert again.energies == pytest.approx(result.energies, abs=1e-9)
     assert again.total_cost.evaluations == first.calls
+    assert again.total_cost.steps == result.total_cost.steps  # replayed cycles count once
 
 
 def test_a_killed_band_resumes_and_recomputes_no_saved_evaluation(
@@ -205,6 +232,7 @@ def test_a_killed_band_resumes_and_recomputes_no_saved_evaluation(
         assert all(not np.allclose(p, done["positions"]) for p in factory.positions)
     assert factory.calls + 5 == whole_factory.calls == result.total_cost.evaluations
     assert result.cost.evaluations == factory.calls
+    assert result.total_cost.steps == whole.total_cost.steps  # the replayed cycles count once
     assert result.forward_barrier == pytest.approx(whole.forward_barrier, abs=1e-6)
 
 
@@ -255,7 +283,7 @@ def test_a_poor_prior_still_gives_the_barrier_or_no_convergence(adatom_hop, plai
     assert result.settings["surrogate"]["evaluations"]["verification"] >= 1
     if result.converged:
         assert result.forward_barrier == pytest.approx(barrier, abs=0.01)
-        assert _true_band_force(result) <= 0.05
+        assert _saddle_force(result) <= 0.05
     else:
         assert result.settings["surrogate"]["status"] != "converged"
 
@@ -404,6 +432,7 @@ def test_path_through_an_intermediate_with_surrogate_bands_and_relaxation(tmp_pa
         ({"max_barrier": 0.0}, "surrogate.max_barrier"),
         ({"prior": "mace"}, "surrogate.prior"),
         ({"surrogate_steps": 0}, "surrogate.surrogate_steps"),
+        ({"band_check": "none"}, "surrogate.band_check"),
     ],
 )
 def test_bad_surrogate_options(adatom_hop, tmp_path, options, field):
@@ -412,6 +441,24 @@ def test_bad_surrogate_options(adatom_hop, tmp_path, options, field):
         surrogate.surrogate_neb(
             initial, final, EMTFactory(), tmp_path, options=SurrogateOptions(**options)
         )
+
+
+def test_a_band_check_or_prior_with_the_dft_band_is_refused():
+    from types import SimpleNamespace
+
+    from perovcalc.kinds import migration
+
+    options = {"method": "neb", "prior": "none", "band_check": "forces"}
+    ctx = SimpleNamespace(name="hop", options=options)
+    with pytest.raises(InputError, match="task hop: options.band_check = 'forces'.*: energy"):
+        migration.surrogate_options(ctx)
+    options.update(band_check="energy", prior="chgnet")
+    with pytest.raises(InputError, match="options.prior = 'chgnet'"):
+        migration.surrogate_options(ctx)
+    options.update(prior="none")
+    assert migration.surrogate_options(ctx) is None
+    options.update(method="surrogate", band_check="forces")
+    assert migration.surrogate_options(ctx) == SurrogateOptions(band_check="forces")
 
 
 def test_bad_method(toy_hop, tmp_path):

@@ -27,6 +27,7 @@ from perovcalc.formation import defect_parameters, vacancy_moments
 from perovcalc.kinds.defects import defect_host
 from perovcalc.kinds.relaxation import RATTLE, gpaw_factory, rattle_option, relax
 from perovcalc.mep import (
+    BAND_CHECKS,
     ML_PRIORS,
     NEBResult,
     frozen_copy,
@@ -163,18 +164,21 @@ def _summary(record: dict) -> dict:
 
 def surrogate_options(ctx: TaskContext):
     """The :class:`perovcalc.gaussian_process.SurrogateOptions` of task ``ctx`` (its ``prior``
-    option; None without one); a prior with ``method = "neb"`` is refused."""
-    prior = ctx.options["prior"]
-    if prior == "none":
-        return None
-    if ctx.options["method"] != "surrogate":
-        raise InputError(
-            "options.prior", prior, 'none with method = "neb" (a prior serves the surrogate)',
-            f"task {ctx.name}",
-        )  # fmt: skip
+    and ``band_check`` options); None with ``method = "neb"``, which refuses a prior or another
+    band check."""
     from perovcalc.gaussian_process import SurrogateOptions
 
-    return SurrogateOptions(prior=prior)
+    options = ctx.options
+    if options["method"] == "surrogate":
+        prior = None if options["prior"] == "none" else options["prior"]
+        return SurrogateOptions(prior=prior, band_check=options["band_check"])
+    for name, default in (("prior", "none"), ("band_check", SurrogateOptions.band_check)):
+        if options[name] != default:
+            raise InputError(
+                f"options.{name}", options[name],
+                f'{default} with method = "neb" (it serves the surrogate)', f"task {ctx.name}",
+            )  # fmt: skip
+    return None
 
 
 def migration_barrier_task(ctx: TaskContext) -> CalcResult:
@@ -445,6 +449,16 @@ KINDS: dict[str, Kind] = {
                 "method surrogate: a universal ML potential as the surrogate's prior mean "
                 "(the perovcalc[ml] extra), for band and endpoints; a prior, never a result",
                 ("none", *ML_PRIORS),
+                keyed_at_default=False,  # added after stores existed
+            ),
+            "band_check": Option(
+                str,
+                BAND_CHECKS[0],
+                "method surrogate: what the DFT values of the whole band must show once the "
+                "climbing image holds (SurrogateOptions.band_check): energy, every image within "
+                "0.05 eV of the surrogate's prediction; forces, besides, every image's NEB force "
+                "below fmax (a plain CI-NEB's criterion)",
+                BAND_CHECKS,
                 keyed_at_default=False,  # added after stores existed
             ),
             "optimizer": Option(str, DEFAULT_OPTIMIZER, "band optimizer (method neb)", OPTIMIZERS),
