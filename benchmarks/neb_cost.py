@@ -10,7 +10,8 @@ apart, next to what the surrogate relaxation of :func:`perovcalc.surrogate.relax
 same start). Then the same band is converged to the same force criterion from the same relaxed
 endpoints:
 
-* ASE: ``ase.mep.NEB`` with a climbing image from IDPP interpolation, optimized with FIRE;
+* ASE: ``ase.mep.NEB`` with a climbing image from IDPP interpolation, optimized with FIRE
+  (stopped, unconverged, if its highest image rises ``LEFT_HOP`` above the starting band's);
 * perovcalc: ``perovcalc.neb.run_neb`` with its defaults (IDPP interpolation, climbing image
   from the start, the default optimizer);
 * surrogate: ``run_neb(..., method="surrogate")`` (Gaussian-process surrogate, DFT only where
@@ -196,30 +197,59 @@ def relax(atoms: Atoms, factory, fmax: float, folder: Path) -> tuple[Atoms, mep.
     return atoms, _cost(log, opt.nsteps)
 
 
+LEFT_HOP = 0.3  # eV: a plain band whose highest image rises this far above the starting
+# band's highest image has climbed out of the hop (more than the few 0.1 eV by which a saddle
+# between the starting images can exceed them)
+
+
+class _LeftTheHop(Exception):
+    """The climbing image rose ``LEFT_HOP`` above the starting band's highest image."""
+
+
 def plain_ase_neb(initial: Atoms, final: Atoms, factory, args, folder: Path) -> dict:
-    """The baseline: CI-NEB from IDPP interpolation, FIRE, every evaluation counted."""
+    """The baseline: CI-NEB from IDPP interpolation, FIRE, every evaluation counted. It stops,
+    not converged, when its highest image rises more than ``LEFT_HOP`` eV above the highest
+    image of the starting band: a climbing image that climbs out of the hop."""
     log = _log(factory, folder)
     images = [initial.copy() for _ in range(args.n_images + 1)] + [final.copy()]
     band = NEB(images, k=mep.SPRING_CONSTANT, climb=True, method="improvedtangent")
     band.interpolate("idpp", mic=True, apply_constraint=False)
     for i, image in enumerate(images):
         image.calc = Replayed(log, f"image{i}", "band")
+    band.get_forces()  # the starting band (FIRE's first step takes the same cached values)
+    ceiling = max(band.energies[1:-1]) + LEFT_HOP
+
+    def below_ceiling():
+        if max(band.energies[1:-1]) > ceiling:
+            raise _LeftTheHop
+
+    status = None
     with FIRE(band, logfile=None) as opt:
-        opt.run(fmax=args.fmax, steps=args.max_steps)
+        opt.attach(below_ceiling)
+        try:
+            opt.run(fmax=args.fmax, steps=args.max_steps)
+        except _LeftTheHop:
+            status = (
+                f"stopped at step {opt.nsteps}: the climbing image rose more than {LEFT_HOP} "
+                f"eV above the starting band's highest image, to "
+                f"{max(band.energies[1:-1]) - band.energies[0]:.3f} eV above the initial "
+                "endpoint: out of the hop"
+            )
     forces = band.get_forces()  # cached: no new evaluations
     energies = band.energies
     saddle = 1 + int(np.argmax(energies[1:-1]))
     residual = float(np.linalg.norm(forces, axis=1).max())
     log.save()
     cost = _cost(log, opt.nsteps)
+    converged = status is None and residual < args.fmax
     return {
         "evaluations": cost.evaluations,
         "steps": cost.steps,
         "wall_time": cost.wall_time,
         "forward_barrier": float(energies[saddle] - energies[0]),
         "reverse_barrier": float(energies[saddle] - energies[-1]),
-        "converged": residual < args.fmax,
-        "status": "converged" if residual < args.fmax else f"not converged in {opt.nsteps} steps",
+        "converged": converged,
+        "status": status or ("converged" if converged else f"not converged in {opt.nsteps} steps"),
     }
 
 

@@ -71,3 +71,19 @@ def test_neb_cost_reads_a_setting_added_later_as_its_default(tmp_path):
     neb_cost.same_run(parse([]), tmp_path)
     with pytest.raises(SystemExit, match=r"--calculator gpaw \(now chgnet\)"):
         neb_cost.same_run(parse(["--calculator", "chgnet"]), tmp_path)
+
+
+def test_plain_band_converges_on_a_hop_and_stops_once_it_climbs_out(tmp_path, monkeypatch):
+    from test_surrogate import EMTFactory, adatom_hop
+
+    neb_cost = _script("neb_cost")
+    initial, final = adatom_hop.__wrapped__()
+    args = neb_cost.parser().parse_args(["--fmax", "0.05"])
+    row = neb_cost.plain_ase_neb(initial, final, EMTFactory(), args, tmp_path / "hop")
+    assert row["converged"] and row["status"] == "converged"
+    assert 0.3 < row["forward_barrier"] < 0.45  # the Au hop over a bridge site
+    # a ceiling below the starting band: the first step that leaves the band highest stops it
+    monkeypatch.setattr(neb_cost, "LEFT_HOP", -1.0)
+    row = neb_cost.plain_ase_neb(initial, final, EMTFactory(), args, tmp_path / "out")
+    assert not row["converged"] and "out of the hop" in row["status"]
+    assert row["evaluations"] <= 2 + 3 * 2  # the starting band and one step
