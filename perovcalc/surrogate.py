@@ -178,8 +178,9 @@ class EvaluationLog:
         return NEBCost(self.new, self.steps, time.perf_counter() - self.start)
 
     def total(self) -> NEBCost:
-        """The cost of all runs: the saved total plus this run's after its replay."""
-        if self.replayed is None:
+        """The cost of all runs: the saved total plus this run's after its replay (nothing
+        when it evaluated nothing new: a replay leaves the log as it was)."""
+        if self.replayed is None or not self.new:
             return self.total_before
         steps, start = self.replayed
         since = NEBCost(self.new, self.steps - steps, time.perf_counter() - start)

@@ -207,8 +207,10 @@ def test_a_finished_band_is_returned_at_no_cost(adatom_hop, surrogate_band, tmp_
     initial, final = adatom_hop
     result, first, workdir = surrogate_band
     shutil.copytree(workdir, tmp_path / "copy")
+    saved = (tmp_path / "copy" / surrogate.LOG_FILE).read_text()
     factory = EMTFactory()
     again = surrogate.surrogate_neb(initial, final, factory, tmp_path / "copy", 3, fmax=0.05)
+    assert (tmp_path / "copy" / surrogate.LOG_FILE).read_text() == saved  # left as it was
     assert factory.calls == 0 and again.cost.evaluations == 0 and again.converged
     assert again.energies == pytest.approx(result.energies, abs=1e-9)
     assert again.total_cost.evaluations == first.calls
