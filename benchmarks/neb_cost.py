@@ -198,8 +198,8 @@ def relax(atoms: Atoms, factory, fmax: float, folder: Path) -> tuple[Atoms, mep.
 
 
 LEFT_HOP = 0.3  # eV: a plain band whose highest image rises this far above the starting
-# band's highest image has climbed out of the hop (more than the few 0.1 eV by which a saddle
-# between the starting images can exceed them)
+# band's highest image has climbed out of the hop (the margin leaves room for a saddle that
+# lies between two starting images, above both)
 
 
 class _LeftTheHop(Exception):
