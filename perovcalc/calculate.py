@@ -47,14 +47,15 @@ def read_checkpoint(path: Path, empty: type = dict):
     return json.loads(path.read_text()) if path.is_file() else empty()
 
 
-def write_checkpoint(path: Path, data) -> None:
-    """Atomically replace ``path`` with ``data`` as JSON (on MPI rank 0 only); processes
-    that share a directory each write their own temporary file."""
+def write_checkpoint(path: Path, data, indent: int | None = 1) -> None:
+    """Atomically replace ``path`` with ``data`` as JSON (on MPI rank 0 only; ``indent`` None:
+    one line, for bulk numbers); processes that share a directory each write their own
+    temporary file."""
     from ase.parallel import world
 
     if world.rank == 0:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1))
+        tmp.write_text(json.dumps(data, indent=indent))
         tmp.replace(path)
     world.barrier()
 

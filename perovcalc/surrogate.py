@@ -188,7 +188,7 @@ class EvaluationLog:
 
     def save(self) -> None:
         data = {"evaluations": self.entries, "total_cost": asdict(self.total())}
-        write_checkpoint(self.path, data)
+        write_checkpoint(self.path, data, indent=None)  # positions and forces: 1/3 smaller
 
     def counts(self) -> dict:
         """Saved DFT evaluations by kind (carried ones left out)."""
