@@ -104,7 +104,7 @@ class EvaluationLog:
         self.start = time.perf_counter()
         self.steps = 0
         # (steps, time) when this run went past what was saved: its cost since counts anew
-        self.replayed = (0, self.start) if not self.entries else None
+        self.replayed: tuple[int, float] | None = None
         self.last: Atoms | None = None  # the last evaluated atoms, their calculator attached
 
     def saved(self, label: str) -> dict | None:
@@ -180,7 +180,7 @@ class EvaluationLog:
     def total(self) -> NEBCost:
         """The cost of all runs: the saved total plus this run's after its replay (nothing
         when it evaluated nothing new: a replay leaves the log as it was)."""
-        if self.replayed is None or not self.new:
+        if not self.new:  # else replayed is set: evaluate() sets it before computing
             return self.total_before
         steps, start = self.replayed
         since = NEBCost(self.new, self.steps - steps, time.perf_counter() - start)
