@@ -24,14 +24,17 @@ climbing image is the highest: the barrier is the energy of a DFT stationary poi
 band whose DFT profile the model had right (the criterion of Garrido Torres et al., with the
 model's uncertainty tested against DFT). With ``"forces"`` the NEB forces (springs included)
 of the whole band on these DFT values must be below ``fmax`` as well, a plain CI-NEB's
-criterion for every image. Otherwise the new points join the data and the band goes on (each
-check's largest NEB force and largest error of the surrogate's energies are kept in
-``settings["surrogate"]["band_checks"]``). The band stops, not converged, at
-``max_steps`` new evaluations or when one lies more than ``max_barrier`` eV above the higher
-endpoint (a prior that leads the band away from the hop). A converged band carries DFT energies
-on every image; an unconverged one surrogate predictions where it has none, marked as such in
-``settings["surrogate"]`` with their standard deviations (after Garrido Torres et al., PRL 122,
-156001 (2019), and Koistinen et al., J. Chem. Phys. 147, 152720 (2017)).
+criterion for every image. Otherwise the new points join the data and the band goes on, the
+climbing image kept at its DFT point if it was the highest there (its force holds whatever
+its neighbours do: F - 2 (F . t) t has the norm of F), so that only the other images need DFT
+again (each check's band evaluations so far, largest NEB force and largest error of the
+surrogate's energies are kept in ``settings["surrogate"]["band_checks"]``). The band stops,
+not converged, at ``max_steps`` new evaluations or when one lies more than ``max_barrier`` eV
+above the higher endpoint (a prior that leads the band away from the hop). A converged band
+carries DFT energies on every image; an unconverged one surrogate predictions where it has
+none, marked as such in ``settings["surrogate"]`` with their standard deviations (after
+Garrido Torres et al., PRL 122, 156001 (2019), and Koistinen et al., J. Chem. Phys. 147,
+152720 (2017)).
 
 Relaxation (:func:`relax`, :func:`relaxer` for ``perovcalc.path.run_path``): the same model
 minimised from the lowest point evaluated (in the spirit of ASE's GPMin), DFT at each surrogate
@@ -54,6 +57,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
+from ase.constraints import FixAtoms
 from ase.geometry import find_mic
 
 from perovcalc.calculate import read_checkpoint, write_checkpoint
@@ -212,9 +216,12 @@ class _Untrusted(Exception):
     """The surrogate relaxation left the region the data supports."""
 
 
-def _relax_on_surrogate(optimizable, images: list[Atoms], model: Surrogate, fmax: float):
+def _relax_on_surrogate(
+    optimizable, images: list[Atoms], model: Surrogate, fmax: float, hold: int | None = None
+):
     """FIRE on the surrogate until ``fmax`` or an image moves ``max_distance`` further from the
-    data than it started (then the last trusted positions are restored). True if converged."""
+    data than it started (then the last trusted positions are restored), ``images[hold]`` (if
+    given) kept where it is. True if converged."""
     from ase.optimize import FIRE
 
     options = model.options
@@ -227,6 +234,9 @@ def _relax_on_surrogate(optimizable, images: list[Atoms], model: Surrogate, fmax
         for a, keep in zip(images, trusted, strict=True):
             keep[:] = a.positions
 
+    if hold is not None:
+        constraints = images[hold].constraints
+        images[hold].set_constraint(FixAtoms(indices=range(len(images[hold]))))
     optimizer = FIRE(optimizable, logfile=None, maxstep=0.1)
     optimizer.attach(check)
     try:
@@ -235,6 +245,9 @@ def _relax_on_surrogate(optimizable, images: list[Atoms], model: Surrogate, fmax
         for a, keep in zip(images, trusted, strict=True):
             a.set_positions(keep, apply_constraint=False)
         return False
+    finally:
+        if hold is not None:
+            images[hold].set_constraint(constraints)
 
 
 def surrogate_neb(
@@ -307,6 +320,8 @@ def surrogate_neb(
     band = NEB(images, k=SPRING_CONSTANT, climb=climb, method="improvedtangent")
 
     dft: dict[int, tuple[float, np.ndarray]] = {}  # band index -> DFT values at its positions
+    points: list[tuple[np.ndarray, float, np.ndarray]] = []  # every band evaluation
+    pinned = None  # (band index, DFT values) of a climbing image that holds, kept in place
     status, residual, new_band = "not converged", np.inf, 0
     band_checks: list[dict] = []  # each check of the whole band: NEB force, surrogate error
     ends_e = [ends[0].get_potential_energy(), ends[1].get_potential_energy()]
@@ -327,6 +342,7 @@ def surrogate_neb(
         if model.distance(image.positions) >= SAME_POINT:  # else already a training point
             model.add(image.positions, energy, forces)
         dft[index] = (energy, forces)
+        points.append((image.positions.copy(), energy, forces))
         if energy - max(ends_e) > options.max_barrier:
             return (
                 f"stopped: a DFT evaluation of the band lies {energy - max(ends_e):.2f} eV above "
@@ -340,8 +356,9 @@ def surrogate_neb(
             image.calc.reset()
         # the starting band first gets its most uncertain image computed: a state below the
         # endpoints (an intermediate) is seen before the band climbs away from it
-        relaxed = bool(dft) and _relax_on_surrogate(band, moving, model, surrogate_fmax)
-        dft = {}  # the images have moved
+        hold = None if pinned is None else pinned[0] - 1
+        relaxed = bool(dft) and _relax_on_surrogate(band, moving, model, surrogate_fmax, hold)
+        dft = {} if pinned is None else {pinned[0]: pinned[1]}  # the others have moved
         log.steps += 1
         predictions = [model.predict(a.positions, variance=True) for a in moving]
         energies = np.array([p[0] for p in predictions])
@@ -354,13 +371,16 @@ def surrogate_neb(
             pick, kind = int(np.argmax(spread)), "band"
         else:
             pick, kind = int(np.argmax(energies)), "verification"
-        choice = _untrained(moving, model, pick, spread)
-        if choice is None:
-            status = "stalled: the surrogate asks again for a point it was trained on"
-            break
-        if choice != pick:
-            pick, kind = choice, "band"
-        stop = evaluate(1 + pick, kind)
+        if pinned is not None and 1 + pick == pinned[0]:
+            stop = None  # the climbing image that holds: its DFT values are known
+        else:
+            choice = _untrained(moving, model, pick, spread)
+            if choice is None:
+                status = "stalled: the surrogate asks again for a point it was trained on"
+                break
+            if choice != pick:
+                pick, kind = choice, "band"
+            stop = evaluate(1 + pick, kind)
         if stop:
             status = stop
             break
@@ -372,10 +392,14 @@ def surrogate_neb(
             residual = _climbing_force(images, 1 + pick, energy, forces, energies, climb)
             if residual is None or residual > fmax or not relaxed:
                 continue
-            # the climbing image holds: every other image gets its DFT point, and the band
-            # is checked on DFT values alone (SurrogateOptions.band_check)
+            # the climbing image holds: every other image gets its DFT point (one it sits on
+            # already, or a new one), and the band is checked on DFT values alone
+            # (SurrogateOptions.band_check)
+            before = len(points)
             for i in range(1, n_images + 1):
-                if i not in dft and (stop := evaluate(i, kind)):
+                if i not in dft and (known := _known(points, images[i])) is not None:
+                    dft[i] = known
+                elif i not in dft and (stop := evaluate(i, kind)):
                     break
             if stop:
                 status = stop
@@ -383,7 +407,8 @@ def surrogate_neb(
             band_force = _band_force(images, dft, climb)
             error = max(abs(dft[i][0] - energies[i - 1]) for i in range(1, n_images + 1))
             highest = 1 + int(np.argmax([dft[i][0] for i in range(1, n_images + 1)]))
-            band_checks.append({"max_force": band_force, "prediction_error": error})
+            check = {"band_evaluations": len(points), "max_force": band_force}
+            band_checks.append({**check, "prediction_error": error})
             if options.band_check == "forces":
                 residual, passed = band_force, band_force <= fmax
             else:  # residual: the climbing image's force
@@ -391,6 +416,12 @@ def surrogate_neb(
             if passed:
                 status = "converged"
                 break
+            if len(points) == before:
+                status = "stalled: the whole-band check failed on points already evaluated"
+                break
+            # a climbing image that holds and is the highest on DFT stays where it is while
+            # the other images relax on the model that now has their DFT points
+            pinned = (highest, dft[highest]) if highest == 1 + pick else None
 
     model.train()  # the reported surrogate values include the last evaluation
     result_images, sources, sigmas = [ends[0]], ["dft"], [0.0]
@@ -462,6 +493,14 @@ def surrogate_neb(
     write(workdir / BAND_FILE, result_images)
     write_checkpoint(workdir / RESULT_FILE, result.as_dict())
     return result
+
+
+def _known(points, image: Atoms) -> tuple[float, np.ndarray] | None:
+    """The DFT energy and forces of a band evaluation at the positions of ``image``, if any."""
+    for positions, energy, forces in points:
+        if np.allclose(positions, image.positions, atol=SAME_POINT, rtol=0):
+            return energy, forces
+    return None
 
 
 def _untrained(images: list[Atoms], model: Surrogate, pick: int, spread) -> int | None:

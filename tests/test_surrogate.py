@@ -185,6 +185,24 @@ def test_an_overconfident_model_cannot_pass_an_unverified_band(adatom_hop, plain
     assert checks[0]["max_force"] > 0.05 and checks[-1]["max_force"] <= 0.05
 
 
+def test_a_climbing_image_that_holds_stays_put_while_the_band_is_checked(adatom_hop, tmp_path):
+    # with the force check the first whole-band checks fail on the other images while the
+    # climbing image already holds: it keeps its DFT point instead of climbing again
+    initial, final = adatom_hop
+    factory = EMTFactory()
+    options = SurrogateOptions(tolerance=10.0, band_check="forces")
+    result = surrogate.surrogate_neb(initial, final, factory, tmp_path, n_images=3,
+                                     fmax=0.05, options=options)  # fmt: skip
+    assert result.converged
+    checks = result.settings["surrogate"]["band_checks"]
+    assert len(checks) > 2
+    saddle = result.images[result.saddle_index].positions
+    at_saddle = [k for k, p in enumerate(factory.positions) if np.allclose(p, saddle, atol=1e-8)]
+    assert len(at_saddle) == 1  # evaluated once, before the first check (endpoints: 2 calls)
+    assert at_saddle[0] < 2 + checks[0]["band_evaluations"]
+    assert factory.calls == 2 + checks[-1]["band_evaluations"]
+
+
 def test_the_energy_check_catches_a_model_sure_of_wrong_energies(adatom_hop, plain_cineb, tmp_path):
     # a kernel amplitude of 0.01 eV caps every predicted standard deviation below the 0.05 eV
     # tolerance: only the DFT energies of the whole band can show the model wrong
