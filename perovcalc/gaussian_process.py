@@ -31,7 +31,11 @@ ML_INSTALL = (
     "pip install torch==2.13.0 (its CPU build; an unpinned torch pulls GBs of GPU packages), "
     "then pip install 'perovcalc[ml]'"
 )
-FIT_SIZE = 600  # observed numbers (energies and force components) in the likelihood fit
+# observed numbers (energies and force components) in the likelihood fit: the latest ~28
+# points of a 69-coordinate hop. With 600 (8 points, all near the climbing image) the fitted
+# kernel amplitude (0.13-0.18 eV) left the 2x2x2 GPAW band sure of energies 0.1-0.5 eV wrong
+# (74 DFT evaluations; 31 with 2000: benchmarks/neb_cost_222)
+FIT_SIZE = 2000
 
 
 @dataclass(frozen=True)
