@@ -270,8 +270,19 @@ def perovcalc_neb(initial: Atoms, final: Atoms, factory, workdir: Path, args, **
     }
 
 
+def _barrier(r: dict, key: str) -> float | None:
+    """A row's barrier (eV), or None for a band that did not converge (its highest image is no
+    saddle: a stopped band's may lie far out of the hop)."""
+    return r[key] if r["converged"] else None
+
+
 def table(rows: dict[str, dict]) -> str:
-    """The strategies, then each one's difference from the first (the ASE baseline)."""
+    """The strategies, then each one's difference from the first converged one (the ASE
+    baseline where it converged); unconverged bands show no barrier."""
+
+    def number(value, form):
+        return f"{'-':>9}" if value is None else format(value, form)
+
     header = (
         f"{'strategy':<40} {'evaluations':>11} {'steps':>6} {'wall (s)':>9} "
         f"{'E_f (eV)':>9} {'E_r (eV)':>9} {'converged':>9}"
@@ -280,16 +291,25 @@ def table(rows: dict[str, dict]) -> str:
     for name, r in rows.items():
         lines.append(
             f"{name:<40} {r['evaluations']:>11d} {r['steps']:>6d} {r['wall_time']:>9.1f} "
-            f"{r['forward_barrier']:>9.4f} {r['reverse_barrier']:>9.4f} {r['converged']!s:>9}"
+            f"{number(_barrier(r, 'forward_barrier'), '>9.4f')} "
+            f"{number(_barrier(r, 'reverse_barrier'), '>9.4f')} {r['converged']!s:>9}"
         )
-    (base_name, base), *others = rows.items()
-    for name, r in others:
+    converged = [(name, r) for name, r in rows.items() if r["converged"]]
+    if not converged:
+        return "\n".join(lines)
+    base_name, base = converged[0]
+    for name, r in rows.items():
+        if name == base_name:
+            continue
+        barriers = [
+            None if _barrier(r, key) is None else r[key] - base[key]
+            for key in ("forward_barrier", "reverse_barrier")
+        ]
         lines.append(
             f"{'  - ' + base_name.split(' (')[0] + ': ' + name.split(' (')[0]:<40} "
             f"{r['evaluations'] - base['evaluations']:>+11d} "
             f"{r['steps'] - base['steps']:>+6d} {r['wall_time'] - base['wall_time']:>+9.1f} "
-            f"{r['forward_barrier'] - base['forward_barrier']:>+9.4f} "
-            f"{r['reverse_barrier'] - base['reverse_barrier']:>+9.4f}"
+            f"{number(barriers[0], '>+9.4f')} {number(barriers[1], '>+9.4f')}"
         )
     return "\n".join(lines)
 
@@ -523,12 +543,13 @@ def write_csv(path: Path, rows, settings, args, shared, relaxations, host_cost) 
     with path.open("w", newline="") as handle:
         for line in head:
             handle.write(f"# {line}\n")
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["strategy", "evaluations", "steps", "wall_s", "forward_barrier_eV",
                          "reverse_barrier_eV", "converged", "source", "tag"])  # fmt: skip
         for name, r in rows.items():
+            barriers = [_barrier(r, key) for key in ("forward_barrier", "reverse_barrier")]
             writer.writerow([name, r["evaluations"], r["steps"], round(r["wall_time"], 1),
-                             round(r["forward_barrier"], 4), round(r["reverse_barrier"], 4),
+                             *("" if b is None else round(b, 4) for b in barriers),
                              r["converged"], SOURCE, "C"])  # fmt: skip
 
 

@@ -87,3 +87,24 @@ def test_plain_band_converges_on_a_hop_and_stops_once_it_climbs_out(tmp_path, mo
     row = neb_cost.plain_ase_neb(initial, final, EMTFactory(), args, tmp_path / "out")
     assert not row["converged"] and "out of the hop" in row["status"]
     assert row["evaluations"] <= 2 + 3 * 2  # the starting band and one step
+
+
+def test_neb_cost_table_shows_no_barrier_for_a_band_that_did_not_converge():
+    # the 2x2x2 ASE band stopped with its climbing image 1.58 eV up, out of the hop: that is no
+    # barrier, and the differences are taken from the first band that converged
+    neb_cost = _script("neb_cost")
+    row = {"steps": 10, "wall_time": 1.0, "reverse_barrier": 0.1}
+    rows = {
+        "ASE CI-NEB (IDPP, FIRE)": {**row, "evaluations": 349, "forward_barrier": 1.576,
+                                    "converged": False},
+        "perovcalc (ode)": {**row, "evaluations": 98, "forward_barrier": 0.1462,
+                            "converged": True},
+        "surrogate (GP)": {**row, "evaluations": 74, "forward_barrier": 0.1405,
+                           "converged": True},
+    }  # fmt: skip
+    lines = neb_cost.table(rows).splitlines()
+    assert "1.576" not in lines[2] and lines[2].split()[-3:] == ["-", "-", "False"]
+    assert lines[-1].startswith("  - perovcalc: surrogate")
+    assert lines[-1].split()[-5:-2] == ["-24", "+0", "+0.0"]
+    assert lines[-1].split()[-2] == "-0.0057"
+    assert lines[-2].split()[-2:] == ["-", "-"]  # ASE's difference: no barrier to compare
