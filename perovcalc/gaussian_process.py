@@ -89,9 +89,10 @@ class SurrogateOptions:
             raise InputError("surrogate.prior", self.prior, (*ML_PRIORS, "a calculator factory"))
 
     def record(self) -> dict:
-        """JSON-able settings; the prior by name."""
+        """JSON-able settings; the prior by name, and the observed numbers of the kernel fit."""
         data = asdict(self)
         data["prior"] = _prior_name(self.prior)
+        data["fit_size"] = FIT_SIZE
         return data
 
 
