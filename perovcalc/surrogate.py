@@ -321,7 +321,7 @@ def surrogate_neb(
 
     dft: dict[int, tuple[float, np.ndarray]] = {}  # band index -> DFT values at its positions
     points: list[tuple[np.ndarray, float, np.ndarray]] = []  # every band evaluation
-    pinned = None  # (band index, DFT values) of a climbing image that holds, kept in place
+    pinned: int | None = None  # band index of a climbing image that holds, kept in place
     status, residual, new_band = "not converged", np.inf, 0
     band_checks: list[dict] = []  # each check of the whole band: NEB force, surrogate error
     ends_e = [ends[0].get_potential_energy(), ends[1].get_potential_energy()]
@@ -356,9 +356,9 @@ def surrogate_neb(
             image.calc.reset()
         # the starting band first gets its most uncertain image computed: a state below the
         # endpoints (an intermediate) is seen before the band climbs away from it
-        hold = None if pinned is None else pinned[0] - 1
+        hold = None if pinned is None else pinned - 1
         relaxed = bool(dft) and _relax_on_surrogate(band, moving, model, surrogate_fmax, hold)
-        dft = {} if pinned is None else {pinned[0]: pinned[1]}  # the others have moved
+        dft = {} if pinned is None else {pinned: dft[pinned]}  # the others have moved
         log.steps += 1
         predictions = [model.predict(a.positions, variance=True) for a in moving]
         energies = np.array([p[0] for p in predictions])
@@ -371,7 +371,7 @@ def surrogate_neb(
             pick, kind = int(np.argmax(spread)), "band"
         else:
             pick, kind = int(np.argmax(energies)), "verification"
-        if pinned is not None and 1 + pick == pinned[0]:
+        if 1 + pick == pinned:
             stop = None  # the climbing image that holds: its DFT values are known
         else:
             choice = _untrained(moving, model, pick, spread)
@@ -397,9 +397,11 @@ def surrogate_neb(
             # (SurrogateOptions.band_check)
             before = len(points)
             for i in range(1, n_images + 1):
-                if i not in dft and (known := _known(points, images[i])) is not None:
+                if i in dft:
+                    continue
+                if (known := _known(points, images[i])) is not None:
                     dft[i] = known
-                elif i not in dft and (stop := evaluate(i, kind)):
+                elif stop := evaluate(i, kind):
                     break
             if stop:
                 status = stop
@@ -421,7 +423,7 @@ def surrogate_neb(
                 break
             # a climbing image that holds and is the highest on DFT stays where it is while
             # the other images relax on the model that now has their DFT points
-            pinned = (highest, dft[highest]) if highest == 1 + pick else None
+            pinned = highest if highest == 1 + pick else None
 
     model.train()  # the reported surrogate values include the last evaluation
     result_images, sources, sigmas = [ends[0]], ["dft"], [0.0]
