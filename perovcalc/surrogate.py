@@ -29,8 +29,11 @@ climbing image kept at its DFT point if it was the highest there (its force hold
 its neighbours do: F - 2 (F . t) t has the norm of F), so that only the other images need DFT
 again (each check's band evaluations so far, largest NEB force and largest error of the
 surrogate's energies are kept in ``settings["surrogate"]["band_checks"]``). The band stops,
-not converged, at ``max_steps`` new evaluations or when one lies more than ``max_barrier`` eV
-above the higher endpoint (a prior that leads the band away from the hop). A converged band
+not converged, at ``max_steps`` new evaluations, when one lies more than ``max_barrier`` eV
+above the higher endpoint (a prior that leads the band away from the hop), or when the hopping
+atom of one lies more than ``OVERSHOOT`` of the hop length past an endpoint along the hop (a
+climbing image with one neighbour close to it, at a late saddle, climbs along a tangent that
+leads past that endpoint and up the far wall). A converged band
 carries DFT energies on every image; an unconverged one surrogate predictions where it has
 none, marked as such in ``settings["surrogate"]`` with their standard deviations (after
 Garrido Torres et al., PRL 122, 156001 (2019), and Koistinen et al., J. Chem. Phys. 147,
@@ -84,6 +87,9 @@ SAME_POINT = 1e-6  # A: positions this close are the same evaluation
 # A: a rerun takes a saved evaluation this close (every coordinate) and moves onto its positions;
 # an ML prior's float32 arithmetic can move a replayed band by 1e-6-1e-2 A over a few cycles
 REPLAY_POINT = 1e-3
+# a DFT image whose hopping atom lies further than this fraction of the hop length beyond an
+# endpoint, along the hop, has left the hop (a climbing image past a late saddle's endpoint)
+OVERSHOOT = 0.2
 
 
 class EvaluationLog:
@@ -325,6 +331,8 @@ def surrogate_neb(
     status, residual, new_band = "not converged", np.inf, 0
     band_checks: list[dict] = []  # each check of the whole band: NEB force, surrogate error
     ends_e = [ends[0].get_potential_energy(), ends[1].get_potential_energy()]
+    hop_ends = (initial.positions[hop.index], final.positions[hop.index])
+    hop_length = float(np.linalg.norm(hop_ends[1] - hop_ends[0]))
 
     def evaluate(index: int, kind: str) -> str | None:
         """DFT at band image ``index`` into ``dft`` and the model; a status if the band
@@ -347,6 +355,13 @@ def surrogate_neb(
             return (
                 f"stopped: a DFT evaluation of the band lies {energy - max(ends_e):.2f} eV above "
                 f"the higher endpoint (max_barrier = {options.max_barrier} eV)"
+            )
+        past = _past_endpoints(image.positions[hop.index], *hop_ends)
+        if past > OVERSHOOT * hop_length:
+            return (
+                f"stopped: the hopping {hop.symbol} of DFT image {index} lies {past:.2f} A past "
+                f"an endpoint along the hop ({OVERSHOOT:.0%} of its {hop_length:.2f} A allowed): "
+                "the band left the hop"
             )
         return None
 
@@ -495,6 +510,14 @@ def surrogate_neb(
     write(workdir / BAND_FILE, result_images)
     write_checkpoint(workdir / RESULT_FILE, result.as_dict())
     return result
+
+
+def _past_endpoints(position: np.ndarray, start: np.ndarray, end: np.ndarray) -> float:
+    """How far (A) ``position`` lies beyond the segment ``start``-``end`` along it (0 between)."""
+    hop = end - start
+    length = float(np.linalg.norm(hop))
+    along = float(np.dot(position - start, hop)) / length
+    return max(-along, along - length, 0.0)
 
 
 def _known(points, image: Atoms) -> tuple[float, np.ndarray] | None:

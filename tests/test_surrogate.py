@@ -340,6 +340,23 @@ def test_a_band_above_max_barrier_stops_unconverged(adatom_hop, tmp_path):
     assert factory.calls == 2 + 1
 
 
+def test_a_band_that_leaves_the_hop_stops_unconverged(adatom_hop, tmp_path):
+    """A final endpoint on the way up to the saddle (the adatom a third of the way to the next
+    hollow, unrelaxed): the band climbs out of the segment between the endpoints, towards a
+    saddle outside it (without the guard it converges there, 1.45 A behind the initial
+    endpoint). It stops, unconverged, at the first DFT image that left."""
+    initial, final = adatom_hop[0], adatom_hop[0].copy()
+    final[-1].x += final.cell[0, 0] / 6
+    ends = initial[-1].position, final[-1].position
+    factory = EMTFactory()
+    result = surrogate.surrogate_neb(initial, final, factory, tmp_path, 3)
+    status = result.settings["surrogate"]["status"]
+    assert not result.converged and status.startswith("stopped: the hopping Au of DFT image")
+    past = surrogate._past_endpoints(result.images[result.saddle_index][-1].position, *ends)
+    assert past > surrogate.OVERSHOOT * np.linalg.norm(ends[1] - ends[0])
+    assert factory.calls < 10
+
+
 def test_a_climbing_image_on_a_trained_point_sends_dft_to_an_unseen_image(adatom_hop):
     # a climbing image that slid onto an endpoint would only be evaluated again: DFT goes to
     # the most uncertain image not yet evaluated, and only a band of trained points stalls
