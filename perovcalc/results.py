@@ -97,7 +97,7 @@ def headline(row) -> str:
     if not parts and row.get("energy") is not None:
         parts.append(f"E = {row.energy:.4f} eV")
     text = "; ".join(parts) or "done (see the report)"
-    return f"UNCONVERGED (stopped at its step limit): {text}" if unconverged(row) else text
+    return f"UNCONVERGED: {text}" if unconverged(row) else text
 
 
 def print_status(campaign: Campaign, db: str | Path, stream: TextIO | None = None) -> None:

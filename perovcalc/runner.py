@@ -446,7 +446,9 @@ def run_campaign(
                     summary.failed[name] = row.reason
                 progress.settle(name, outcome, time.time() - started)
                 if unconverged(row):
-                    progress.message(f"{name}: UNCONVERGED (stopped at its step limit above fmax)")
+                    progress.message(
+                        f"{name}: UNCONVERGED (a relaxation or band stopped above fmax)"
+                    )
             progress.show(
                 {name: (started, tdir) for name, (_, started, tdir, _) in running.items()}
             )

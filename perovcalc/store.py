@@ -239,8 +239,8 @@ def _any_unconverged(value: object) -> bool:
 
 
 def unconverged(row) -> bool:
-    """A ``done`` row whose result holds a relaxation or band that stopped at its step limit
-    above its force threshold (``converged`` false anywhere in the result)."""
+    """A ``done`` row whose result holds a relaxation or band that stopped above its force
+    threshold, at its step limit or by a guard (``converged`` false anywhere in the result)."""
     if row is None or row.get("status") != "done" or row.get("data") is None:
         return False
     return _any_unconverged(row.data.get("result", {}))

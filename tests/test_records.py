@@ -19,6 +19,7 @@ from perovcalc.kinds.migration import (
     barrier_csv_row,
     barrier_headline,
 )
+from perovcalc.report import migration as report_migration
 from perovcalc.results import headline
 
 
@@ -124,6 +125,21 @@ def test_a_stored_barrier_round_trips_and_reads():
     row = barrier_csv_row("hop", "bulk", {"model": "SQS"}, record, 40)
     assert list(row) == BARRIER_COLUMNS
     assert (row["forward_eV"], row["band_evaluations"], row["model"]) == ("0.3000", 40, "SQS")
+
+
+def test_an_unconverged_surrogate_barrier_says_why_it_stopped():
+    stopped = copy.deepcopy(BARRIER_02)
+    status = "stopped: the hopping Br of DFT image 1 lies 1.18 A past an endpoint"
+    stopped.update(converged=False, residual=0.27)
+    stopped["settings"]["surrogate"] = {"status": status}
+    line = barrier_headline(MigrationResult.from_dict(stopped))
+    assert f"NOT converged (0.270 eV/A; {status}), 40 DFT evaluations" in line
+    assert "stopped" not in barrier_headline(MigrationResult.from_dict(BARRIER_02))
+    # the report names no barrier for it, and says why
+    record = MigrationResult.from_dict(stopped)
+    assert report_migration._shown(record) == "0.300 eV (highest image of an unconverged band)"
+    assert report_migration._stopped(record) == f"band not converged, {status}"
+    assert report_migration._shown(MigrationResult.from_dict(BARRIER_02)) == "0.300 eV"
 
 
 def test_a_barrier_of_perovcalc_01_reads_as_one_band_judged_here():

@@ -346,11 +346,13 @@ class MigrationResult:
 def barrier_headline(result: MigrationResult) -> str:
     """Barriers, reaction energy, convergence and cost of a barrier in one line (eV)."""
     band = result.band
+    state = "converged" if band.converged else "NOT converged"
+    why = None if band.converged else band.settings.get("surrogate", {}).get("status")
     text = (
         f"V_{result.species} hop (vacancy {result.site} -> {result.to}): forward "
         f"{band.forward_barrier:.3f} eV, reverse {band.reverse_barrier:.3f} eV, reaction "
-        f"{band.reaction_energy:+.3f} eV; {'converged' if band.converged else 'NOT converged'} "
-        f"({band.residual:.3f} eV/A), {band.total_cost.evaluations} DFT evaluations"
+        f"{band.reaction_energy:+.3f} eV; {state} ({band.residual:.3f} eV/A"
+        f"{f'; {why}' if why else ''}), {band.total_cost.evaluations} DFT evaluations"
     )
     for m in band.intermediates:
         text += f"; via {m['name']} at {m['energy']:+.3f} eV ({m['hop_fraction']:.0%} of the hop)"

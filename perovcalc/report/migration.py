@@ -133,6 +133,18 @@ def _band_problems(r: MigrationResult) -> list[str]:
     return problems
 
 
+def _stopped(r: MigrationResult) -> str:
+    """Why a stored band is not converged, in words."""
+    status = r.band.settings.get("surrogate", {}).get("status")
+    return f"band not converged, {status}" if status else "band not converged"
+
+
+def _shown(r: MigrationResult) -> str:
+    """A stored band's forward barrier (eV), marked where the band is not converged."""
+    text = f"{r.band.forward_barrier:.3f} eV"
+    return text if r.band.converged else f"{text} (highest image of an unconverged band)"
+
+
 def mixed_host_headline(host: str, i: MigrationResult, br: MigrationResult) -> str:
     """The I and Br hops (stored band results) of one mixed-halide host side by side (eV)."""
 
@@ -251,17 +263,22 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         change = kbr.band.forward_barrier - bare.band.forward_barrier
         reasons = _too_crude([bare_row, kbr_row], problems)
         agreement, verdict = _decide(change, "increase", reasons)
+        why = judge_change(change, "increase", reasons)[1]
+        stopped = [f"{name}: {_stopped(r)}" for name, r in (("bare", bare), ("K-Br", kbr))
+                   if not r.band.converged]  # fmt: skip
+        if stopped:  # the highest image of an unconverged band is no barrier: no sign to judge
+            agreement = "inconclusive"
+            why = verdict = f"no barrier change to judge ({'; '.join(stopped)})"
         section.observables.append(
             Observable("migration_barrier_change",
                        {**conditions, "environment": "kbr_passivated - bare_surface"},
                        float(change), "eV", kbr_row.preset, reference, agreement,
-                       settings(kbr_row), "", judge_change(change, "increase", reasons)[1])
+                       settings(kbr_row), "", why)
         )  # fmt: skip
         where = f" ({conditions['hop']})" if "hop" in conditions else ""
         headline.append(
-            f"V_{bare.species} barrier{where}: bare {bare.band.forward_barrier:.3f} eV, K-Br "
-            f"passivated {kbr.band.forward_barrier:.3f} eV, change {change:+.3f} eV; expected "
-            f"> 0: {verdict}."
+            f"V_{bare.species} barrier{where}: bare {_shown(bare)}, K-Br passivated "
+            f"{_shown(kbr)}, change {change:+.3f} eV; expected > 0: {verdict}."
         )
     hosts: dict[str, dict[str, MigrationResult]] = {}  # I and Br hops in one mixed-halide host
     for b in entries:
