@@ -343,11 +343,18 @@ class MigrationResult:
         return Profile(band.energies, self.path, self.tangential_forces, band.saddle_index)
 
 
+def stop_reason(result: MigrationResult) -> str | None:
+    """Why the band of an unconverged barrier stopped, where its method says (the surrogate's
+    status); None for a converged band."""
+    band = result.band
+    return None if band.converged else band.settings.get("surrogate", {}).get("status")
+
+
 def barrier_headline(result: MigrationResult) -> str:
     """Barriers, reaction energy, convergence and cost of a barrier in one line (eV)."""
     band = result.band
     state = "converged" if band.converged else "NOT converged"
-    why = None if band.converged else band.settings.get("surrogate", {}).get("status")
+    why = stop_reason(result)
     text = (
         f"V_{result.species} hop (vacancy {result.site} -> {result.to}): forward "
         f"{band.forward_barrier:.3f} eV, reverse {band.reverse_barrier:.3f} eV, reaction "

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from perovcalc import reference as ref
 from perovcalc.campaign import Campaign, TaskSpec
-from perovcalc.kinds.migration import MigrationResult
+from perovcalc.kinds.migration import MigrationResult, stop_reason
 from perovcalc.mep import unstable_endpoints
 from perovcalc.neb import RECONSTRUCTION, reconstruction
 from perovcalc.path import profile_figure, unresolved_minima
@@ -135,7 +135,7 @@ def _band_problems(r: MigrationResult) -> list[str]:
 
 def _stopped(r: MigrationResult) -> str:
     """Why a stored band is not converged, in words."""
-    status = r.band.settings.get("surrogate", {}).get("status")
+    status = stop_reason(r)
     return f"band not converged, {status}" if status else "band not converged"
 
 
@@ -259,16 +259,17 @@ def migration_section(campaign: Campaign, done: Done) -> Section | None:
         if not found:
             continue
         kbr_row, kbr = found[0].row, found[0].result
-        problems = sorted(set(_band_problems(bare) + _band_problems(kbr)))
         change = kbr.band.forward_barrier - bare.band.forward_barrier
-        reasons = _too_crude([bare_row, kbr_row], problems)
-        agreement, verdict = _decide(change, "increase", reasons)
-        why = judge_change(change, "increase", reasons)[1]
         stopped = [f"{name}: {_stopped(r)}" for name, r in (("bare", bare), ("K-Br", kbr))
                    if not r.band.converged]  # fmt: skip
         if stopped:  # the highest image of an unconverged band is no barrier: no sign to judge
             agreement = "inconclusive"
             why = verdict = f"no barrier change to judge ({'; '.join(stopped)})"
+        else:
+            problems = sorted(set(_band_problems(bare) + _band_problems(kbr)))
+            reasons = _too_crude([bare_row, kbr_row], problems)
+            agreement, verdict = _decide(change, "increase", reasons)
+            why = judge_change(change, "increase", reasons)[1]
         section.observables.append(
             Observable("migration_barrier_change",
                        {**conditions, "environment": "kbr_passivated - bare_surface"},
